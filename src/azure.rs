@@ -1,0 +1,475 @@
+//! The Azure side: sign-in (client secret or federated token, via `azure_identity`) and the
+//! scale set and its instances (via `azure_mgmt_compute`, api-version 2024-07-01).
+//!
+//! The SDK is used with its own retries switched off: its retry sleeps for a server's
+//! `Retry-After` without a cap (Azure has asked for 1200 s), which would blow through the step's
+//! deadline. Instead [`Transport`] turns every non-2xx answer into an [`HttpFailure`] carrying
+//! the status, the ARM or Azure AD error code and the `Retry-After`, which the SDK's own errors
+//! do not expose; the wait loop decides what to do with them.
+
+use crate::error::{parse_retry_after, Failure, Retry};
+use crate::reconcile::Instance;
+use crate::settings::{AzureCredential, AzureSettings};
+use azure_core::auth::TokenCredential;
+use azure_core::error::ErrorKind;
+use azure_core::{HttpClient, RetryOptions, TransportOptions};
+use azure_identity::{ClientSecretCredential, WorkloadIdentityCredential};
+use azure_mgmt_compute::package_2024_07_01 as compute;
+use futures::StreamExt;
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A non-2xx answer from Azure AD or Resource Manager, with what the user needs to act on it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("HTTP {status} {}", code.as_deref().unwrap_or(""))]
+pub struct HttpFailure {
+    /// The HTTP status.
+    pub status: u16,
+    /// `error.code` (ARM), `code` (compute's 429) or `error` (Azure AD).
+    pub code: Option<String>,
+    /// The matching message, shortened to its first line.
+    pub message: Option<String>,
+    /// The server's `Retry-After`, if any.
+    pub retry_after: Option<Duration>,
+    /// True when the request went to Azure AD's token endpoint.
+    pub sign_in: bool,
+}
+
+/// The HTTP transport handed to the SDK: reqwest, plus typed failures.
+#[derive(Debug)]
+pub struct Transport {
+    inner: reqwest::Client,
+}
+
+impl Transport {
+    /// Wraps a client built by [`crate::http::client`].
+    pub fn new(inner: reqwest::Client) -> Self {
+        Transport { inner }
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for Transport {
+    async fn execute_request(
+        &self,
+        request: &azure_core::Request,
+    ) -> azure_core::Result<azure_core::Response> {
+        let sign_in = request.url().path().ends_with("/oauth2/v2.0/token");
+        let response = self.inner.execute_request(request).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let (status, headers, body) = response.deconstruct();
+        let retry_after = headers
+            .get_optional_str(&azure_core::headers::RETRY_AFTER)
+            .and_then(parse_retry_after);
+        let body = body.collect().await.unwrap_or_default();
+        let (code, message) = error_fields(&body);
+        let failure = HttpFailure {
+            status: u16::from(status),
+            code,
+            message,
+            retry_after,
+            sign_in,
+        };
+        Err(azure_core::Error::new(
+            ErrorKind::HttpResponse {
+                status,
+                error_code: failure.code.clone(),
+            },
+            failure,
+        ))
+    }
+}
+
+/// Reads the error code and message from the three shapes Azure uses.
+fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return (None, None);
+    };
+    let text = |v: &serde_json::Value| v.as_str().map(first_line);
+    if let Some(e) = v.get("error").filter(|e| e.is_object()) {
+        return (text(&e["code"]), text(&e["message"]));
+    }
+    if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+        // Azure AD: {"error": "invalid_client", "error_description": "AADSTS7000215: ..."}
+        return (Some(e.to_string()), text(&v["error_description"]));
+    }
+    (text(&v["code"]), text(&v["message"]))
+}
+
+/// The first line of a message, without Azure AD's trace and correlation ids.
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    let line = line.split(" Trace ID:").next().unwrap_or(line);
+    let mut out: String = line.chars().take(300).collect();
+    if out.len() < line.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// How a scale set orchestrates its VMs, which decides how they are listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Orchestration {
+    /// Listed through the scale set's `virtualMachines`.
+    Uniform,
+    /// Listed through the resource group's VMs, filtered on the scale set.
+    Flexible,
+}
+
+/// The scale set, as the wait loop needs it.
+#[derive(Debug, Clone)]
+pub struct ScaleSet {
+    /// Its full resource id.
+    pub id: String,
+    /// `properties.provisioningState`.
+    pub provisioning_state: Option<String>,
+    /// Uniform or Flexible.
+    pub orchestration: Orchestration,
+    /// `sku.capacity`: how many instances it is scaling to.
+    pub capacity: Option<i64>,
+}
+
+/// Reads one scale set and its instances.
+pub struct AzureClient {
+    client: compute::Client,
+    settings: AzureSettings,
+    resource_group: String,
+    scale_set: String,
+}
+
+impl AzureClient {
+    /// Builds the credential and the compute client; sends nothing yet.
+    pub fn new(settings: &AzureSettings, resource_group: &str, scale_set: &str) -> Self {
+        let http: Arc<dyn HttpClient> = Arc::new(Transport::new(crate::http::client()));
+        let credential: Arc<dyn TokenCredential> = match &settings.credential {
+            AzureCredential::ClientSecret(secret) => Arc::new(ClientSecretCredential::new(
+                http.clone(),
+                settings.authority_host.clone(),
+                settings.tenant_id.clone(),
+                settings.client_id.clone(),
+                secret.expose().to_string(),
+            )),
+            AzureCredential::FederatedToken(token) => Arc::new(WorkloadIdentityCredential::new(
+                http.clone(),
+                settings.authority_host.clone(),
+                settings.tenant_id.clone(),
+                settings.client_id.clone(),
+                token.expose().to_string(),
+            )),
+        };
+        let scope = format!(
+            "{}/.default",
+            settings.resource_manager.as_str().trim_end_matches('/')
+        );
+        let client = compute::Client::builder(credential)
+            .endpoint(settings.resource_manager.clone())
+            .scopes(&[&scope])
+            .retry(RetryOptions::none())
+            .transport(TransportOptions::new(http))
+            .build()
+            .expect("a client with an explicit endpoint and scope always builds");
+        AzureClient {
+            client,
+            settings: settings.clone(),
+            resource_group: resource_group.to_string(),
+            scale_set: scale_set.to_string(),
+        }
+    }
+
+    /// Reads the scale set.
+    pub async fn scale_set(&self) -> Result<ScaleSet, Failure> {
+        let vmss = self
+            .client
+            .virtual_machine_scale_sets_client()
+            .get(
+                &self.resource_group,
+                &self.scale_set,
+                &self.settings.subscription_id,
+            )
+            .await
+            .map_err(|e| self.failure(e, "read the scale set"))?;
+        Ok(scale_set_from_model(&vmss))
+    }
+
+    /// Lists every instance of the scale set, following every page. Any failure part-way is a
+    /// failure of the whole listing: an incomplete list must never drive a removal.
+    pub async fn instances(&self, scale_set: &ScaleSet) -> Result<Vec<Instance>, Failure> {
+        let sub = &self.settings.subscription_id;
+        let mut out = Vec::new();
+        match scale_set.orchestration {
+            Orchestration::Uniform => {
+                let mut pages = self
+                    .client
+                    .virtual_machine_scale_set_v_ms_client()
+                    .list(&self.resource_group, &self.scale_set, sub)
+                    .into_stream();
+                while let Some(page) = pages.next().await {
+                    let page =
+                        page.map_err(|e| self.failure(e, "list the scale set's instances"))?;
+                    out.extend(page.value.iter().map(instance_from_vmss_vm));
+                }
+            }
+            Orchestration::Flexible => {
+                // The filter narrows the listing server-side; the id check below keeps a VM
+                // outside the set from ever counting, even if a page comes back unfiltered.
+                let filter = format!("'virtualMachineScaleSet/id' eq '{}'", scale_set.id);
+                let mut pages = self
+                    .client
+                    .virtual_machines_client()
+                    .list(&self.resource_group, sub)
+                    .filter(filter)
+                    .into_stream();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| self.failure(e, "list the scale set's VMs"))?;
+                    out.extend(
+                        page.value
+                            .iter()
+                            .filter(|vm| vm_in_scale_set(vm, &scale_set.id))
+                            .map(instance_from_vm),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Turns an SDK error into a sentence naming the thing and what to check.
+    fn failure(&self, err: azure_core::Error, doing: &str) -> Failure {
+        let (sub, rg, name) = (
+            &self.settings.subscription_id,
+            &self.resource_group,
+            &self.scale_set,
+        );
+        let mut source: Option<&(dyn StdError + 'static)> = Some(&err);
+        while let Some(e) = source {
+            if let Some(f) = e.downcast_ref::<HttpFailure>() {
+                return self.http_failure(f, doing);
+            }
+            if let Some(r) = e.downcast_ref::<reqwest::Error>() {
+                if r.is_builder()
+                    || r.url()
+                        .is_some_and(|u| !matches!(u.scheme(), "http" | "https"))
+                {
+                    // A nextLink we cannot follow: the listing is incomplete, and stays so.
+                    return Failure {
+                        message: format!(
+                            "Azure's answer while trying to {doing} links to a next page that cannot be followed ({}: {}), so the listing is incomplete.",
+                            r.url().map(|u| u.as_str()).unwrap_or("no URL"),
+                            root_cause(r)
+                        ),
+                        retry: Retry::Never,
+                    };
+                }
+                let what = if r.is_timeout() {
+                    "timed out"
+                } else {
+                    "failed"
+                };
+                let url = r
+                    .url()
+                    .map(|u| u.origin().ascii_serialization())
+                    .unwrap_or_default();
+                return Failure {
+                    message: format!(
+                        "A request to Azure ({url}) {what} while trying to {doing}: {}. Check the worker's network and proxy settings.",
+                        root_cause(r)
+                    ),
+                    retry: Retry::After(None),
+                };
+            }
+            source = e.source();
+        }
+        let retry = Retry::Never;
+        let message = match err.kind() {
+            ErrorKind::DataConversion => format!(
+                "Azure answered in a form vmss-check could not read while trying to {doing} ({err}). Check AZURE_RESOURCE_MANAGER_URL points at Azure Resource Manager."
+            ),
+            ErrorKind::Credential => format!(
+                "Signing in to Azure AD at {} failed ({}). Check the Azure account in VMSS.Azure.Account and AZURE_AUTHORITY_HOST.",
+                self.settings.authority_host, chain(&err)
+            ),
+            _ => format!(
+                "Could not {doing} '{name}' in resource group '{rg}' (subscription {sub}): {}.",
+                chain(&err)
+            ),
+        };
+        Failure { message, retry }
+    }
+
+    fn http_failure(&self, f: &HttpFailure, doing: &str) -> Failure {
+        let (sub, rg, name) = (
+            &self.settings.subscription_id,
+            &self.resource_group,
+            &self.scale_set,
+        );
+        let code = f.code.as_deref().unwrap_or("");
+        let detail = match (&f.code, &f.message) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.clone(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => format!("HTTP {}", f.status),
+        };
+        let transient = f.status == 429 || f.status == 408 || f.status >= 500;
+        let retry = if transient {
+            Retry::After(f.retry_after)
+        } else {
+            Retry::Never
+        };
+        let message = if f.sign_in {
+            if transient {
+                format!(
+                    "Azure AD did not issue a token (HTTP {}: {detail}); it may be busy.",
+                    f.status
+                )
+            } else {
+                format!(
+                    "Azure AD rejected the sign-in of client {} in tenant {} ({detail}). Check the Azure account in VMSS.Azure.Account: its client id, secret or federated credential, and tenant.",
+                    self.settings.client_id, self.settings.tenant_id
+                )
+            }
+        } else if f.status == 429 {
+            format!("Azure throttled the request to {doing} ({detail}).")
+        } else if transient {
+            format!(
+                "Azure Resource Manager failed to {doing} (HTTP {}: {detail}).",
+                f.status
+            )
+        } else if code.eq_ignore_ascii_case("ResourceGroupNotFound") {
+            format!("Resource group '{rg}' was not found in subscription {sub}. Check VMSS.ResourceGroup.Name and the subscription of the Azure account.")
+        } else if code.eq_ignore_ascii_case("SubscriptionNotFound")
+            || code.eq_ignore_ascii_case("InvalidSubscriptionId")
+        {
+            format!("Subscription {sub} was not found ({detail}). Check the subscription of the Azure account in VMSS.Azure.Account.")
+        } else if f.status == 404 {
+            format!("Scale set '{name}' was not found in resource group '{rg}' (subscription {sub}). Check VMSS.ScaleSet.Name and VMSS.ResourceGroup.Name.")
+        } else if f.status == 401 {
+            format!(
+                "Azure Resource Manager rejected the access token while trying to {doing} ({detail}). Check that the Azure account's environment matches its subscription (AZURE_ENVIRONMENT, AZURE_RESOURCE_MANAGER_URL)."
+            )
+        } else if f.status == 403 {
+            format!(
+                "The Azure account (client {}) is not allowed to {doing} '{name}' in resource group '{rg}' ({detail}). Grant it at least the Reader role on the scale set or its resource group.",
+                self.settings.client_id
+            )
+        } else {
+            format!("Azure Resource Manager refused to {doing} '{name}' in resource group '{rg}' (HTTP {}: {detail}).", f.status)
+        };
+        Failure { message, retry }
+    }
+}
+
+/// The innermost error's text: reqwest's outer layers only repeat the URL.
+fn root_cause(e: &(dyn StdError + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Every layer's text, joined.
+fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(next) = cur {
+        let text = next.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = next.source();
+    }
+    parts.join(": ")
+}
+
+/// The scale set's fields the step uses. A missing `orchestrationMode` is Uniform: the
+/// property is absent from scale sets created before Flexible existed.
+pub fn scale_set_from_model(vmss: &compute::models::VirtualMachineScaleSet) -> ScaleSet {
+    let props = vmss.properties.as_ref();
+    let orchestration = match props.and_then(|p| p.orchestration_mode.as_ref()) {
+        Some(compute::models::OrchestrationMode::Flexible) => Orchestration::Flexible,
+        Some(compute::models::OrchestrationMode::UnknownValue(s))
+            if s.eq_ignore_ascii_case("flexible") =>
+        {
+            Orchestration::Flexible
+        }
+        _ => Orchestration::Uniform,
+    };
+    ScaleSet {
+        id: vmss.resource.id.clone().unwrap_or_default(),
+        provisioning_state: props.and_then(|p| p.provisioning_state.clone()),
+        orchestration,
+        capacity: vmss.sku.as_ref().and_then(|s| s.capacity),
+    }
+}
+
+/// A Uniform scale set's VM as reconciliation sees it.
+pub fn instance_from_vmss_vm(vm: &compute::models::VirtualMachineScaleSetVm) -> Instance {
+    let props = vm.properties.as_ref();
+    Instance {
+        name: vm
+            .resource
+            .name
+            .clone()
+            .or_else(|| vm.instance_id.clone())
+            .unwrap_or_default(),
+        computer_name: props
+            .and_then(|p| p.os_profile.as_ref())
+            .and_then(|o| o.computer_name.clone()),
+        provisioning_state: props.and_then(|p| p.provisioning_state.clone()),
+    }
+}
+
+/// A Flexible scale set's VM as reconciliation sees it.
+pub fn instance_from_vm(vm: &compute::models::VirtualMachine) -> Instance {
+    let props = vm.properties.as_ref();
+    Instance {
+        name: vm.resource.name.clone().unwrap_or_default(),
+        computer_name: props
+            .and_then(|p| p.os_profile.as_ref())
+            .and_then(|o| o.computer_name.clone()),
+        provisioning_state: props.and_then(|p| p.provisioning_state.clone()),
+    }
+}
+
+/// True when a VM says it belongs to the scale set (resource ids compare case-insensitively).
+pub fn vm_in_scale_set(vm: &compute::models::VirtualMachine, scale_set_id: &str) -> bool {
+    vm.properties
+        .as_ref()
+        .and_then(|p| p.virtual_machine_scale_set.as_ref())
+        .and_then(|s| s.id.as_deref())
+        .is_some_and(|id| id.eq_ignore_ascii_case(scale_set_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_shapes() {
+        let arm = br#"{"error":{"code":"ResourceGroupNotFound","message":"Resource group 'x' could not be found."}}"#;
+        assert_eq!(
+            error_fields(arm),
+            (
+                Some("ResourceGroupNotFound".into()),
+                Some("Resource group 'x' could not be found.".into())
+            )
+        );
+        let throttle = br#"{"code":"OperationNotAllowed","message":"The server rejected the request because too many requests have been received for this subscription."}"#;
+        assert_eq!(
+            error_fields(throttle).0.as_deref(),
+            Some("OperationNotAllowed")
+        );
+        let aad = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1\r\nCorrelation ID: 2"}"#;
+        assert_eq!(
+            error_fields(aad),
+            (
+                Some("invalid_client".into()),
+                Some("AADSTS7000215: Invalid client secret provided.".into())
+            )
+        );
+        assert_eq!(error_fields(b"<html>"), (None, None));
+    }
+}

@@ -1,0 +1,195 @@
+//! The command line: every step input is a flag that also reads the environment variable the
+//! contract names, so the step template only has to export variables.
+//!
+//! Values arrive here as raw text. [`crate::settings`] validates them, so that every error can
+//! name the Octopus parameter a user sees in the UI rather than a flag they never typed.
+
+use crate::redacted::{Redactor, Secret};
+use clap::{Args, Parser, Subcommand};
+
+/// Command-line arguments of `vmss-check`.
+#[derive(Parser)]
+#[command(
+    name = "vmss-check",
+    version,
+    about = "Waits for an Azure VM Scale Set to settle, removes the Octopus targets of VMs that are gone, \
+             and tells the rest of the deployment which targets to deploy to.",
+    long_about = None,
+    after_help = "Run without a subcommand, this is the Octopus step: inputs come from the environment \
+                  (VMSS_* as the step template sets them, AZURE_* for the Azure account, OCTOPUS_* for the run). \
+                  Exit codes: 0 done, 1 the step failed, 2 invalid input (nothing was contacted).\n\n\
+                  Try `vmss-check demo` to watch a simulated scale-out."
+)]
+pub struct Cli {
+    /// What to run; the step itself when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The step's inputs.
+    #[command(flatten)]
+    pub step: StepArgs,
+}
+
+/// Subcommands besides the step itself.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the step against a simulated Azure and Octopus playing a scale-out, then summarise.
+    Demo(DemoArgs),
+}
+
+/// Options of `vmss-check demo`.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Seconds between checks in the demo (the real step's default is 10).
+    #[arg(long, default_value = "1")]
+    pub poll_interval: String,
+}
+
+/// Parses a secret without ever holding it in a type that prints.
+fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
+}
+
+/// The step's inputs, raw. Names follow the contract: `VMSS.Timeout.Value` is `VMSS_TIMEOUT_VALUE`.
+#[derive(Args, Default)]
+pub struct StepArgs {
+    /// VMSS.ScaleSet.Name: the scale set to wait for.
+    #[arg(long, env = "VMSS_SCALESET_NAME", global = false)]
+    pub scale_set_name: Option<String>,
+    /// VMSS.ResourceGroup.Name: the scale set's resource group.
+    #[arg(long, env = "VMSS_RESOURCEGROUP_NAME")]
+    pub resource_group_name: Option<String>,
+    /// VMSS.DeploymentTarget.Roles: comma list; a target belongs to the scale set only with all of them.
+    #[arg(long, env = "VMSS_DEPLOYMENTTARGET_ROLES")]
+    pub roles: Option<String>,
+    /// VMSS.Octopus.Url: the Octopus Server, with its path prefix if it has one.
+    #[arg(long, env = "VMSS_OCTOPUS_URL")]
+    pub octopus_url: Option<String>,
+    /// VMSS.Octopus.ApiKey: needs target view/delete, event and task view, task cancel.
+    #[arg(long, env = "VMSS_OCTOPUS_APIKEY", hide_env_values = true, value_parser = secret)]
+    pub octopus_api_key: Option<Secret>,
+    /// VMSS.Timeout.Value: minutes to wait for the scale set to settle (decimals allowed) [default: 30]
+    #[arg(long, env = "VMSS_TIMEOUT_VALUE")]
+    pub timeout: Option<String>,
+    /// VMSS.Timeout.ErrorHandle: `Proceed` or `Error` when the wait times out [default: Proceed]
+    #[arg(long, env = "VMSS_TIMEOUT_ERRORHANDLE")]
+    pub timeout_handle: Option<String>,
+    /// VMSS.Duplicate.TimeInMinutes: a triggered run queued this soon after the previous run finished is a duplicate [default: 3]
+    #[arg(long, env = "VMSS_DUPLICATE_TIMEINMINUTES")]
+    pub duplicate_minutes: Option<String>,
+    /// VMSS.Duplicate.Handle: `Proceed` or `Cancel` a duplicate run [default: Proceed]
+    #[arg(long, env = "VMSS_DUPLICATE_HANDLE")]
+    pub duplicate_handle: Option<String>,
+    /// VMSS.OldServers.ExcludeFromOutput: `Yes` leaves targets that existed before the scale-out out of the output [default: No]
+    #[arg(long, env = "VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT")]
+    pub exclude_old: Option<String>,
+    /// VMSS.OldServers.TimeInMinutes: a target created more than this before the run was queued is pre-existing [default: 3]
+    #[arg(long, env = "VMSS_OLDSERVERS_TIMEINMINUTES")]
+    pub old_minutes: Option<String>,
+    /// VMSS.Reconcile.DryRun: `Yes` reports what would be removed and removes nothing [default: No]
+    #[arg(long, env = "VMSS_RECONCILE_DRYRUN")]
+    pub dry_run: Option<String>,
+    /// VMSS.Poll.Interval: seconds between checks (decimals allowed) [default: 10]
+    #[arg(long, env = "VMSS_POLL_INTERVAL")]
+    pub poll_interval: Option<String>,
+
+    /// The Azure subscription holding the scale set.
+    #[arg(long, env = "AZURE_SUBSCRIPTION_ID", help_heading = "Azure account")]
+    pub azure_subscription_id: Option<String>,
+    /// The Azure AD tenant of the account.
+    #[arg(long, env = "AZURE_TENANT_ID", help_heading = "Azure account")]
+    pub azure_tenant_id: Option<String>,
+    /// The account's application (client) id.
+    #[arg(long, env = "AZURE_CLIENT_ID", help_heading = "Azure account")]
+    pub azure_client_id: Option<String>,
+    /// The account's client secret (or use a federated token).
+    #[arg(long, env = "AZURE_CLIENT_SECRET", hide_env_values = true, value_parser = secret, help_heading = "Azure account")]
+    pub azure_client_secret: Option<Secret>,
+    /// A federated (OIDC) token, as Octopus Azure OIDC accounts provide.
+    #[arg(long, env = "AZURE_FEDERATED_TOKEN", hide_env_values = true, value_parser = secret, help_heading = "Azure account")]
+    pub azure_federated_token: Option<Secret>,
+    /// A file holding the federated token.
+    #[arg(
+        long,
+        env = "AZURE_FEDERATED_TOKEN_FILE",
+        help_heading = "Azure account"
+    )]
+    pub azure_federated_token_file: Option<String>,
+    /// AzureCloud, AzureChinaCloud or AzureUSGovernment [default: AzureCloud]
+    #[arg(long, env = "AZURE_ENVIRONMENT", help_heading = "Azure account")]
+    pub azure_environment: Option<String>,
+    /// Overrides the cloud's Azure AD endpoint.
+    #[arg(long, env = "AZURE_AUTHORITY_HOST", help_heading = "Azure account")]
+    pub azure_authority_host: Option<String>,
+    /// Overrides the cloud's Resource Manager endpoint.
+    #[arg(
+        long,
+        env = "AZURE_RESOURCE_MANAGER_URL",
+        help_heading = "Azure account"
+    )]
+    pub azure_resource_manager_url: Option<String>,
+
+    /// Octopus.Space.Id of the run.
+    #[arg(long, env = "OCTOPUS_SPACE_ID", help_heading = "Octopus run")]
+    pub space_id: Option<String>,
+    /// Octopus.Environment.Id of the run.
+    #[arg(long, env = "OCTOPUS_ENVIRONMENT_ID", help_heading = "Octopus run")]
+    pub environment_id: Option<String>,
+    /// Octopus.Project.Id of the run.
+    #[arg(long, env = "OCTOPUS_PROJECT_ID", help_heading = "Octopus run")]
+    pub project_id: Option<String>,
+    /// Octopus.Deployment.Id (deployments only).
+    #[arg(long, env = "OCTOPUS_DEPLOYMENT_ID", help_heading = "Octopus run")]
+    pub deployment_id: Option<String>,
+    /// Octopus.Deployment.Tenant.Id (tenanted runs only).
+    #[arg(
+        long,
+        env = "OCTOPUS_DEPLOYMENT_TENANT_ID",
+        help_heading = "Octopus run"
+    )]
+    pub tenant_id: Option<String>,
+    /// Octopus.Deployment.Trigger.Id (set only when a trigger created the run).
+    #[arg(
+        long,
+        env = "OCTOPUS_DEPLOYMENT_TRIGGER_ID",
+        help_heading = "Octopus run"
+    )]
+    pub trigger_id: Option<String>,
+    /// Octopus.Deployment.Trigger.Name.
+    #[arg(
+        long,
+        env = "OCTOPUS_DEPLOYMENT_TRIGGER_NAME",
+        help_heading = "Octopus run"
+    )]
+    pub trigger_name: Option<String>,
+    /// Octopus.Task.Id of the run.
+    #[arg(long, env = "OCTOPUS_TASK_ID", help_heading = "Octopus run")]
+    pub task_id: Option<String>,
+    /// Octopus.RunbookRun.Id (runbook runs only).
+    #[arg(long, env = "OCTOPUS_RUNBOOKRUN_ID", help_heading = "Octopus run")]
+    pub runbook_run_id: Option<String>,
+    /// Octopus.Runbook.Id (runbook runs only).
+    #[arg(long, env = "OCTOPUS_RUNBOOK_ID", help_heading = "Octopus run")]
+    pub runbook_id: Option<String>,
+    /// Octopus.Release.Id (deployments only).
+    #[arg(long, env = "OCTOPUS_RELEASE_ID", help_heading = "Octopus run")]
+    pub release_id: Option<String>,
+}
+
+impl StepArgs {
+    /// A redactor for the raw secrets, usable before validation (so even an input error that
+    /// quotes a value pasted into the wrong field cannot print a secret).
+    pub fn redactor(&self) -> Redactor {
+        let mut r = Redactor::default();
+        for s in [
+            &self.octopus_api_key,
+            &self.azure_client_secret,
+            &self.azure_federated_token,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            r.add(s);
+        }
+        r
+    }
+}

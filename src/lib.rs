@@ -1,0 +1,23 @@
+//! vmss-check: the Octopus step that makes Azure VM Scale Sets and deployment target triggers
+//! work together. It waits for a scale set to settle, removes the Octopus targets of VMs that
+//! are gone, and sets output variables naming the targets to deploy to.
+//!
+//! One module per concern: [`cli`] and [`settings`] (inputs), [`azure`] and [`octopus`] (the
+//! two clients), [`wait`] (the wait policy), [`reconcile`] (the pure plan), [`output`] (service
+//! messages), [`step`] (the sequence), [`sim`] (the simulated cloud behind `demo` and the tests).
+#![warn(missing_docs)]
+
+pub mod azure;
+pub mod cli;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod octopus;
+pub mod output;
+pub mod reconcile;
+pub mod redacted;
+pub mod retry;
+pub mod settings;
+pub mod sim;
+pub mod step;
+pub mod wait;

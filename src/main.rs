@@ -1,0 +1,36 @@
+//! Wires the command line to the step or the demo, and the outcome to the exit code.
+
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+use vmss_check::cli::{Cli, Command};
+use vmss_check::output::Reporter;
+use vmss_check::settings::Settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the async runtime starts");
+    if let Some(Command::Demo(args)) = &cli.command {
+        return ExitCode::from(runtime.block_on(vmss_check::demo::run(args)) as u8);
+    }
+    // Inputs are checked before anything is contacted; exit 2 names the Octopus parameter.
+    let settings = match Settings::from_args(&cli.step) {
+        Ok(s) => s,
+        Err(e) => {
+            Reporter::stdout(cli.step.redactor()).fail(&e.to_string());
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
+    let reporter = Arc::new(Reporter::stdout(settings.redactor()));
+    match runtime.block_on(vmss_check::step::run(&settings, reporter.clone())) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            reporter.fail(&e.to_string());
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

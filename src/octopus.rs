@@ -1,0 +1,425 @@
+//! The Octopus side: list the deployment targets in scope (every page), delete targets.
+//!
+//! The API key travels only in the `X-Octopus-ApiKey` header, marked sensitive so no Debug
+//! print of a request shows it. Throttles, server errors and network faults are retried a few
+//! times with backoff (`backon`), honouring `Retry-After` only while it is short.
+
+use crate::error::{Failure, Retry};
+use crate::output::Reporter;
+use crate::reconcile::{Scope, Target};
+use crate::redacted::Secret;
+use crate::retry::{retrying, RetryPolicy};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// Page size for target listings: most fleets fit in one page, and no page is huge.
+pub const PAGE_SIZE: usize = 500;
+/// An Octopus collection page. Older servers omit some fields, so all are optional.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Page<T> {
+    /// The items of this page.
+    #[serde(default = "Vec::new")]
+    pub items: Vec<T>,
+    /// How many items the whole collection has.
+    pub total_results: Option<usize>,
+    /// Links, `Page.Next` among them.
+    #[serde(default)]
+    pub links: HashMap<String, String>,
+}
+
+/// A deployment target as the API returns it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Machine {
+    id: String,
+    name: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    environment_ids: Vec<String>,
+    #[serde(default)]
+    tenant_ids: Vec<String>,
+}
+
+/// Octopus's error body.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorBody {
+    error_message: Option<String>,
+    #[serde(default)]
+    errors: Vec<String>,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The target was removed.
+    Removed,
+    /// It was already gone (another run, or a person, removed it first).
+    AlreadyGone,
+}
+
+/// A client for one Octopus space.
+pub struct OctopusClient {
+    http: reqwest::Client,
+    base: Url,
+    space: Option<String>,
+    headers: HeaderMap,
+    retry: RetryPolicy,
+    reporter: Arc<Reporter>,
+}
+
+impl OctopusClient {
+    /// A client for `base` (ending in `/`, any path prefix kept) and the run's space.
+    pub fn new(
+        base: &Url,
+        api_key: &Secret,
+        space: Option<&str>,
+        reporter: Arc<Reporter>,
+    ) -> Result<Self, Failure> {
+        let mut key = HeaderValue::from_str(api_key.expose()).map_err(|_| Failure {
+            message: "VMSS.Octopus.ApiKey holds characters an HTTP header cannot carry: paste the key again.".into(),
+            retry: Retry::Never,
+        })?;
+        key.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert("X-Octopus-ApiKey", key);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        Ok(OctopusClient {
+            http: crate::http::client(),
+            base: base.clone(),
+            space: space.map(str::to_string),
+            headers,
+            retry: RetryPolicy::default(),
+            reporter,
+        })
+    }
+
+    /// Replaces the retry policy (tests use short delays).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// `{base}api/{space}/{rest}`, or `{base}api/{rest}` on servers without spaces.
+    pub fn api(&self, rest: &str) -> Url {
+        let path = match &self.space {
+            Some(space) => format!("api/{space}/{rest}"),
+            None => format!("api/{rest}"),
+        };
+        self.base
+            .join(&path)
+            .expect("API paths are valid relative URLs")
+    }
+
+    /// Resolves a `Links` value: one starting with `/` already includes any path prefix.
+    pub fn link(&self, link: &str) -> Option<Url> {
+        self.base.join(link).ok()
+    }
+
+    /// Lists the targets in the run's environment with the roles, through every page.
+    /// Role and tenant rules are enforced again by [`Scope::contains`]; this only narrows the
+    /// listing.
+    pub async fn targets(&self, scope: &Scope) -> Result<Vec<Target>, Failure> {
+        let mut url = self.api("machines");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("environmentIds", &scope.environment_id);
+            q.append_pair("roles", &scope.roles.join(","));
+            if let Some(tenant) = &scope.tenant_id {
+                q.append_pair("tenantIds", tenant);
+            }
+            q.append_pair("skip", "0");
+            q.append_pair("take", &PAGE_SIZE.to_string());
+        }
+        let machines: Vec<Machine> = self.all_pages(url, "list deployment targets").await?;
+        Ok(machines
+            .into_iter()
+            .map(|m| Target {
+                id: m.id,
+                name: m.name,
+                roles: m.roles,
+                environment_ids: m.environment_ids,
+                tenant_ids: m.tenant_ids,
+            })
+            .collect())
+    }
+
+    /// Follows `Page.Next` (or skip/take, on servers that omit it) to the end. Items are
+    /// de-duplicated by `Id`, since a target registering mid-listing shifts later pages.
+    pub async fn all_pages<T: DeserializeOwned + HasId>(
+        &self,
+        first: Url,
+        doing: &str,
+    ) -> Result<Vec<T>, Failure> {
+        let mut out: Vec<T> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut next = Some(first);
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            let page: Page<T> = self.get_json(&url, doing).await?;
+            let count = page.items.len();
+            for item in page.items {
+                if seen.insert(item.id().to_string()) {
+                    out.push(item);
+                }
+            }
+            next = match page.links.get("Page.Next") {
+                Some(link) => self.link(link),
+                None => {
+                    let more = page.total_results.is_some_and(|t| out.len() < t);
+                    (count > 0 && more).then(|| with_skip(&url, out.len()))
+                }
+            };
+            if pages > 10_000 {
+                return Err(Failure {
+                    message: format!("Octopus kept returning pages while trying to {doing}; stopped after 10,000."),
+                    retry: Retry::Never,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a target. A 404 means someone else already did.
+    pub async fn delete_target(&self, id: &str) -> Result<Deleted, Failure> {
+        let url = self.api(&format!("machines/{id}"));
+        match self
+            .send(Method::DELETE, &url, &format!("delete target {id}"))
+            .await
+        {
+            Ok(_) => Ok(Deleted::Removed),
+            Err((Some(StatusCode::NOT_FOUND), _)) => Ok(Deleted::AlreadyGone),
+            Err((_, f)) => Err(f),
+        }
+    }
+
+    /// GETs and parses JSON, with retries.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        doing: &str,
+    ) -> Result<T, Failure> {
+        let response = self
+            .send(Method::GET, url, doing)
+            .await
+            .map_err(|(_, f)| f)?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| network(url, doing, &e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Failure {
+            message: format!(
+                "The server at {} did not answer like an Octopus Server while trying to {doing} ({e}). Check VMSS.Octopus.Url, including any path prefix.",
+                self.base
+            ),
+            retry: Retry::Never,
+        })
+    }
+
+    /// POSTs with an empty body, with retries.
+    pub async fn post(&self, url: &Url, doing: &str) -> Result<(), Failure> {
+        self.send(Method::POST, url, doing)
+            .await
+            .map(|_| ())
+            .map_err(|(_, f)| f)
+    }
+
+    /// Sends with retries on throttles, server errors and network faults. On failure, also
+    /// returns the final status, so callers can treat a 404 as an answer.
+    async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        doing: &str,
+    ) -> Result<reqwest::Response, (Option<StatusCode>, Failure)> {
+        let attempt = || async {
+            let response = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(self.headers.clone())
+                .send()
+                .await
+                .map_err(|e| (None, network(url, doing, &e)))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::error::parse_retry_after);
+            let body: ErrorBody = response.json().await.unwrap_or_default();
+            Err((
+                Some(status),
+                self.http_failure(status, body, retry_after, doing),
+            ))
+        };
+        retrying(self.retry, &self.reporter, attempt).await
+    }
+
+    fn http_failure(
+        &self,
+        status: StatusCode,
+        body: ErrorBody,
+        retry_after: Option<Duration>,
+        doing: &str,
+    ) -> Failure {
+        let mut detail = body.error_message.unwrap_or_default();
+        if let Some(first) = body.errors.first().filter(|e| !detail.contains(e.as_str())) {
+            detail = format!("{detail} {first}");
+        }
+        let detail = detail.trim();
+        let said = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {detail}")
+        };
+        let code = status.as_u16();
+        let (message, retry) = match code {
+            401 => (
+                format!("Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). Check that the key is current and its user is active."),
+                Retry::Never,
+            ),
+            403 => (
+                format!("The user of the API key in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give it a role with deployment target view and delete, event view and task view/cancel permissions in this space and environment."),
+                Retry::Never,
+            ),
+            404 => (
+                format!("Octopus answered 404 Not Found while trying to {doing}{said}. Check VMSS.Octopus.Url (including any path prefix) and the space."),
+                Retry::Never,
+            ),
+            408 | 429 | 500..=599 => (
+                format!("Octopus failed to {doing} (HTTP {code}{said})."),
+                Retry::After(retry_after),
+            ),
+            _ => (format!("Octopus refused to {doing} (HTTP {code}{said})."), Retry::Never),
+        };
+        Failure { message, retry }
+    }
+}
+
+/// Items that can be de-duplicated across pages.
+pub trait HasId {
+    /// The Octopus document id.
+    fn id(&self) -> &str;
+}
+
+impl HasId for Machine {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+fn with_skip(url: &Url, skip: usize) -> Url {
+    let mut next = url.clone();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "skip")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    next.query_pairs_mut()
+        .clear()
+        .extend_pairs(pairs)
+        .append_pair("skip", &skip.to_string());
+    next
+}
+
+fn network(url: &Url, doing: &str, e: &reqwest::Error) -> Failure {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let what = if e.is_timeout() {
+        "timed out"
+    } else {
+        "failed"
+    };
+    Failure {
+        message: format!(
+            "A request to Octopus at {} {what} while trying to {doing}: {cause}. Check VMSS.Octopus.Url and the worker's network and proxy settings.",
+            url.origin().ascii_serialization()
+        ),
+        retry: Retry::After(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redacted::Redactor;
+
+    fn client(base: &str, space: Option<&str>) -> OctopusClient {
+        let reporter = Arc::new(Reporter::to_writer(
+            Redactor::default(),
+            Box::new(std::io::sink()),
+        ));
+        OctopusClient::new(
+            &Url::parse(base).unwrap(),
+            &Secret::new("API-X"),
+            space,
+            reporter,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn api_paths_keep_the_prefix_and_links_resolve_against_the_origin() {
+        let c = client("https://octo.example.com/octopus/", Some("Spaces-1"));
+        assert_eq!(
+            c.api("machines").as_str(),
+            "https://octo.example.com/octopus/api/Spaces-1/machines"
+        );
+        assert_eq!(
+            c.link("/octopus/api/Spaces-1/machines?skip=30")
+                .unwrap()
+                .as_str(),
+            "https://octo.example.com/octopus/api/Spaces-1/machines?skip=30"
+        );
+        let c = client("https://octo.example.com/", None);
+        assert_eq!(
+            c.api("machines/Machines-1").as_str(),
+            "https://octo.example.com/api/machines/Machines-1"
+        );
+    }
+
+    #[test]
+    fn skip_is_replaced() {
+        let u = Url::parse("http://x/api/machines?roles=a%2Cb&skip=0&take=500").unwrap();
+        assert_eq!(
+            with_skip(&u, 500).as_str(),
+            "http://x/api/machines?roles=a%2Cb&take=500&skip=500"
+        );
+    }
+
+    #[test]
+    fn task_pages_from_an_old_server_deserialize() {
+        // A real capture from OctopusClients: BOM, no NumberOfPages, relative Page.Next.
+        let raw = include_bytes!("../../shared/fixtures/octopus/tasks.skip=0.GET.json");
+        let text = std::str::from_utf8(raw)
+            .unwrap()
+            .trim_start_matches('\u{feff}');
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Task {
+            id: String,
+        }
+        let page: Page<Task> = serde_json::from_str(text).unwrap();
+        assert_eq!(page.total_results, Some(139));
+        assert_eq!(page.items.len(), 30);
+        assert!(page.items[0].id.starts_with("ServerTasks-"));
+        assert_eq!(
+            page.links["Page.Next"],
+            "/api/machines/Machines-1/tasks?skip=30"
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! Octopus service messages and the step's log.
+//!
+//! Octopus reads `##octopus[...]` lines from stdout: every attribute value is base64 of its UTF-8
+//! text, one message per line. Everything printed goes through [`Reporter`], which scrubs known
+//! secrets from each line before it leaves the process.
+
+use crate::redacted::Redactor;
+use base64::Engine as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Renders one service message: `##octopus[name attr='BASE64' ...]`.
+pub fn service_message(name: &str, attributes: &[(&str, &str)]) -> String {
+    let mut line = format!("##octopus[{name}");
+    for (key, value) in attributes {
+        line.push_str(&format!(" {key}='{}'", encode(value)));
+    }
+    line.push(']');
+    line
+}
+
+/// Base64 (standard alphabet, padded) of a value's UTF-8 bytes, as Octopus expects.
+pub fn encode(value: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
+}
+
+/// Where the step's lines go: stdout, through the redactor.
+pub struct Reporter {
+    redactor: Redactor,
+    out: Mutex<Box<dyn Write + Send>>,
+    spinner: ProgressBar,
+}
+
+impl Reporter {
+    /// A reporter printing to stdout, with a spinner on stderr when it is a terminal.
+    pub fn stdout(redactor: Redactor) -> Reporter {
+        let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        spinner.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        Reporter {
+            redactor,
+            out: Mutex::new(Box::new(std::io::stdout())),
+            spinner,
+        }
+    }
+
+    /// A reporter writing into any sink (tests, the demo's capture).
+    pub fn to_writer(redactor: Redactor, out: Box<dyn Write + Send>) -> Reporter {
+        Reporter {
+            redactor,
+            out: Mutex::new(out),
+            spinner: ProgressBar::hidden(),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        let clean = self.redactor.scrub(text);
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        self.spinner.suspend(|| {
+            for l in clean.lines() {
+                // `##octopus` must start a line to be read as a message; plain text never does.
+                let _ = writeln!(out, "{l}");
+            }
+            let _ = out.flush();
+        });
+    }
+
+    fn in_mode(&self, mode: &str, text: &str) {
+        self.line(&format!("##octopus[{mode}]"));
+        self.line(text);
+        self.line("##octopus[stdout-default]");
+    }
+
+    /// An ordinary log line.
+    pub fn info(&self, text: &str) {
+        self.line(text);
+    }
+
+    /// A line the user should see in the task summary.
+    pub fn highlight(&self, text: &str) {
+        self.in_mode("stdout-highlight", text);
+    }
+
+    /// Detail, shown only in the verbose log.
+    pub fn verbose(&self, text: &str) {
+        self.in_mode("stdout-verbose", text);
+    }
+
+    /// A warning: something the user may want to fix, but the step goes on.
+    pub fn warn(&self, text: &str) {
+        self.in_mode("stdout-warning", text);
+    }
+
+    /// Sets an output variable for later steps.
+    pub fn set_variable(&self, name: &str, value: &str) {
+        self.line(&service_message(
+            "setVariable",
+            &[("name", name), ("value", value)],
+        ));
+    }
+
+    /// Moves the task's progress bar (and the terminal spinner).
+    pub fn progress(&self, percentage: u8, message: &str) {
+        let pct = percentage.min(100).to_string();
+        self.line(&service_message(
+            "progress",
+            &[("percentage", &pct), ("message", message)],
+        ));
+        self.spinner.enable_steady_tick(Duration::from_millis(120));
+        self.spinner
+            .set_message(self.redactor.scrub(message).into_owned());
+    }
+
+    /// Replaces Octopus's "script returned exit code N" with a sentence the user can act on.
+    pub fn fail(&self, message: &str) {
+        self.spinner.finish_and_clear();
+        let clean = self.redactor.scrub(message).into_owned();
+        self.in_mode("stdout-error", &clean);
+        self.line(&service_message("resultMessage", &[("message", &clean)]));
+    }
+
+    /// Clears the terminal spinner.
+    pub fn done(&self) {
+        self.spinner.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redacted::Secret;
+    use std::sync::Arc;
+
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn set_variable_is_base64_encoded() {
+        // Known values: base64("VMSSHasServersToDeployTo") and base64("True").
+        assert_eq!(
+            service_message(
+                "setVariable",
+                &[("name", "VMSSHasServersToDeployTo"), ("value", "True")]
+            ),
+            "##octopus[setVariable name='Vk1TU0hhc1NlcnZlcnNUb0RlcGxveVRv' value='VHJ1ZQ==']"
+        );
+        // An empty value is still sent, as value=''.
+        assert_eq!(
+            service_message("setVariable", &[("name", "A"), ("value", "")]),
+            "##octopus[setVariable name='QQ==' value='']"
+        );
+        // UTF-8, not Latin-1.
+        assert_eq!(encode("é"), "w6k=");
+    }
+
+    #[test]
+    fn reporter_scrubs_secrets_and_wraps_modes() {
+        let sink = Sink::default();
+        let mut r = Redactor::default();
+        r.add(&Secret::new("API-SECRETKEY"));
+        let rep = Reporter::to_writer(r, Box::new(sink.clone()));
+        rep.highlight("key is API-SECRETKEY");
+        rep.fail("failed with API-SECRETKEY");
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("API-SECRETKEY"), "{text}");
+        assert!(text.starts_with(
+            "##octopus[stdout-highlight]\nkey is (redacted)\n##octopus[stdout-default]\n"
+        ));
+        assert!(text.contains(&format!(
+            "##octopus[resultMessage message='{}']",
+            encode("failed with (redacted)")
+        )));
+    }
+}

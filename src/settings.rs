@@ -1,0 +1,649 @@
+//! Validated step inputs.
+//!
+//! Everything is checked here, before any network request, and every message names the Octopus
+//! parameter (`VMSS.Timeout.Value`) because that is where the user will go to fix it.
+
+use crate::cli::StepArgs;
+use crate::error::Error;
+use crate::redacted::{Redactor, Secret};
+use std::time::Duration;
+use url::Url;
+
+/// The Octopus parameter that holds the Azure account; named in errors about `AZURE_*` values.
+const AZURE_ACCOUNT: &str = "VMSS.Azure.Account";
+/// The longest wait or window we accept, so that durations never overflow (a week).
+const MAX_MINUTES: f64 = 7.0 * 24.0 * 60.0;
+
+/// What to do when the wait times out (`VMSS.Timeout.ErrorHandle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutHandle {
+    /// Reconcile anyway, leaving instances that are still changing alone.
+    Proceed,
+    /// Fail the step and remove nothing.
+    Error,
+}
+
+/// What to do with a duplicate trigger run (`VMSS.Duplicate.Handle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuplicateHandle {
+    /// Carry on waiting and reconciling, with no targets in the output.
+    Proceed,
+    /// Ask Octopus to cancel this run's task.
+    Cancel,
+}
+
+/// How the step signs in to Azure AD.
+#[derive(Debug, Clone)]
+pub enum AzureCredential {
+    /// An app registration's client secret.
+    ClientSecret(Secret),
+    /// A federated (OIDC) token, exchanged for an access token.
+    FederatedToken(Secret),
+}
+
+/// Where and as whom the step talks to Azure.
+#[derive(Debug, Clone)]
+pub struct AzureSettings {
+    /// The subscription holding the scale set.
+    pub subscription_id: String,
+    /// The Azure AD tenant.
+    pub tenant_id: String,
+    /// The application (client) id.
+    pub client_id: String,
+    /// Secret or federated token.
+    pub credential: AzureCredential,
+    /// Azure AD endpoint, e.g. `https://login.microsoftonline.com/`.
+    pub authority_host: Url,
+    /// Resource Manager endpoint, e.g. `https://management.azure.com/`.
+    pub resource_manager: Url,
+}
+
+/// The Octopus run this step is part of (system variables).
+#[derive(Debug, Clone, Default)]
+pub struct RunContext {
+    /// `Octopus.Space.Id`; absent on servers older than spaces.
+    pub space_id: Option<String>,
+    /// `Octopus.Environment.Id`: targets outside it are never touched.
+    pub environment_id: String,
+    /// `Octopus.Project.Id`.
+    pub project_id: Option<String>,
+    /// `Octopus.Deployment.Id`; a deployment has it, a runbook run does not.
+    pub deployment_id: Option<String>,
+    /// `Octopus.Deployment.Tenant.Id`, for tenanted runs.
+    pub tenant_id: Option<String>,
+    /// `Octopus.Deployment.Trigger.Id`: only a triggered run can be a duplicate.
+    pub trigger_id: Option<String>,
+    /// `Octopus.Deployment.Trigger.Name`, for messages.
+    pub trigger_name: Option<String>,
+    /// `Octopus.Task.Id`: the task to cancel for a duplicate.
+    pub task_id: Option<String>,
+    /// `Octopus.RunbookRun.Id`, for runbook runs.
+    pub runbook_run_id: Option<String>,
+    /// `Octopus.Runbook.Id`, for runbook runs.
+    pub runbook_id: Option<String>,
+    /// `Octopus.Release.Id`.
+    pub release_id: Option<String>,
+}
+
+/// Every input of the step, checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `VMSS.ScaleSet.Name`.
+    pub scale_set: String,
+    /// `VMSS.ResourceGroup.Name`.
+    pub resource_group: String,
+    /// `VMSS.DeploymentTarget.Roles`: a target needs all of them.
+    pub roles: Vec<String>,
+    /// `VMSS.Octopus.Url`, always ending in `/` so relative API paths go under its prefix.
+    pub octopus_url: Url,
+    /// `VMSS.Octopus.ApiKey`.
+    pub api_key: Secret,
+    /// `VMSS.Timeout.Value`: one deadline for the whole wait.
+    pub timeout: Duration,
+    /// `VMSS.Timeout.ErrorHandle`.
+    pub timeout_handle: TimeoutHandle,
+    /// `VMSS.Duplicate.TimeInMinutes`.
+    pub duplicate_window: Duration,
+    /// `VMSS.Duplicate.Handle`.
+    pub duplicate_handle: DuplicateHandle,
+    /// `VMSS.OldServers.ExcludeFromOutput`.
+    pub exclude_old: bool,
+    /// `VMSS.OldServers.TimeInMinutes`.
+    pub old_window: Duration,
+    /// `VMSS.Reconcile.DryRun`.
+    pub dry_run: bool,
+    /// `VMSS.Poll.Interval`.
+    pub poll_interval: Duration,
+    /// The Azure account.
+    pub azure: AzureSettings,
+    /// The Octopus run.
+    pub run: RunContext,
+}
+
+impl Settings {
+    /// Checks every input; the first problem found becomes an [`Error::Input`].
+    pub fn from_args(args: &StepArgs) -> Result<Settings, Error> {
+        let mut problems = Vec::new();
+        let mut check = |r: Result<(), String>| {
+            if let Err(p) = r {
+                problems.push(p);
+            }
+        };
+        // Collect every problem, so a user fixes them in one round trip, not one per run.
+        let scale_set = required(&args.scale_set_name, "VMSS.ScaleSet.Name");
+        let resource_group = required(&args.resource_group_name, "VMSS.ResourceGroup.Name");
+        let roles = parse_roles(args.roles.as_deref());
+        let octopus_url = parse_octopus_url(args.octopus_url.as_deref());
+        let api_key = match &args.octopus_api_key {
+            Some(k) if !k.is_blank() => Ok(Secret::new(k.expose().trim())),
+            _ => Err("VMSS.Octopus.ApiKey is required: give an API key (API-...) of a user who can view and delete deployment targets.".to_string()),
+        };
+        let timeout = minutes(args.timeout.as_deref(), "VMSS.Timeout.Value", 30.0);
+        let timeout_handle = choice(
+            args.timeout_handle.as_deref(),
+            "VMSS.Timeout.ErrorHandle",
+            &[
+                ("proceed", TimeoutHandle::Proceed),
+                ("error", TimeoutHandle::Error),
+            ],
+            TimeoutHandle::Proceed,
+        );
+        let duplicate_window = minutes(
+            args.duplicate_minutes.as_deref(),
+            "VMSS.Duplicate.TimeInMinutes",
+            3.0,
+        );
+        let duplicate_handle = choice(
+            args.duplicate_handle.as_deref(),
+            "VMSS.Duplicate.Handle",
+            &[
+                ("proceed", DuplicateHandle::Proceed),
+                ("cancel", DuplicateHandle::Cancel),
+            ],
+            DuplicateHandle::Proceed,
+        );
+        let exclude_old = yes_no(
+            args.exclude_old.as_deref(),
+            "VMSS.OldServers.ExcludeFromOutput",
+        );
+        let old_window = minutes(
+            args.old_minutes.as_deref(),
+            "VMSS.OldServers.TimeInMinutes",
+            3.0,
+        );
+        let dry_run = yes_no(args.dry_run.as_deref(), "VMSS.Reconcile.DryRun");
+        let poll_interval = poll_seconds(args.poll_interval.as_deref());
+        let azure = parse_azure(args);
+        let run = parse_run(args);
+
+        macro_rules! take {
+            ($v:expr) => {
+                match $v {
+                    Ok(v) => Some(v),
+                    Err(p) => {
+                        check(Err(p));
+                        None
+                    }
+                }
+            };
+        }
+        let settings = (
+            take!(scale_set),
+            take!(resource_group),
+            take!(roles),
+            take!(octopus_url),
+            take!(api_key),
+            take!(timeout),
+            take!(timeout_handle),
+            take!(duplicate_window),
+            take!(duplicate_handle),
+            take!(exclude_old),
+            take!(old_window),
+            take!(dry_run),
+            take!(poll_interval),
+            take!(azure),
+            take!(run),
+        );
+        if !problems.is_empty() {
+            return Err(Error::Input(problems.join("\n")));
+        }
+        let (
+            Some(scale_set),
+            Some(resource_group),
+            Some(roles),
+            Some(octopus_url),
+            Some(api_key),
+            Some(timeout),
+            Some(timeout_handle),
+            Some(duplicate_window),
+            Some(duplicate_handle),
+            Some(exclude_old),
+            Some(old_window),
+            Some(dry_run),
+            Some(poll_interval),
+            Some(azure),
+            Some(run),
+        ) = settings
+        else {
+            unreachable!("every None above recorded a problem");
+        };
+        Ok(Settings {
+            scale_set,
+            resource_group,
+            roles,
+            octopus_url,
+            api_key,
+            timeout,
+            timeout_handle,
+            duplicate_window,
+            duplicate_handle,
+            exclude_old,
+            old_window,
+            dry_run,
+            poll_interval,
+            azure,
+            run,
+        })
+    }
+
+    /// A redactor that knows every secret among these settings.
+    pub fn redactor(&self) -> Redactor {
+        let mut r = Redactor::default();
+        r.add(&self.api_key);
+        match &self.azure.credential {
+            AzureCredential::ClientSecret(s) | AzureCredential::FederatedToken(s) => r.add(s),
+        }
+        r
+    }
+}
+
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn required(value: &Option<String>, parameter: &str) -> Result<String, String> {
+    present(value)
+        .map(str::to_string)
+        .ok_or_else(|| format!("{parameter} is required but was empty."))
+}
+
+/// Splits the roles list: commas, blanks ignored, duplicates dropped (case-insensitively).
+pub fn parse_roles(value: Option<&str>) -> Result<Vec<String>, String> {
+    let mut roles: Vec<String> = Vec::new();
+    for role in value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        if !roles.iter().any(|r| r.eq_ignore_ascii_case(role)) {
+            roles.push(role.to_string());
+        }
+    }
+    if roles.is_empty() {
+        return Err("VMSS.DeploymentTarget.Roles is required: give the target roles (comma-separated) that every VM of the scale set registers with.".into());
+    }
+    Ok(roles)
+}
+
+fn parse_octopus_url(value: Option<&str>) -> Result<Url, String> {
+    let raw = value.map(str::trim).unwrap_or("");
+    if raw.is_empty() {
+        return Err("VMSS.Octopus.Url is required: give the Octopus Server's address, e.g. https://octopus.example.com (the default #{Octopus.Web.ServerUri} works when it is set).".into());
+    }
+    let mut url = Url::parse(raw).map_err(|_| {
+        format!("VMSS.Octopus.Url must be an http(s) address such as https://octopus.example.com, got \"{raw}\".")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "VMSS.Octopus.Url must be an http(s) address such as https://octopus.example.com, got \"{raw}\"."
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "VMSS.Octopus.Url must be the server's address without a query, fragment or user name, got \"{}\".",
+            url.origin().ascii_serialization()
+        ));
+    }
+    // A trailing `/api` is a common slip: the API paths are added here.
+    let trimmed = url.path().trim_end_matches('/').to_string();
+    let path = trimmed.strip_suffix("/api").unwrap_or(&trimmed);
+    url.set_path(&format!("{path}/"));
+    Ok(url)
+}
+
+/// Parses minutes (decimals allowed) into a duration.
+pub fn minutes(value: Option<&str>, parameter: &str, default: f64) -> Result<Duration, String> {
+    let n = number(value, default).ok_or_else(|| {
+        format!(
+            "{parameter} must be a number of minutes, got \"{}\".",
+            value.unwrap_or("").trim()
+        )
+    })?;
+    if !(0.0..=MAX_MINUTES).contains(&n) {
+        return Err(format!(
+            "{parameter} must be between 0 and {MAX_MINUTES} minutes, got {n}."
+        ));
+    }
+    Ok(Duration::from_secs_f64(n * 60.0))
+}
+
+fn poll_seconds(value: Option<&str>) -> Result<Duration, String> {
+    let n = number(value, 10.0).ok_or_else(|| {
+        format!(
+            "VMSS.Poll.Interval must be a number of seconds, got \"{}\".",
+            value.unwrap_or("").trim()
+        )
+    })?;
+    if !(n > 0.0 && n <= 3600.0) {
+        return Err(format!(
+            "VMSS.Poll.Interval must be more than 0 and at most 3600 seconds, got {n}."
+        ));
+    }
+    Ok(Duration::from_secs_f64(n))
+}
+
+/// A decimal number; blank means the default. Accepts a decimal comma too (`0,5`), as typed in
+/// many locales.
+fn number(value: Option<&str>, default: f64) -> Option<f64> {
+    let raw = value.map(str::trim).unwrap_or("");
+    if raw.is_empty() {
+        return Some(default);
+    }
+    let n: f64 = raw.replace(',', ".").parse().ok()?;
+    n.is_finite().then_some(n)
+}
+
+fn choice<T: Copy>(
+    value: Option<&str>,
+    parameter: &str,
+    options: &[(&str, T)],
+    default: T,
+) -> Result<T, String> {
+    let raw = value.map(str::trim).unwrap_or("");
+    if raw.is_empty() {
+        return Ok(default);
+    }
+    options
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(raw))
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<String> = options.iter().map(|(n, _)| capitalise(n)).collect();
+            format!("{parameter} must be {}, got \"{raw}\".", names.join(" or "))
+        })
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// `Yes`/`No` (also `True`/`False`), any case; blank means No.
+pub fn yes_no(value: Option<&str>, parameter: &str) -> Result<bool, String> {
+    match value
+        .map(str::trim)
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" | "no" | "false" => Ok(false),
+        "yes" | "true" => Ok(true),
+        other => Err(format!("{parameter} must be Yes or No, got \"{other}\".")),
+    }
+}
+
+/// Endpoints of the clouds Octopus Azure accounts can name.
+fn cloud(name: &str) -> Option<(&'static str, &'static str)> {
+    match name.to_ascii_lowercase().as_str() {
+        "" | "azurecloud" | "azureglobalcloud" => Some((
+            "https://login.microsoftonline.com/",
+            "https://management.azure.com/",
+        )),
+        "azurechinacloud" => Some((
+            "https://login.chinacloudapi.cn/",
+            "https://management.chinacloudapi.cn/",
+        )),
+        "azureusgovernment" => Some((
+            "https://login.microsoftonline.us/",
+            "https://management.usgovcloudapi.net/",
+        )),
+        _ => None,
+    }
+}
+
+fn endpoint(value: Option<&str>, default: &str, variable: &str) -> Result<Url, String> {
+    let raw = value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .unwrap_or(default);
+    let mut url = Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| {
+            format!("{variable} must be an http(s) address (from {AZURE_ACCOUNT}), got \"{raw}\".")
+        })?;
+    if !url.path().ends_with('/') {
+        let p = format!("{}/", url.path());
+        url.set_path(&p);
+    }
+    Ok(url)
+}
+
+fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn parse_azure(args: &StepArgs) -> Result<AzureSettings, String> {
+    let subscription_id = present(&args.azure_subscription_id).ok_or_else(|| {
+        format!("AZURE_SUBSCRIPTION_ID is required: check the subscription of the Azure account in {AZURE_ACCOUNT}.")
+    })?;
+    if !is_guid(subscription_id) {
+        return Err(format!(
+            "AZURE_SUBSCRIPTION_ID must be a subscription id (a GUID), got \"{subscription_id}\": check the Azure account in {AZURE_ACCOUNT}."
+        ));
+    }
+    let tenant_id = present(&args.azure_tenant_id).ok_or_else(|| {
+        format!("AZURE_TENANT_ID is required: check the tenant id of the Azure account in {AZURE_ACCOUNT}.")
+    })?;
+    if tenant_id.contains(['/', '?', '#', ' ']) {
+        return Err(format!(
+            "AZURE_TENANT_ID must be a tenant id or domain, got \"{tenant_id}\": check the Azure account in {AZURE_ACCOUNT}."
+        ));
+    }
+    let client_id = present(&args.azure_client_id).ok_or_else(|| {
+        format!("AZURE_CLIENT_ID is required: check the application id of the Azure account in {AZURE_ACCOUNT}.")
+    })?;
+    let credential = match (&args.azure_client_secret, &args.azure_federated_token) {
+        (Some(s), _) if !s.is_blank() => AzureCredential::ClientSecret(s.clone()),
+        (_, Some(t)) if !t.is_blank() => AzureCredential::FederatedToken(Secret::new(t.expose().trim())),
+        _ => match present(&args.azure_federated_token_file) {
+            Some(path) => {
+                let token = std::fs::read_to_string(path).map_err(|e| {
+                    format!("AZURE_FEDERATED_TOKEN_FILE \"{path}\" could not be read ({e}): check the OIDC settings of the Azure account in {AZURE_ACCOUNT}.")
+                })?;
+                let token = Secret::new(token.trim());
+                if token.is_blank() {
+                    return Err(format!("AZURE_FEDERATED_TOKEN_FILE \"{path}\" is empty: check the OIDC settings of the Azure account in {AZURE_ACCOUNT}."));
+                }
+                AzureCredential::FederatedToken(token)
+            }
+            None => {
+                return Err(format!(
+                    "The Azure account has no credential: set AZURE_CLIENT_SECRET, or AZURE_FEDERATED_TOKEN (or AZURE_FEDERATED_TOKEN_FILE) for an OIDC account, from {AZURE_ACCOUNT}."
+                ))
+            }
+        },
+    };
+    let env_name = present(&args.azure_environment).unwrap_or("");
+    let (authority, manager) = cloud(env_name).ok_or_else(|| {
+        format!("AZURE_ENVIRONMENT must be AzureCloud, AzureChinaCloud or AzureUSGovernment, got \"{env_name}\": check the Azure account in {AZURE_ACCOUNT}.")
+    })?;
+    Ok(AzureSettings {
+        subscription_id: subscription_id.to_ascii_lowercase(),
+        tenant_id: tenant_id.to_string(),
+        client_id: client_id.to_string(),
+        credential,
+        authority_host: endpoint(
+            args.azure_authority_host.as_deref(),
+            authority,
+            "AZURE_AUTHORITY_HOST",
+        )?,
+        resource_manager: endpoint(
+            args.azure_resource_manager_url.as_deref(),
+            manager,
+            "AZURE_RESOURCE_MANAGER_URL",
+        )?,
+    })
+}
+
+fn parse_run(args: &StepArgs) -> Result<RunContext, String> {
+    let opt = |v: &Option<String>| present(v).map(str::to_string);
+    let environment_id = opt(&args.environment_id).ok_or(
+        "OCTOPUS_ENVIRONMENT_ID is required: the step template sets it from #{Octopus.Environment.Id}; \
+         run the step inside an Octopus deployment or runbook run.",
+    )?;
+    Ok(RunContext {
+        space_id: opt(&args.space_id),
+        environment_id,
+        project_id: opt(&args.project_id),
+        deployment_id: opt(&args.deployment_id),
+        tenant_id: opt(&args.tenant_id),
+        trigger_id: opt(&args.trigger_id),
+        trigger_name: opt(&args.trigger_name),
+        task_id: opt(&args.task_id),
+        runbook_run_id: opt(&args.runbook_run_id),
+        runbook_id: opt(&args.runbook_id),
+        release_id: opt(&args.release_id),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> StepArgs {
+        StepArgs {
+            scale_set_name: Some("web".into()),
+            resource_group_name: Some("rg".into()),
+            roles: Some("web-server, ,vmss ,Web-Server".into()),
+            octopus_url: Some("https://octo.example.com/octopus/api/".into()),
+            octopus_api_key: Some(Secret::new("API-KEY123")),
+            azure_subscription_id: Some("00000000-1111-2222-3333-444444444444".into()),
+            azure_tenant_id: Some("contoso.onmicrosoft.com".into()),
+            azure_client_id: Some("app".into()),
+            azure_client_secret: Some(Secret::new("s3cret-value")),
+            environment_id: Some("Environments-1".into()),
+            ..StepArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_and_normalisation() {
+        let s = Settings::from_args(&args()).unwrap();
+        assert_eq!(s.roles, vec!["web-server", "vmss"]);
+        assert_eq!(s.octopus_url.as_str(), "https://octo.example.com/octopus/");
+        assert_eq!(s.timeout, Duration::from_secs(1800));
+        assert_eq!(s.timeout_handle, TimeoutHandle::Proceed);
+        assert_eq!(s.duplicate_window, Duration::from_secs(180));
+        assert_eq!(s.duplicate_handle, DuplicateHandle::Proceed);
+        assert!(!s.exclude_old && !s.dry_run);
+        assert_eq!(s.poll_interval, Duration::from_secs(10));
+        assert_eq!(
+            s.azure.resource_manager.as_str(),
+            "https://management.azure.com/"
+        );
+    }
+
+    #[test]
+    fn decimals_case_and_yes_no() {
+        let mut a = args();
+        a.timeout = Some("0.5".into());
+        a.timeout_handle = Some("ERROR".into());
+        a.duplicate_handle = Some("cancel".into());
+        a.exclude_old = Some("True".into());
+        a.poll_interval = Some("2,5".into());
+        let s = Settings::from_args(&a).unwrap();
+        assert_eq!(s.timeout, Duration::from_secs(30));
+        assert_eq!(s.timeout_handle, TimeoutHandle::Error);
+        assert_eq!(s.duplicate_handle, DuplicateHandle::Cancel);
+        assert!(s.exclude_old);
+        assert_eq!(s.poll_interval, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn errors_name_the_octopus_parameter_and_all_are_reported() {
+        let mut a = args();
+        a.timeout = Some("thirty".into());
+        a.timeout_handle = Some("Ignore".into());
+        a.roles = Some(" , ".into());
+        let Err(Error::Input(msg)) = Settings::from_args(&a) else {
+            panic!("expected an input error")
+        };
+        assert!(
+            msg.contains("VMSS.Timeout.Value must be a number of minutes, got \"thirty\""),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("VMSS.Timeout.ErrorHandle must be Proceed or Error, got \"Ignore\""),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("VMSS.DeploymentTarget.Roles is required"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn no_secret_in_errors_or_debug() {
+        let mut a = args();
+        a.octopus_url = Some("not a url".into());
+        let err = Settings::from_args(&a).unwrap_err().to_string();
+        assert!(err.contains("VMSS.Octopus.Url"));
+        let s = Settings::from_args(&args()).unwrap();
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("API-KEY123") && !debug.contains("s3cret-value"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn azure_checks() {
+        let mut a = args();
+        a.azure_subscription_id = Some("my-subscription".into());
+        assert!(Settings::from_args(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("AZURE_SUBSCRIPTION_ID must be a subscription id"));
+        let mut a = args();
+        a.azure_client_secret = None;
+        assert!(Settings::from_args(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("has no credential"));
+        a.azure_federated_token = Some(Secret::new("eyJhbGciOi"));
+        assert!(matches!(
+            Settings::from_args(&a).unwrap().azure.credential,
+            AzureCredential::FederatedToken(_)
+        ));
+        a.azure_environment = Some("AzureChinaCloud".into());
+        let s = Settings::from_args(&a).unwrap();
+        assert_eq!(
+            s.azure.authority_host.as_str(),
+            "https://login.chinacloudapi.cn/"
+        );
+        a.azure_environment = Some("AzureGermanCloud".into());
+        assert!(Settings::from_args(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("AZURE_ENVIRONMENT"));
+    }
+}

@@ -1,0 +1,400 @@
+//! Simulated Azure AD token endpoint and Resource Manager (Microsoft.Compute, 2024-07-01).
+
+use super::world::{at, SimVm, World};
+use super::{json, Incoming};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Instant;
+
+const API_VERSION: &str = "2024-07-01";
+
+fn query(inc: &Incoming) -> HashMap<String, String> {
+    url::form_urlencoded::parse(inc.uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn aad_error(status: StatusCode, error: &str, description: &str) -> Response {
+    json(
+        status,
+        json!({
+            "error": error,
+            "error_description": format!("{description}\r\nTrace ID: 00000000-0000-0000-0000-000000000000\r\nCorrelation ID: 11111111-1111-1111-1111-111111111111\r\nTimestamp: 2026-11-23 10:00:00Z"),
+            "error_codes": [7000215],
+        }),
+    )
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`: client credentials with a secret or a federated assertion.
+pub fn azure_ad(w: &mut World, _base: &str, inc: &Incoming) -> Response {
+    let segments: Vec<&str> = inc.uri.path().trim_matches('/').split('/').collect();
+    if inc.method != "POST" || segments.len() != 4 || segments[1..] != ["oauth2", "v2.0", "token"] {
+        return aad_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            "AADSTS900561: The endpoint only accepts POST requests.",
+        );
+    }
+    if segments[0] != w.tenant_id {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("AADSTS90002: Tenant '{}' not found.", segments[0]),
+        );
+    }
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&inc.body)
+        .into_owned()
+        .collect();
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if field("grant_type") != "client_credentials" {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "AADSTS70003: The app requested an unsupported grant type.",
+        );
+    }
+    if field("client_id") != w.client_id {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            &format!(
+                "AADSTS700016: Application with identifier '{}' was not found in the directory.",
+                field("client_id")
+            ),
+        );
+    }
+    let expected_scope = "/.default";
+    if !field("scope").ends_with(expected_scope) {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "AADSTS1002012: The provided value for scope is not valid.",
+        );
+    }
+    let ok = if form.contains_key("client_assertion") {
+        field("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            && field("client_assertion") == w.federated_token
+    } else {
+        field("client_secret") == w.client_secret
+    };
+    if !ok {
+        let description = if form.contains_key("client_assertion") {
+            "AADSTS700213: No matching federated identity record found for presented assertion subject."
+        } else {
+            "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID."
+        };
+        return aad_error(StatusCode::UNAUTHORIZED, "invalid_client", description);
+    }
+    let token = format!("sim-access-token-{}", w.tokens.len() + 1);
+    w.tokens
+        .insert(token.clone(), Instant::now() + w.token_lifetime);
+    let secs = w.token_lifetime.as_secs();
+    json(
+        StatusCode::OK,
+        json!({"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": token}),
+    )
+}
+
+fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
+    json(status, json!({"error": {"code": code, "message": message}}))
+}
+
+/// Resource Manager: the scale set, its VMs (Uniform), the group's VMs (Flexible).
+pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
+    let auth = inc
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(token) = auth.strip_prefix("Bearer ") else {
+        return arm_error(
+            StatusCode::UNAUTHORIZED,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
+        );
+    };
+    match w.tokens.get(token) {
+        None => {
+            return arm_error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                "The access token is invalid.",
+            );
+        }
+        Some(expiry) if *expiry <= Instant::now() => {
+            return arm_error(
+                StatusCode::UNAUTHORIZED,
+                "ExpiredAuthenticationToken",
+                "The access token expiry UTC time is earlier than current UTC time.",
+            );
+        }
+        Some(_) => {}
+    }
+    let q = query(inc);
+    if q.get("api-version").map(String::as_str) != Some(API_VERSION) {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidApiVersionParameter",
+            "The api-version is invalid.",
+        );
+    }
+    if w.faults.arm_throttles > 0 {
+        w.faults.arm_throttles -= 1;
+        let mut r = json(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"code": "OperationNotAllowed", "message": "The server rejected the request because too many requests have been received for this subscription."}),
+        );
+        let h = r.headers_mut();
+        h.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(w.faults.arm_retry_after),
+        );
+        h.insert(
+            "x-ms-ratelimit-remaining-resource",
+            HeaderValue::from_static(
+                "Microsoft.Compute/GetVMScaleSet3Min;0,Microsoft.Compute/GetVMScaleSet30Min;1200",
+            ),
+        );
+        return r;
+    }
+    if inc.method != "GET" {
+        return arm_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The simulator only serves reads.",
+        );
+    }
+    let path = inc.uri.path().to_string();
+    let seg: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(|s| s.to_string())
+        .collect();
+    let lower: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+    if l.len() < 2 || l[0] != "subscriptions" {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "InvalidResourceType",
+            "The resource type could not be found.",
+        );
+    }
+    if !seg[1].eq_ignore_ascii_case(&w.subscription_id) {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "SubscriptionNotFound",
+            &format!("The subscription '{}' could not be found.", seg[1]),
+        );
+    }
+    if l.len() < 4 || l[2] != "resourcegroups" {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "InvalidResourceType",
+            "The resource type could not be found.",
+        );
+    }
+    if !seg[3].eq_ignore_ascii_case(&w.resource_group) {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "ResourceGroupNotFound",
+            &format!("Resource group '{}' could not be found.", seg[3]),
+        );
+    }
+    match &l[4..] {
+        ["providers", "microsoft.compute", "virtualmachinescalesets", _] => {
+            get_scale_set(w, &seg[7])
+        }
+        ["providers", "microsoft.compute", "virtualmachinescalesets", _, "virtualmachines"] => {
+            list_scale_set_vms(w, base, &path, &seg[7], &q)
+        }
+        ["providers", "microsoft.compute", "virtualmachines"] => list_vms(w, base, &path, &q),
+        _ => arm_error(
+            StatusCode::NOT_FOUND,
+            "InvalidResourceType",
+            "The resource type could not be found.",
+        ),
+    }
+}
+
+fn not_found(w: &World, name: &str) -> Response {
+    arm_error(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        &format!("The Resource 'Microsoft.Compute/virtualMachineScaleSets/{name}' under resource group '{}' was not found.", w.resource_group),
+    )
+}
+
+fn get_scale_set(w: &mut World, name: &str) -> Response {
+    let Some(ss) = w
+        .scale_sets
+        .iter()
+        .find(|s| s.name.eq_ignore_ascii_case(name))
+        .cloned()
+    else {
+        return not_found(w, name);
+    };
+    // Each read of the scale set is one tick of the story's clock.
+    w.tick += 1;
+    let tick = w.tick;
+    json(
+        StatusCode::OK,
+        json!({
+            "name": ss.name,
+            "id": w.scale_set_id(&ss.name),
+            "type": "Microsoft.Compute/virtualMachineScaleSets",
+            "location": w.location,
+            "tags": {},
+            "sku": {"name": "Standard_D2s_v3", "tier": "Standard", "capacity": at(&ss.capacity, tick).unwrap_or(0)},
+            "properties": {
+                "singlePlacementGroup": true,
+                "upgradePolicy": {"mode": "Manual"},
+                "provisioningState": at(&ss.state, tick).unwrap_or_else(|| "Succeeded".into()),
+                "overprovision": ss.orchestration == "Uniform",
+                "doNotRunExtensionsOnOverprovisionedVMs": false,
+                "uniqueId": "b9e2c8a4-0f3d-4b6e-9d1a-5c7f3e2a1b0d",
+                "orchestrationMode": ss.orchestration,
+                "timeCreated": "2026-06-01T09:00:00.0000000+00:00"
+            }
+        }),
+    )
+}
+
+fn vm_state(vm: &SimVm, tick: u64) -> Option<String> {
+    at(&vm.state, tick).flatten()
+}
+
+fn os_profile(vm: &SimVm) -> Value {
+    match &vm.computer_name {
+        Some(c) => json!({"computerName": c, "adminUsername": "azureuser", "secrets": []}),
+        None => json!({"adminUsername": "azureuser", "secrets": []}),
+    }
+}
+
+/// One page of a list, with an absolute `nextLink` carrying the query (as ARM does).
+fn page(
+    base: &str,
+    path: &str,
+    q: &HashMap<String, String>,
+    items: Vec<Value>,
+    page_size: usize,
+) -> Value {
+    let skip: usize = q
+        .get("$skiptoken")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let end = (skip + page_size).min(items.len());
+    let value: Vec<Value> = items.get(skip..end).unwrap_or(&[]).to_vec();
+    let mut body = json!({ "value": value });
+    if end < items.len() {
+        let mut next = url::Url::parse(base)
+            .and_then(|b| b.join(path.trim_start_matches('/')))
+            .expect("valid");
+        {
+            let mut qp = next.query_pairs_mut();
+            qp.append_pair("api-version", API_VERSION);
+            if let Some(f) = q.get("$filter") {
+                qp.append_pair("$filter", f);
+            }
+            qp.append_pair("$skiptoken", &end.to_string());
+        }
+        body["nextLink"] = Value::String(next.to_string());
+    }
+    body
+}
+
+fn list_scale_set_vms(
+    w: &mut World,
+    base: &str,
+    path: &str,
+    name: &str,
+    q: &HashMap<String, String>,
+) -> Response {
+    let Some(ss) = w
+        .scale_sets
+        .iter()
+        .find(|s| s.name.eq_ignore_ascii_case(name))
+        .cloned()
+    else {
+        return not_found(w, name);
+    };
+    if ss.orchestration != "Uniform" {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "OperationNotAllowed",
+            "Operation 'List VMs of a VM scale set' is not allowed on a VM scale set with Flexible orchestration mode.",
+        );
+    }
+    let tick = w.tick;
+    let ss_id = w.scale_set_id(&ss.name);
+    let items: Vec<Value> = w
+        .vms
+        .iter()
+        .filter(|vm| vm.scale_set.as_deref() == Some(ss.name.as_str()))
+        .filter_map(|vm| {
+            let state = vm_state(vm, tick)?;
+            Some(json!({
+                "name": format!("{}_{}", ss.name, vm.instance_id),
+                "id": format!("{ss_id}/virtualMachines/{}", vm.instance_id),
+                "type": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
+                "location": w.location,
+                "instanceId": vm.instance_id,
+                "sku": {"name": "Standard_D2s_v3", "tier": "Standard"},
+                "properties": {
+                    "latestModelApplied": true,
+                    "vmId": format!("0b7e4a9c-1d2f-4e3a-8b5c-{:012}", vm.instance_id.len() * 7919),
+                    "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
+                    "osProfile": os_profile(vm),
+                    "provisioningState": state,
+                    "timeCreated": "2026-11-23T09:58:00.0000000+00:00"
+                }
+            }))
+        })
+        .collect();
+    json(StatusCode::OK, page(base, path, q, items, w.arm_page_size))
+}
+
+fn list_vms(w: &mut World, base: &str, path: &str, q: &HashMap<String, String>) -> Response {
+    if let Some(body) = &w.faults.vm_list_body {
+        return json(StatusCode::OK, body.clone());
+    }
+    // ARM's filter: 'virtualMachineScaleSet/id' eq '<id>'.
+    let wanted = q.get("$filter").and_then(|f| {
+        let f = f.trim();
+        let rest = f.strip_prefix("'virtualMachineScaleSet/id' eq '")?;
+        Some(rest.trim_end_matches('\'').to_ascii_lowercase())
+    });
+    let tick = w.tick;
+    let items: Vec<Value> = w
+        .vms
+        .iter()
+        .filter_map(|vm| {
+            let state = vm_state(vm, tick)?;
+            let ss_id = vm.scale_set.as_ref().map(|s| w.scale_set_id(s));
+            if let Some(wanted) = &wanted {
+                if ss_id.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(wanted.as_str()) {
+                    return None;
+                }
+            }
+            let mut props = json!({
+                "vmId": "5c2e9f7a-3b1d-4c8e-a6f0-9d4b2e7c1a3f",
+                "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
+                "osProfile": os_profile(vm),
+                "provisioningState": state,
+                "timeCreated": "2026-11-23T09:58:00.0000000+00:00"
+            });
+            if let Some(id) = ss_id {
+                props["virtualMachineScaleSet"] = json!({"id": id});
+            }
+            Some(json!({
+                "name": vm.name,
+                "id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/{}", w.subscription_id, w.resource_group, vm.name),
+                "type": "Microsoft.Compute/virtualMachines",
+                "location": w.location,
+                "properties": props
+            }))
+        })
+        .collect();
+    json(StatusCode::OK, page(base, path, q, items, w.arm_page_size))
+}

@@ -1,0 +1,205 @@
+//! A simulated Azure AD, Azure Resource Manager and Octopus Server, each a real HTTP server on
+//! loopback (axum), speaking the wire shapes in `shared/reference/wire.md`. `vmss-check demo`
+//! plays a story on it; the integration tests run the built binary against it and then ask it
+//! what happened (which targets were deleted, which requests were sent).
+
+mod arm;
+mod octopus;
+pub mod stories;
+pub mod world;
+
+pub use world::{Faults, Service, SimMachine, SimScaleSet, SimVm, World};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The shared world behind the three servers.
+pub type Shared = Arc<Mutex<World>>;
+
+/// A running simulation. Dropping it stops the servers.
+pub struct Sim {
+    world: Shared,
+    /// Azure AD's base URL (the authority host).
+    pub azure_ad_url: String,
+    /// Resource Manager's base URL.
+    pub arm_url: String,
+    /// The Octopus Server's URL, with its path prefix.
+    pub octopus_url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a handler receives.
+pub struct Incoming {
+    /// Method.
+    pub method: Method,
+    /// URI (path and query).
+    pub uri: Uri,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+type Handler = fn(&mut World, &str, &Incoming) -> Response;
+
+fn router(world: Shared, base: String, service: Service, handler: Handler) -> Router {
+    Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let world = world.clone();
+            let base = base.clone();
+            async move {
+                let incoming = Incoming {
+                    method,
+                    uri,
+                    headers,
+                    body,
+                };
+                let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+                let response = handler(&mut w, &base, &incoming);
+                w.seen.push(world::Seen {
+                    service,
+                    method: incoming.method.to_string(),
+                    path: incoming.uri.path().to_string(),
+                    query: incoming.uri.query().unwrap_or("").to_string(),
+                    status: response.status().as_u16(),
+                });
+                response
+            }
+        },
+    )
+}
+
+impl Sim {
+    /// Starts the three servers on loopback ports chosen by the OS, in a thread of their own
+    /// (so a blocking test, or a child process, can talk to them).
+    pub fn start(world: World) -> Sim {
+        let bind = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+            l.set_nonblocking(true).expect("non-blocking listener");
+            l
+        };
+        let (ad, arm_l, octo) = (bind(), bind(), bind());
+        let url = |l: &std::net::TcpListener| format!("http://{}", l.local_addr().expect("bound"));
+        let azure_ad_url = format!("{}/", url(&ad));
+        let arm_url = format!("{}/", url(&arm_l));
+        let octopus_url = format!("{}{}", url(&octo), world.octopus_prefix);
+        let shared: Shared = Arc::new(Mutex::new(world));
+        let routers = [
+            (
+                ad,
+                router(
+                    shared.clone(),
+                    azure_ad_url.clone(),
+                    Service::AzureAd,
+                    arm::azure_ad as Handler,
+                ),
+            ),
+            (
+                arm_l,
+                router(
+                    shared.clone(),
+                    arm_url.clone(),
+                    Service::Arm,
+                    arm::resource_manager as Handler,
+                ),
+            ),
+            (
+                octo,
+                router(
+                    shared.clone(),
+                    octopus_url.clone(),
+                    Service::Octopus,
+                    octopus::server as Handler,
+                ),
+            ),
+        ];
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the simulator's runtime starts");
+            rt.block_on(async move {
+                let stopped = async {
+                    let _ = stopped.await;
+                };
+                let mut servers = Vec::new();
+                for (listener, app) in routers {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                    servers.push(tokio::spawn(async move {
+                        let _ = axum::serve(listener, app).await;
+                    }));
+                }
+                stopped.await;
+                for s in servers {
+                    s.abort();
+                }
+            });
+        });
+        Sim {
+            world: shared,
+            azure_ad_url,
+            arm_url,
+            octopus_url,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// The world, locked: read what happened, or change the story mid-run.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The environment a step needs to run against this simulation: endpoints, credentials,
+    /// the first scale set, and an Octopus run context. Tests add or override `VMSS_*` values.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let w = self.world();
+        let scale_set = w
+            .scale_sets
+            .first()
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        [
+            ("AZURE_SUBSCRIPTION_ID", w.subscription_id.clone()),
+            ("AZURE_TENANT_ID", w.tenant_id.clone()),
+            ("AZURE_CLIENT_ID", w.client_id.clone()),
+            ("AZURE_CLIENT_SECRET", w.client_secret.clone()),
+            ("AZURE_AUTHORITY_HOST", self.azure_ad_url.clone()),
+            ("AZURE_RESOURCE_MANAGER_URL", self.arm_url.clone()),
+            ("VMSS_SCALESET_NAME", scale_set),
+            ("VMSS_RESOURCEGROUP_NAME", w.resource_group.clone()),
+            ("VMSS_DEPLOYMENTTARGET_ROLES", stories::ROLE.to_string()),
+            ("VMSS_OCTOPUS_URL", self.octopus_url.clone()),
+            ("VMSS_OCTOPUS_APIKEY", w.api_key.clone()),
+            ("OCTOPUS_SPACE_ID", w.space_id.clone()),
+            ("OCTOPUS_ENVIRONMENT_ID", stories::ENVIRONMENT.to_string()),
+            ("OCTOPUS_PROJECT_ID", stories::PROJECT.to_string()),
+            ("OCTOPUS_DEPLOYMENT_ID", "Deployments-301".to_string()),
+            ("OCTOPUS_TASK_ID", "ServerTasks-9001".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A JSON response.
+pub(crate) fn json(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}

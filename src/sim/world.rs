@@ -1,0 +1,225 @@
+//! The simulated world: one resource group with its scale sets and VMs, one Octopus space with
+//! its targets, and what the servers saw.
+//!
+//! Time is a tick counter that advances once per scale-set read, so a story ("this VM succeeds
+//! at the 4th check") plays out the same on a fast laptop and a loaded CI machine.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// `(from_tick, value)` pairs: the value holds from that tick until the next pair.
+pub type Timeline<T> = Vec<(u64, T)>;
+
+/// The value of a timeline at a tick (None before its first entry).
+pub fn at<T: Clone>(timeline: &Timeline<T>, tick: u64) -> Option<T> {
+    timeline
+        .iter()
+        .filter(|(from, _)| *from <= tick)
+        .max_by_key(|(from, _)| *from)
+        .map(|(_, v)| v.clone())
+}
+
+/// A scale set.
+#[derive(Debug, Clone)]
+pub struct SimScaleSet {
+    /// Its name.
+    pub name: String,
+    /// `Uniform` or `Flexible`.
+    pub orchestration: String,
+    /// Provisioning state over time.
+    pub state: Timeline<String>,
+    /// `sku.capacity` over time.
+    pub capacity: Timeline<i64>,
+}
+
+/// A VM: a Uniform instance, a Flexible member, or a standalone VM in the same group.
+#[derive(Debug, Clone)]
+pub struct SimVm {
+    /// Resource name.
+    pub name: String,
+    /// `osProfile.computerName` (None: the property is missing).
+    pub computer_name: Option<String>,
+    /// The scale set it belongs to, if any.
+    pub scale_set: Option<String>,
+    /// Uniform instance id.
+    pub instance_id: String,
+    /// Provisioning state over time; `None` means the VM does not exist (yet, or any more).
+    pub state: Timeline<Option<String>>,
+}
+
+/// An Octopus deployment target.
+#[derive(Debug, Clone)]
+pub struct SimMachine {
+    /// `Machines-N`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// Its environments.
+    pub environment_ids: Vec<String>,
+    /// Its tenants.
+    pub tenant_ids: Vec<String>,
+    /// The tick at which it registers.
+    pub appears_at: u64,
+}
+
+/// Faults to inject.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Answer this many ARM requests with 429 first.
+    pub arm_throttles: u32,
+    /// The `Retry-After` seconds sent with ARM 429s.
+    pub arm_retry_after: u64,
+    /// Answer this many Octopus requests with 503 first.
+    pub octopus_unavailable: u32,
+    /// Answer DELETEs of these target ids with 403.
+    pub forbid_delete: Vec<String>,
+    /// Serve this body for the resource group's VM list instead of the simulated VMs.
+    pub vm_list_body: Option<serde_json::Value>,
+}
+
+/// Which server saw a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// The token endpoint.
+    AzureAd,
+    /// Resource Manager.
+    Arm,
+    /// The Octopus Server.
+    Octopus,
+}
+
+/// One request as a server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Which server.
+    pub service: Service,
+    /// `GET`, `DELETE`...
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    /// Raw query.
+    pub query: String,
+    /// HTTP status answered.
+    pub status: u16,
+}
+
+/// Everything the simulated servers know and saw.
+#[derive(Debug, Clone)]
+pub struct World {
+    /// Azure subscription.
+    pub subscription_id: String,
+    /// Azure AD tenant.
+    pub tenant_id: String,
+    /// App registration id.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
+    /// The federated token Azure AD accepts as an assertion.
+    pub federated_token: String,
+    /// Lifetime of issued access tokens.
+    pub token_lifetime: Duration,
+    /// The resource group.
+    pub resource_group: String,
+    /// Location of everything.
+    pub location: String,
+    /// Scale sets in the group.
+    pub scale_sets: Vec<SimScaleSet>,
+    /// VMs in the group.
+    pub vms: Vec<SimVm>,
+    /// ARM list page size.
+    pub arm_page_size: usize,
+    /// Octopus API key.
+    pub api_key: String,
+    /// Path prefix of the Octopus Server (`""` or `/octopus`).
+    pub octopus_prefix: String,
+    /// Octopus space.
+    pub space_id: String,
+    /// Octopus targets (deleted ones are removed from here).
+    pub machines: Vec<SimMachine>,
+    /// Injected faults.
+    pub faults: Faults,
+    /// The clock: scale-set reads so far.
+    pub tick: u64,
+    /// Every request seen.
+    pub seen: Vec<Seen>,
+    /// Target ids deleted, in order.
+    pub deleted: Vec<String>,
+    /// Access tokens issued and when they expire.
+    pub tokens: HashMap<String, Instant>,
+    /// Set if any Octopus request carried the API key in its query string.
+    pub api_key_in_query: bool,
+}
+
+impl World {
+    /// An empty world with the usual ids and credentials.
+    pub fn new() -> World {
+        World {
+            subscription_id: "6b3a7e1f-2c4d-4e5f-8a9b-0c1d2e3f4a5b".into(),
+            tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            client_id: "0f4b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d".into(),
+            client_secret: "sim-client-secret-Zq8~".into(),
+            federated_token: "eyJhbGciOiJSUzI1NiJ9.sim-oidc-token.c2ln".into(),
+            token_lifetime: Duration::from_secs(3599),
+            resource_group: "rg-web".into(),
+            location: "westeurope".into(),
+            scale_sets: Vec::new(),
+            vms: Vec::new(),
+            arm_page_size: 5,
+            api_key: "API-SIMULATEDKEY0123456789".into(),
+            octopus_prefix: String::new(),
+            space_id: "Spaces-1".into(),
+            machines: Vec::new(),
+            faults: Faults::default(),
+            tick: 0,
+            seen: Vec::new(),
+            deleted: Vec::new(),
+            tokens: HashMap::new(),
+            api_key_in_query: false,
+        }
+    }
+
+    /// The scale set's ARM id.
+    pub fn scale_set_id(&self, name: &str) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachineScaleSets/{}",
+            self.subscription_id, self.resource_group, name
+        )
+    }
+
+    /// Targets visible at the current tick.
+    pub fn visible_machines(&self) -> Vec<&SimMachine> {
+        self.machines
+            .iter()
+            .filter(|m| m.appears_at <= self.tick)
+            .collect()
+    }
+
+    /// Requests a server saw.
+    pub fn requests(&self, service: Service) -> Vec<&Seen> {
+        self.seen.iter().filter(|s| s.service == service).collect()
+    }
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timelines_hold_until_the_next_entry() {
+        let t: Timeline<&str> = vec![(0, "Creating"), (3, "Succeeded")];
+        assert_eq!(at(&t, 0), Some("Creating"));
+        assert_eq!(at(&t, 2), Some("Creating"));
+        assert_eq!(at(&t, 3), Some("Succeeded"));
+        assert_eq!(at(&t, 99), Some("Succeeded"));
+        let late: Timeline<&str> = vec![(2, "x")];
+        assert_eq!(at(&late, 1), None);
+    }
+}

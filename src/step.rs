@@ -1,0 +1,448 @@
+//! The step: wait, reconcile, report. This is the only module that sequences I/O; the rules live
+//! in [`crate::wait`] and [`crate::reconcile`], the wire in [`crate::azure`] and
+//! [`crate::octopus`], the words in [`crate::output`].
+
+use crate::azure::{AzureClient, ScaleSet};
+use crate::error::{Error, Failure};
+use crate::octopus::{Deleted, OctopusClient};
+use crate::output::Reporter;
+use crate::reconcile::{self, Instance, InstanceState, Plan, RemovalReason, Scope, Target};
+use crate::retry::{retrying, RetryPolicy};
+use crate::settings::{Settings, TimeoutHandle};
+use crate::wait::{Next, WaitPolicy};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A check that starts just before the deadline still gets this long to finish.
+const CHECK_GRACE: Duration = Duration::from_secs(30);
+/// How many names to list in one log line before summarising.
+const NAMES_SHOWN: usize = 10;
+
+/// What the step did, for the demo's summary and for tests of the library.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Targets put in the output.
+    pub output: Vec<Target>,
+    /// Targets removed (or, in a dry run, that would have been).
+    pub removed: Vec<(Target, RemovalReason)>,
+    /// Targets left alone because their instance is still changing.
+    pub pending: Vec<Target>,
+    /// True when the wait ran out and the step proceeded.
+    pub timed_out: bool,
+    /// True when this run is a duplicate trigger run.
+    pub duplicate: bool,
+    /// True when nothing was removed because of `VMSS.Reconcile.DryRun`.
+    pub dry_run: bool,
+}
+
+/// How the wait ended.
+enum Waited {
+    /// Nothing is changing any more.
+    Settled(ScaleSet),
+    /// The deadline came with instances still changing.
+    TimedOut(ScaleSet, Vec<Instance>),
+}
+
+/// Runs the step. Errors carry the sentence for `resultMessage`.
+pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome, Error> {
+    let started = Instant::now();
+    let octopus = OctopusClient::new(
+        &settings.octopus_url,
+        &settings.api_key,
+        settings.run.space_id.as_deref(),
+        reporter.clone(),
+    )
+    .map_err(|f| Error::Input(f.message))?;
+    let azure = AzureClient::new(
+        &settings.azure,
+        &settings.resource_group,
+        &settings.scale_set,
+    );
+    let mut outcome = Outcome {
+        dry_run: settings.dry_run,
+        ..Outcome::default()
+    };
+
+    reporter.highlight(&format!(
+        "Waiting up to {} for scale set {} in resource group {} to settle.",
+        human(settings.timeout),
+        settings.scale_set,
+        settings.resource_group
+    ));
+    let policy = WaitPolicy {
+        interval: settings.poll_interval,
+        timeout: settings.timeout,
+    };
+    let scale_set = match wait(&azure, policy, started, &reporter).await? {
+        Waited::Settled(ss) => {
+            reporter.highlight(&format!(
+                "Scale set {} settled after {}.",
+                settings.scale_set,
+                human(started.elapsed())
+            ));
+            ss
+        }
+        Waited::TimedOut(ss, instances) => {
+            let pending: Vec<String> = instances
+                .iter()
+                .filter(|i| i.state() == InstanceState::Pending)
+                .map(describe_instance)
+                .collect();
+            let still = if pending.is_empty() {
+                format!(
+                    "the scale set itself is {}",
+                    ss.provisioning_state.as_deref().unwrap_or("changing")
+                )
+            } else {
+                format!(
+                    "{} instance(s) still changing: {}",
+                    pending.len(),
+                    names(&pending)
+                )
+            };
+            if settings.timeout_handle == TimeoutHandle::Error {
+                return Err(Error::Timeout(format!(
+                    "Scale set {} did not settle within {} ({still}); nothing was removed. Raise VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed to deploy to the instances that are ready.",
+                    settings.scale_set,
+                    human(settings.timeout)
+                )));
+            }
+            reporter.warn(&format!(
+                "Scale set {} did not settle within {} ({still}). Proceeding: their targets are neither removed nor deployed to.",
+                settings.scale_set,
+                human(settings.timeout)
+            ));
+            outcome.timed_out = true;
+            ss
+        }
+    };
+
+    let scope = Scope {
+        environment_id: settings.run.environment_id.clone(),
+        roles: settings.roles.clone(),
+        tenant_id: settings.run.tenant_id.clone(),
+    };
+    // Targets first, then a fresh instance listing: a Tentacle registers only after its VM
+    // exists, so every target in this listing has its VM in the next one. The other order
+    // would let a VM that appeared between the two listings lose its brand-new target.
+    let targets = octopus
+        .targets(&scope)
+        .await
+        .map_err(|f| Error::Octopus(f.message))?;
+    let instances = retrying(RetryPolicy::default(), &reporter, || {
+        azure.instances(&scale_set)
+    })
+    .await
+    .map_err(|f: Failure| Error::Azure(format!("{} Nothing was removed.", f.message)))?;
+    guard_against_an_empty_listing(&scale_set, &instances, settings)?;
+
+    let plan = reconcile::plan(&instances, &targets, &scope);
+    report_plan(&plan, &instances, &reporter);
+    outcome.removed = remove(&plan, &octopus, settings.dry_run, &reporter).await?;
+    outcome.pending = plan.pending.clone();
+    outcome.output = plan.members.clone();
+    write_outputs(&outcome, &reporter);
+    reporter.done();
+    Ok(outcome)
+}
+
+/// Polls until the scale set and every instance have settled, or the deadline comes.
+async fn wait(
+    azure: &AzureClient,
+    policy: WaitPolicy,
+    started: Instant,
+    reporter: &Reporter,
+) -> Result<Waited, Error> {
+    let mut checks = 0u32;
+    loop {
+        checks += 1;
+        let limit = policy.remaining(started.elapsed()) + CHECK_GRACE;
+        let checked = tokio::time::timeout(limit, check(azure))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure {
+                    message: format!("Azure did not answer within {}.", human(limit)),
+                    retry: crate::error::Retry::After(None),
+                })
+            });
+        let (last, retry_after) = match checked {
+            Ok(Check::Settled(ss, instances)) => {
+                let ready = instances
+                    .iter()
+                    .filter(|i| i.state() == InstanceState::Member)
+                    .count();
+                reporter.progress(100, &format!("{ready} instance(s) ready"));
+                return Ok(Waited::Settled(ss));
+            }
+            Ok(Check::ScaleSetChanging(ss)) => {
+                let state = ss.provisioning_state.clone().unwrap_or_default();
+                reporter.progress(
+                    0,
+                    &format!("Scale set is {state} (capacity {})", capacity(&ss)),
+                );
+                reporter.info(&format!(
+                    "Check {checks}: the scale set is {state}; waiting for it to finish."
+                ));
+                (Ok((ss, Vec::new())), None)
+            }
+            Ok(Check::InstancesChanging(ss, instances)) => {
+                let ready = instances
+                    .iter()
+                    .filter(|i| i.state() == InstanceState::Member)
+                    .count();
+                let pending: Vec<String> = instances
+                    .iter()
+                    .filter(|i| i.state() == InstanceState::Pending)
+                    .map(describe_instance)
+                    .collect();
+                let total = instances
+                    .iter()
+                    .filter(|i| i.state() != InstanceState::Gone)
+                    .count();
+                let pct = (ready * 100).checked_div(total).unwrap_or(0) as u8;
+                reporter.progress(pct, &format!("{ready} of {total} instance(s) ready"));
+                reporter.info(&format!(
+                    "Check {checks}: {ready} of {total} instance(s) ready; waiting for {}.",
+                    names(&pending)
+                ));
+                (Ok((ss, instances)), None)
+            }
+            Err(f) if f.retry.is_transient() => {
+                reporter.warn(&format!("Check {checks}: {} Will check again.", f.message));
+                let after = f.retry.retry_after();
+                (Err(f), after)
+            }
+            Err(f) => return Err(Error::Azure(format!("{} Nothing was removed.", f.message))),
+        };
+        match policy.next_delay(started.elapsed(), retry_after) {
+            Next::Sleep(d) => tokio::time::sleep(d).await,
+            Next::TimedOut => {
+                return match last {
+                    Ok((ss, instances)) => Ok(Waited::TimedOut(ss, instances)),
+                    // Proceed never covers a failed listing.
+                    Err(f) => Err(Error::Azure(format!(
+                        "{} The wait ran out before Azure answered; nothing was removed.",
+                        f.message
+                    ))),
+                };
+            }
+        }
+    }
+}
+
+/// The result of one look at the scale set.
+enum Check {
+    ScaleSetChanging(ScaleSet),
+    InstancesChanging(ScaleSet, Vec<Instance>),
+    Settled(ScaleSet, Vec<Instance>),
+}
+
+/// One look: the scale set, then (only once it is steady, to spend less of Azure's small
+/// per-scale-set read budget) its instances.
+async fn check(azure: &AzureClient) -> Result<Check, Failure> {
+    let ss = azure.scale_set().await?;
+    if reconcile::scale_set_is_transient(ss.provisioning_state.as_deref()) {
+        return Ok(Check::ScaleSetChanging(ss));
+    }
+    let instances = azure.instances(&ss).await?;
+    if instances
+        .iter()
+        .any(|i| i.state() == InstanceState::Pending)
+    {
+        Ok(Check::InstancesChanging(ss, instances))
+    } else {
+        Ok(Check::Settled(ss, instances))
+    }
+}
+
+/// A scale set that says it has VMs but lists none is more likely a listing problem than an
+/// empty fleet; removing every target on its word would be the worst possible mistake.
+fn guard_against_an_empty_listing(
+    ss: &ScaleSet,
+    instances: &[Instance],
+    settings: &Settings,
+) -> Result<(), Error> {
+    if instances.is_empty() && ss.capacity.unwrap_or(0) > 0 {
+        return Err(Error::Azure(format!(
+            "Scale set {} has capacity {} but Azure listed no instances; nothing was removed. Check that the Azure account may read the scale set's VMs.",
+            settings.scale_set,
+            capacity(ss)
+        )));
+    }
+    Ok(())
+}
+
+fn report_plan(plan: &Plan, instances: &[Instance], reporter: &Reporter) {
+    let count = |s| instances.iter().filter(|i| i.state() == s).count();
+    reporter.verbose(&format!(
+        "Instances: {} ready, {} changing, {} gone. Targets in scope: {} to deploy to, {} changing, {} to remove; {} out of scope.",
+        count(InstanceState::Member),
+        count(InstanceState::Pending),
+        count(InstanceState::Gone),
+        plan.members.len(),
+        plan.pending.len(),
+        plan.remove.len(),
+        plan.out_of_scope
+    ));
+    if !plan.unverified.is_empty() {
+        let ns: Vec<String> = plan.unverified.iter().map(|t| t.name.clone()).collect();
+        reporter.warn(&format!(
+            "Kept {} target(s) that match no named instance ({}), because some instance has no computer name yet; a later run will remove them if their VMs are gone.",
+            ns.len(),
+            names(&ns)
+        ));
+    }
+    if !plan.without_target.is_empty() {
+        reporter.verbose(&format!(
+            "Instances with no target yet (their Tentacle has not registered): {}.",
+            names(&plan.without_target)
+        ));
+    }
+}
+
+/// Removes the planned targets one by one. Every target is attempted; if any fails, the step
+/// fails after the rest, saying which.
+async fn remove(
+    plan: &Plan,
+    octopus: &OctopusClient,
+    dry_run: bool,
+    reporter: &Reporter,
+) -> Result<Vec<(Target, RemovalReason)>, Error> {
+    let mut removed = Vec::new();
+    let mut failed = Vec::new();
+    for (target, reason) in &plan.remove {
+        if dry_run {
+            reporter.highlight(&format!(
+                "Dry run: would remove target {} ({}): {reason}.",
+                target.name, target.id
+            ));
+            removed.push((target.clone(), reason.clone()));
+            continue;
+        }
+        match octopus.delete_target(&target.id).await {
+            Ok(Deleted::Removed) => {
+                reporter.highlight(&format!(
+                    "Removed target {} ({}): {reason}.",
+                    target.name, target.id
+                ));
+                removed.push((target.clone(), reason.clone()));
+            }
+            Ok(Deleted::AlreadyGone) => {
+                reporter.info(&format!(
+                    "Target {} ({}) was already removed.",
+                    target.name, target.id
+                ));
+                removed.push((target.clone(), reason.clone()));
+            }
+            Err(f) => failed.push((target.name.clone(), f.message)),
+        }
+    }
+    if let Some((name, first)) = failed.first() {
+        return Err(Error::Octopus(format!(
+            "Could not remove {} of {} target(s), {name} first: {first}",
+            failed.len(),
+            plan.remove.len()
+        )));
+    }
+    Ok(removed)
+}
+
+/// Output variable names, as later steps read them.
+pub mod vars {
+    /// `True` when there is at least one target to deploy to and the run is not a duplicate.
+    pub const HAS_SERVERS: &str = "VMSSHasServersToDeployTo";
+    /// Comma list of target ids.
+    pub const TARGET_IDS: &str = "VMSSDeploymentTargetIds";
+    /// Comma list of target names, same order.
+    pub const TARGET_NAMES: &str = "VMSSDeploymentTargetNames";
+    /// `True` for a duplicate trigger run.
+    pub const DUPLICATE: &str = "VMSSDuplicateRun";
+    /// Comma list of removed target ids (a dry run: those it would remove).
+    pub const REMOVED_IDS: &str = "VMSSRemovedTargetIds";
+    /// Comma list of removed target names.
+    pub const REMOVED_NAMES: &str = "VMSSRemovedTargetNames";
+    /// Comma list of targets left alone because their instance was still changing.
+    pub const PENDING_NAMES: &str = "VMSSPendingTargetNames";
+    /// `True` when the wait timed out and the step proceeded.
+    pub const TIMED_OUT: &str = "VMSSTimedOut";
+}
+
+fn write_outputs(outcome: &Outcome, reporter: &Reporter) {
+    let deploy: &[Target] = if outcome.duplicate {
+        &[]
+    } else {
+        &outcome.output
+    };
+    let ids: Vec<&str> = deploy.iter().map(|t| t.id.as_str()).collect();
+    let names_: Vec<&str> = deploy.iter().map(|t| t.name.as_str()).collect();
+    let has = !deploy.is_empty();
+    if has {
+        reporter.highlight(&format!(
+            "Deploying to {} target(s): {}.",
+            ids.len(),
+            names_.join(", ")
+        ));
+    } else {
+        reporter.highlight("No targets to deploy to.");
+    }
+    let bool_ = |b: bool| if b { "True" } else { "False" };
+    reporter.set_variable(vars::HAS_SERVERS, bool_(has));
+    reporter.set_variable(vars::TARGET_IDS, &ids.join(","));
+    reporter.set_variable(vars::TARGET_NAMES, &names_.join(","));
+    reporter.set_variable(vars::DUPLICATE, bool_(outcome.duplicate));
+    let removed_ids: Vec<&str> = outcome.removed.iter().map(|(t, _)| t.id.as_str()).collect();
+    let removed_names: Vec<&str> = outcome
+        .removed
+        .iter()
+        .map(|(t, _)| t.name.as_str())
+        .collect();
+    reporter.set_variable(vars::REMOVED_IDS, &removed_ids.join(","));
+    reporter.set_variable(vars::REMOVED_NAMES, &removed_names.join(","));
+    let pending: Vec<&str> = outcome.pending.iter().map(|t| t.name.as_str()).collect();
+    reporter.set_variable(vars::PENDING_NAMES, &pending.join(","));
+    reporter.set_variable(vars::TIMED_OUT, bool_(outcome.timed_out));
+}
+
+fn describe_instance(i: &Instance) -> String {
+    let name = i.computer_name.clone().unwrap_or_else(|| i.name.clone());
+    format!(
+        "{name} ({})",
+        i.provisioning_state.as_deref().unwrap_or("state unknown")
+    )
+}
+
+/// A list of names, cut short with a count when long.
+fn names(list: &[String]) -> String {
+    if list.len() <= NAMES_SHOWN {
+        list.join(", ")
+    } else {
+        format!(
+            "{} and {} more",
+            list[..NAMES_SHOWN].join(", "),
+            list.len() - NAMES_SHOWN
+        )
+    }
+}
+
+fn capacity(ss: &ScaleSet) -> String {
+    ss.capacity
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A duration for people: `30 minutes`, `45 seconds`, `1.5 seconds`.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 120.0 {
+        let m = s / 60.0;
+        if (m - m.round()).abs() < 0.05 {
+            format!("{} minutes", m.round())
+        } else {
+            format!("{m:.1} minutes")
+        }
+    } else if (s - s.round()).abs() < 0.05 {
+        format!("{} seconds", s.round())
+    } else {
+        format!("{s:.1} seconds")
+    }
+}

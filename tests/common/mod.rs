@@ -1,0 +1,138 @@
+//! Runs the built `vmss-check` against a simulator, as Octopus would: environment only.
+#![allow(dead_code)]
+
+use base64::Engine as _;
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use vmss_check::sim::{Service, Sim};
+
+/// What a run of the binary produced.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub vars: HashMap<String, String>,
+    pub took: Duration,
+}
+
+impl Run {
+    /// A decoded output variable (panics with the output when missing).
+    pub fn var(&self, name: &str) -> &str {
+        self.vars
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} not set\n{}", self.stdout))
+    }
+
+    /// The decoded `resultMessage`, if any.
+    pub fn result_message(&self) -> Option<String> {
+        self.stdout.lines().find_map(|l| {
+            let v = l
+                .strip_prefix("##octopus[resultMessage message='")?
+                .strip_suffix("']")?;
+            decode(v)
+        })
+    }
+
+    /// Panics unless the run failed with this exit code and a result message containing `text`.
+    pub fn assert_failed(&self, code: i32, text: &str) {
+        assert_eq!(
+            self.code, code,
+            "exit code\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        let msg = self
+            .result_message()
+            .unwrap_or_else(|| panic!("no resultMessage\n{}", self.stdout));
+        assert!(msg.contains(text), "resultMessage {msg:?} lacks {text:?}");
+    }
+}
+
+pub fn decode(s: &str) -> Option<String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+}
+
+/// Fast settings for tests: check every 50 ms, give up after 30 s.
+pub const FAST: &[(&str, &str)] = &[
+    ("VMSS_POLL_INTERVAL", "0.05"),
+    ("VMSS_TIMEOUT_VALUE", "0.5"),
+];
+
+/// Runs the binary with the simulator's environment, then `FAST`, then `extra` (an empty value
+/// removes the variable).
+pub fn run_step(sim: &Sim, extra: &[(&str, &str)]) -> Run {
+    let mut env: Vec<(String, String)> = sim.env();
+    for (k, v) in FAST.iter().chain(extra) {
+        env.retain(|(ek, _)| ek != k);
+        if !v.is_empty() {
+            env.push((k.to_string(), v.to_string()));
+        }
+    }
+    run_env(&env)
+}
+
+/// Runs the binary with exactly this environment.
+pub fn run_env(env: &[(String, String)]) -> Run {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+        .env_clear()
+        .envs(env.iter().cloned())
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<String> = stdout.lines().map(str::to_string).collect();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        vars: vmss_check::demo::output_variables(&lines),
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: started.elapsed(),
+    }
+}
+
+/// Panics if any secret of the simulation appears in the run's output, in clear or base64.
+pub fn assert_no_secrets(sim: &Sim, run: &Run) {
+    let w = sim.world();
+    let mut secrets = vec![
+        w.api_key.clone(),
+        w.client_secret.clone(),
+        w.federated_token.clone(),
+    ];
+    secrets.extend(w.tokens.keys().cloned());
+    for s in secrets {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&s);
+        for text in [&run.stdout, &run.stderr] {
+            assert!(!text.contains(&s), "secret {s:?} printed:\n{text}");
+            assert!(
+                !text.contains(&b64[..b64.len() - 4]),
+                "secret {s:?} printed in base64"
+            );
+        }
+    }
+    assert!(
+        !w.api_key_in_query,
+        "the API key was sent in a query string"
+    );
+}
+
+/// Names of the targets the simulator saw deleted.
+pub fn deleted(sim: &Sim) -> Vec<String> {
+    sim.world().deleted.clone()
+}
+
+/// How many requests a server saw.
+pub fn count(sim: &Sim, service: Service) -> usize {
+    sim.world().requests(service).len()
+}
+
+/// Comma list as a vector (empty string: empty vector).
+pub fn list(s: &str) -> Vec<&str> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        s.split(',').collect()
+    }
+}

@@ -1,0 +1,596 @@
+//! The step, end to end: the built binary against the simulated Azure AD, ARM and Octopus.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+use vmss_check::sim::stories::{self, computer_name, SCALE_SET};
+use vmss_check::sim::{Service, Sim, World};
+
+/// A settled Uniform scale set with `ready` Succeeded instances, each with a target.
+fn settled(ready: u32) -> World {
+    let mut w = World::new();
+    w.add_scale_set(
+        SCALE_SET,
+        "Uniform",
+        &[(0, "Succeeded")],
+        &[(0, ready as i64)],
+    );
+    for i in 0..ready {
+        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
+        w.add_target(&c, 0);
+    }
+    w
+}
+
+#[test]
+fn scale_out_story_waits_removes_the_dead_and_outputs_the_living() {
+    let world = stories::scale_out();
+    let extras = [
+        world.target_id("web00000c").unwrap(),
+        world.target_id("web00000d").unwrap(),
+    ];
+    let stale = world.target_id(&computer_name("web", 35)).unwrap();
+    let db = world.target_id("db000001").unwrap();
+    let sim = Sim::start(world);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+
+    let mut gone = deleted(&sim);
+    gone.sort();
+    assert_eq!(gone, vec![extras[0].clone(), extras[1].clone(), stale]);
+    assert!(
+        sim.world().machines.iter().any(|m| m.id == db),
+        "the db target is out of scope"
+    );
+
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "True");
+    assert_eq!(run.var("VMSSDuplicateRun"), "False");
+    let names = list(run.var("VMSSDeploymentTargetNames"));
+    assert_eq!(names.len(), 12);
+    assert_eq!(names[0], "web000000.corp.example.com");
+    assert_eq!(names[11], "web00000b");
+    let ids = list(run.var("VMSSDeploymentTargetIds"));
+    let w = sim.world();
+    for (id, name) in ids.iter().zip(&names) {
+        assert_eq!(
+            w.machines.iter().find(|m| m.id == *id).unwrap().name,
+            *name,
+            "ids and names align"
+        );
+    }
+    drop(w);
+    assert_eq!(list(run.var("VMSSRemovedTargetIds")).len(), 3);
+    assert_eq!(run.var("VMSSTimedOut"), "False");
+    assert!(
+        run.stdout.contains("its VM vmss-web_12 is Deleting"),
+        "{}",
+        run.stdout
+    );
+    // One token for the whole run; the scale set read once per check (7 checks).
+    assert_eq!(count(&sim, Service::AzureAd), 1);
+    assert_eq!(sim.world().tick, 7);
+    assert_no_secrets(&sim, &run);
+}
+
+/// One instance that never finishes creating, plus a stale target.
+fn stuck() -> World {
+    let mut w = settled(2);
+    let c = w.add_instance(SCALE_SET, 2, &[(0, "Creating")]);
+    w.add_target(&c, 0);
+    w.add_target("web0000zz", 0);
+    w
+}
+
+#[test]
+fn timeout_with_error_fails_and_removes_nothing() {
+    let sim = Sim::start(stuck());
+    let run = run_step(
+        &sim,
+        &[
+            ("VMSS_TIMEOUT_VALUE", "0.01"),
+            ("VMSS_TIMEOUT_ERRORHANDLE", "error"),
+        ],
+    );
+    run.assert_failed(
+        1,
+        "did not settle within 0.6 seconds (1 instance(s) still changing: web000002 (Creating))",
+    );
+    assert!(run.result_message().unwrap().contains("VMSS.Timeout.Value"));
+    assert!(deleted(&sim).is_empty());
+    assert!(
+        sim.world().requests(Service::Octopus).is_empty(),
+        "Octopus is not even asked"
+    );
+    // The deadline is one budget: 0.6 s plus one check, not minutes.
+    assert!(run.took < Duration::from_secs(15), "took {:?}", run.took);
+    assert_no_secrets(&sim, &run);
+}
+
+#[test]
+fn timeout_with_proceed_leaves_pending_alone_and_removes_the_gone() {
+    let world = stuck();
+    let pending = world.target_id("web000002").unwrap();
+    let stale = world.target_id("web0000zz").unwrap();
+    let sim = Sim::start(world);
+    let run = run_step(&sim, &[("VMSS_TIMEOUT_VALUE", "0.01")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(deleted(&sim), vec![stale]);
+    assert!(sim.world().machines.iter().any(|m| m.id == pending));
+    assert_eq!(
+        list(run.var("VMSSDeploymentTargetNames")),
+        ["web000000", "web000001"]
+    );
+    assert_eq!(run.var("VMSSPendingTargetNames"), "web000002");
+    assert_eq!(run.var("VMSSTimedOut"), "True");
+    assert!(run.stdout.contains("##octopus[stdout-warning]"));
+}
+
+#[test]
+fn scale_set_not_found_fails_naming_the_parameter() {
+    let sim = Sim::start(settled(2));
+    let run = run_step(&sim, &[("VMSS_SCALESET_NAME", "vmss-wbe")]);
+    run.assert_failed(
+        1,
+        "Scale set 'vmss-wbe' was not found in resource group 'rg-web'",
+    );
+    assert!(run.result_message().unwrap().contains("VMSS.ScaleSet.Name"));
+    assert!(deleted(&sim).is_empty());
+    assert!(sim.world().requests(Service::Octopus).is_empty());
+}
+
+#[test]
+fn resource_group_not_found_fails_naming_the_parameter() {
+    let sim = Sim::start(settled(2));
+    let run = run_step(&sim, &[("VMSS_RESOURCEGROUP_NAME", "rg-nope")]);
+    run.assert_failed(1, "Resource group 'rg-nope' was not found");
+    assert!(run
+        .result_message()
+        .unwrap()
+        .contains("VMSS.ResourceGroup.Name"));
+    assert!(deleted(&sim).is_empty());
+}
+
+#[test]
+fn wrong_client_secret_fails_with_azure_ads_reason_and_no_secret() {
+    let sim = Sim::start(settled(2));
+    let run = run_step(&sim, &[("AZURE_CLIENT_SECRET", "wrong-secret-value")]);
+    run.assert_failed(1, "Azure AD rejected the sign-in");
+    let msg = run.result_message().unwrap();
+    assert!(msg.contains("AADSTS7000215"), "{msg}");
+    assert!(msg.contains("VMSS.Azure.Account"), "{msg}");
+    assert!(
+        !run.stdout.contains("wrong-secret-value") && !run.stderr.contains("wrong-secret-value")
+    );
+    assert_eq!(count(&sim, Service::Arm), 0);
+    assert!(deleted(&sim).is_empty());
+    assert_no_secrets(&sim, &run);
+}
+
+#[test]
+fn wrong_api_key_fails_and_removes_nothing() {
+    let mut w = settled(2);
+    w.add_target("web0000zz", 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("VMSS_OCTOPUS_APIKEY", "API-WRONGKEY")]);
+    run.assert_failed(
+        1,
+        "Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401",
+    );
+    assert!(deleted(&sim).is_empty());
+    assert!(!run.stdout.contains("API-WRONGKEY"));
+    assert_no_secrets(&sim, &run);
+}
+
+#[test]
+fn bad_inputs_exit_2_naming_the_parameter_before_any_request() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "VMSS_TIMEOUT_VALUE",
+            "thirty",
+            "VMSS.Timeout.Value must be a number of minutes, got \"thirty\"",
+        ),
+        (
+            "VMSS_TIMEOUT_VALUE",
+            "-1",
+            "VMSS.Timeout.Value must be between 0 and",
+        ),
+        (
+            "VMSS_TIMEOUT_ERRORHANDLE",
+            "Ignore",
+            "VMSS.Timeout.ErrorHandle must be Proceed or Error",
+        ),
+        (
+            "VMSS_DUPLICATE_TIMEINMINUTES",
+            "3m",
+            "VMSS.Duplicate.TimeInMinutes must be a number of minutes",
+        ),
+        (
+            "VMSS_DUPLICATE_HANDLE",
+            "Skip",
+            "VMSS.Duplicate.Handle must be Proceed or Cancel",
+        ),
+        (
+            "VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT",
+            "Maybe",
+            "VMSS.OldServers.ExcludeFromOutput must be Yes or No",
+        ),
+        (
+            "VMSS_OLDSERVERS_TIMEINMINUTES",
+            "abc",
+            "VMSS.OldServers.TimeInMinutes must be a number of minutes",
+        ),
+        (
+            "VMSS_RECONCILE_DRYRUN",
+            "perhaps",
+            "VMSS.Reconcile.DryRun must be Yes or No",
+        ),
+        (
+            "VMSS_POLL_INTERVAL",
+            "0",
+            "VMSS.Poll.Interval must be more than 0",
+        ),
+        ("VMSS_SCALESET_NAME", "", "VMSS.ScaleSet.Name is required"),
+        (
+            "VMSS_RESOURCEGROUP_NAME",
+            " ",
+            "VMSS.ResourceGroup.Name is required",
+        ),
+        (
+            "VMSS_DEPLOYMENTTARGET_ROLES",
+            " , ",
+            "VMSS.DeploymentTarget.Roles is required",
+        ),
+        (
+            "VMSS_OCTOPUS_URL",
+            "octopus.example.com",
+            "VMSS.Octopus.Url must be an http(s) address",
+        ),
+        ("VMSS_OCTOPUS_APIKEY", "", "VMSS.Octopus.ApiKey is required"),
+        (
+            "AZURE_SUBSCRIPTION_ID",
+            "prod",
+            "AZURE_SUBSCRIPTION_ID must be a subscription id",
+        ),
+        ("AZURE_CLIENT_SECRET", "", "has no credential"),
+        (
+            "AZURE_ENVIRONMENT",
+            "AzureGermanCloud",
+            "AZURE_ENVIRONMENT must be AzureCloud",
+        ),
+        (
+            "OCTOPUS_ENVIRONMENT_ID",
+            "",
+            "OCTOPUS_ENVIRONMENT_ID is required",
+        ),
+    ];
+    let sim = Sim::start(settled(1));
+    for (var, value, expected) in cases {
+        let run = run_step(&sim, &[(var, value)]);
+        run.assert_failed(2, expected);
+    }
+    let w = sim.world();
+    assert!(w.seen.is_empty(), "requests were sent: {:?}", w.seen);
+}
+
+#[test]
+fn several_bad_inputs_are_reported_together() {
+    let sim = Sim::start(settled(1));
+    let run = run_step(
+        &sim,
+        &[("VMSS_TIMEOUT_VALUE", "x"), ("VMSS_DUPLICATE_HANDLE", "y")],
+    );
+    run.assert_failed(2, "VMSS.Timeout.Value");
+    assert!(run
+        .result_message()
+        .unwrap()
+        .contains("VMSS.Duplicate.Handle"));
+}
+
+#[test]
+fn flexible_scale_set_ignores_other_vms_in_the_group_across_pages() {
+    let mut w = World::new();
+    w.arm_page_size = 2;
+    w.add_scale_set("vmss-flex", "Flexible", &[(0, "Succeeded")], &[(0, 3)]);
+    let mut members = Vec::new();
+    for i in 0..3 {
+        let c = w.add_instance("vmss-flex", i, &[(0, "Creating"), (2, "Succeeded")]);
+        w.add_target(&c, 0);
+        members.push(c);
+    }
+    // A standalone VM in the same group, forever Creating: counting it would stall the wait.
+    w.vms.push(vmss_check::sim::SimVm {
+        name: "jumpbox".into(),
+        computer_name: Some("web0000jb".into()),
+        scale_set: None,
+        instance_id: "0".into(),
+        state: stories::states(&[(0, "Creating")]),
+    });
+    let outsider = w.add_target("web0000jb", 0);
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[
+            ("VMSS_SCALESET_NAME", "vmss-flex"),
+            ("VMSS_TIMEOUT_VALUE", "0.2"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSTimedOut"), "False");
+    assert_eq!(list(run.var("VMSSDeploymentTargetNames")), members);
+    // The VM outside the set is not a member: its namesake target is removed.
+    assert_eq!(deleted(&sim), vec![outsider]);
+    let w = sim.world();
+    let lists: Vec<_> = w
+        .requests(Service::Arm)
+        .into_iter()
+        .filter(|r| r.path.ends_with("/virtualMachines"))
+        .collect();
+    assert!(
+        lists
+            .iter()
+            .all(|r| r.query.contains("%24filter=") || r.query.contains("$filter=")),
+        "{lists:?}"
+    );
+    assert!(
+        lists.iter().any(|r| r.query.contains("skiptoken")),
+        "every page was read"
+    );
+}
+
+#[test]
+fn federated_token_file_signs_in() {
+    let sim = Sim::start(settled(2));
+    let token = sim.world().federated_token.clone();
+    let dir = std::env::temp_dir().join(format!("vmss-check-oidc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let run = run_step(
+        &sim,
+        &[
+            ("AZURE_CLIENT_SECRET", ""),
+            ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDeploymentTargetNames"), "web000000,web000001");
+    assert_no_secrets(&sim, &run);
+
+    let run = run_step(
+        &sim,
+        &[
+            ("AZURE_CLIENT_SECRET", ""),
+            ("AZURE_FEDERATED_TOKEN", "eyJ.not-the-right-one.sig"),
+        ],
+    );
+    run.assert_failed(1, "AADSTS700213");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn dry_run_removes_nothing_and_says_what_it_would_remove() {
+    let mut w = settled(2);
+    let stale = w.add_target("web0000zz", 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("VMSS_RECONCILE_DRYRUN", "Yes")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(deleted(&sim).is_empty());
+    assert!(sim
+        .world()
+        .requests(Service::Octopus)
+        .iter()
+        .all(|r| r.method == "GET"));
+    assert!(
+        run.stdout
+            .contains("Dry run: would remove target web0000zz"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.var("VMSSRemovedTargetIds"), stale);
+    assert_eq!(run.var("VMSSDeploymentTargetNames"), "web000000,web000001");
+}
+
+#[test]
+fn tenanted_run_touches_only_its_tenants_targets() {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
+    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
+    let ours = w.add_target_with(&c, 0, &[stories::ROLE], &["Tenants-1"]);
+    let theirs_live = w.add_target_with(&c, 0, &[stories::ROLE], &["Tenants-2"]);
+    let our_stale = w.add_target_with("web0000zy", 0, &[stories::ROLE], &["Tenants-1"]);
+    let their_stale = w.add_target_with("web0000zz", 0, &[stories::ROLE], &["Tenants-2"]);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("OCTOPUS_DEPLOYMENT_TENANT_ID", "Tenants-1")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDeploymentTargetIds"), ours);
+    assert_eq!(deleted(&sim), vec![our_stale]);
+    let w = sim.world();
+    assert!(
+        w.machines.iter().any(|m| m.id == their_stale)
+            && w.machines.iter().any(|m| m.id == theirs_live)
+    );
+}
+
+#[test]
+fn runbook_run_works_without_a_deployment_id() {
+    let sim = Sim::start(settled(2));
+    let run = run_step(
+        &sim,
+        &[
+            ("OCTOPUS_DEPLOYMENT_ID", ""),
+            ("OCTOPUS_RUNBOOKRUN_ID", "RunbookRuns-7"),
+            ("OCTOPUS_RUNBOOK_ID", "Runbooks-3"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "True");
+}
+
+#[test]
+fn only_targets_with_every_role_are_in_scope() {
+    let mut w = settled(1);
+    let one_role = w.add_target_with("web0000zz", 0, &[stories::ROLE], &[]);
+    let both = w.add_target_with("web0000zy", 0, &[stories::ROLE, "frontend"], &[]);
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[("VMSS_DEPLOYMENTTARGET_ROLES", "web-server, Frontend")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(deleted(&sim), vec![both]);
+    assert!(sim.world().machines.iter().any(|m| m.id == one_role));
+    // web000000 has only one of the roles: not in scope, not output.
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "False");
+    assert_eq!(run.var("VMSSDeploymentTargetIds"), "");
+}
+
+#[test]
+fn expiring_tokens_are_refreshed_during_a_long_wait() {
+    let mut w = stuck();
+    // The SDK refreshes a token 20 s before it expires: a 21 s token is stale after 1 s.
+    w.token_lifetime = Duration::from_secs(21);
+    w.vms[2].state = stories::states(&[(0, "Creating"), (25, "Succeeded")]);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("VMSS_TIMEOUT_VALUE", "0.2")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(count(&sim, Service::AzureAd) >= 2, "a token was refreshed");
+    assert!(sim
+        .world()
+        .requests(Service::Arm)
+        .iter()
+        .all(|r| r.status != 401));
+}
+
+#[test]
+fn azure_throttling_is_waited_out_within_the_deadline() {
+    let mut w = settled(2);
+    w.faults.arm_throttles = 2;
+    w.faults.arm_retry_after = 0;
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Azure throttled the request"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.var("VMSSDeploymentTargetNames"), "web000000,web000001");
+}
+
+#[test]
+fn a_retry_after_beyond_the_deadline_fails_now_instead_of_sleeping() {
+    let mut w = settled(2);
+    w.add_target("web0000zz", 0);
+    w.faults.arm_throttles = 1000;
+    w.faults.arm_retry_after = 1200;
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("VMSS_TIMEOUT_VALUE", "1")]);
+    run.assert_failed(1, "Azure throttled");
+    assert!(
+        run.took < Duration::from_secs(15),
+        "slept for Retry-After: {:?}",
+        run.took
+    );
+    assert!(deleted(&sim).is_empty());
+    assert_eq!(count(&sim, Service::Arm), 1, "no hammering a throttled API");
+}
+
+#[test]
+fn octopus_being_briefly_unavailable_is_retried() {
+    let mut w = settled(2);
+    w.faults.octopus_unavailable = 2;
+    let stale = w.add_target("web0000zz", 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(deleted(&sim), vec![stale]);
+}
+
+#[test]
+fn a_forbidden_delete_fails_the_step_after_trying_the_rest() {
+    let mut w = settled(1);
+    let a = w.add_target("web0000za", 0);
+    let b = w.add_target("web0000zb", 0);
+    w.faults.forbid_delete = vec![a];
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    run.assert_failed(1, "Could not remove 1 of 2 target(s), web0000za first");
+    assert!(run.result_message().unwrap().contains("HTTP 403"));
+    assert_eq!(deleted(&sim), vec![b]);
+}
+
+#[test]
+fn octopus_under_a_path_prefix() {
+    let mut w = settled(2);
+    w.octopus_prefix = "/octopus".into();
+    w.add_target("web0000zz", 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(deleted(&sim).len(), 1);
+    assert!(sim
+        .world()
+        .requests(Service::Octopus)
+        .iter()
+        .all(|r| r.path.starts_with("/octopus/api/")));
+}
+
+#[test]
+fn a_thousand_instances_and_targets_page_through_both_apis() {
+    let mut w = World::new();
+    w.arm_page_size = 100;
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1000)]);
+    for i in 0..1000 {
+        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
+        w.add_target(&c, 0);
+    }
+    for i in 0..100 {
+        w.add_target(&format!("gone{i:05}"), 0);
+    }
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(list(run.var("VMSSDeploymentTargetIds")).len(), 1000);
+    assert_eq!(deleted(&sim).len(), 100);
+    let w = sim.world();
+    let machine_lists = w
+        .requests(Service::Octopus)
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    assert_eq!(machine_lists, 3, "1,100 targets in pages of 500");
+    // The run's Azure reads: one scale-set read, two listings of 10 pages.
+    assert_eq!(w.requests(Service::Arm).len(), 21);
+}
+
+#[test]
+fn a_listing_that_cannot_be_completed_fails_and_removes_nothing() {
+    // Azure's own example: a Flexible VM list whose nextLink cannot be followed.
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/arm/VirtualMachine_List_MaximumSet_Gen.json"
+    ))
+    .unwrap();
+    let fixture: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let mut w = World::new();
+    w.add_scale_set("vmss-flex", "Flexible", &[(0, "Succeeded")], &[(0, 2)]);
+    w.add_target("web0000zz", 0);
+    w.faults.vm_list_body = Some(fixture["responses"]["200"]["body"].clone());
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[
+            ("VMSS_SCALESET_NAME", "vmss-flex"),
+            ("VMSS_TIMEOUT_VALUE", "0.02"),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let msg = run.result_message().unwrap();
+    assert!(
+        msg.contains("links to a next page that cannot be followed (foo://example.com/a"),
+        "{msg}"
+    );
+    assert!(msg.contains("Nothing was removed"), "{msg}");
+    assert!(deleted(&sim).is_empty());
+}
