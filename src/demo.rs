@@ -19,6 +19,7 @@ pub async fn run(args: &DemoArgs) -> i32 {
         .collect();
     let sim = Sim::start(world);
     println!("vmss-check demo: a simulated scale set scales out from 5 to 12 VMs, with 2 over-provisioned extras.");
+    println!("A deployment target trigger started this run; the 5 old VMs are left out of the output (ExcludeFromOutput=Yes).");
     println!(
         "Azure AD at {}, Resource Manager at {}, Octopus at {}\n",
         sim.azure_ad_url, sim.arm_url, sim.octopus_url
@@ -38,6 +39,9 @@ pub async fn run(args: &DemoArgs) -> i32 {
         .envs(sim.env())
         .env("VMSS_POLL_INTERVAL", &args.poll_interval)
         .env("VMSS_TIMEOUT_VALUE", "2")
+        .env("VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT", "Yes")
+        .env("OCTOPUS_DEPLOYMENT_TRIGGER_ID", stories::TRIGGER)
+        .env("OCTOPUS_DEPLOYMENT_TRIGGER_NAME", "New web VMs")
         .env("NO_PROXY", "127.0.0.1,localhost")
         .stdout(Stdio::piped());
     if let Ok(path) = std::env::var("PATH") {
@@ -90,6 +94,7 @@ pub async fn run(args: &DemoArgs) -> i32 {
         vars::TARGET_IDS,
         vars::TARGET_NAMES,
         vars::DUPLICATE,
+        vars::PRE_EXISTING_NAMES,
     ] {
         println!(
             "{name} = {}",

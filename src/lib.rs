@@ -9,6 +9,7 @@
 
 pub mod azure;
 pub mod cli;
+pub mod context;
 pub mod demo;
 pub mod error;
 pub mod http;

@@ -119,6 +119,13 @@ impl OctopusClient {
             .expect("API paths are valid relative URLs")
     }
 
+    /// `{base}api/{rest}`: endpoints outside any space (events take a `spaces` filter).
+    pub fn base_api(&self, rest: &str) -> Url {
+        self.base
+            .join(&format!("api/{rest}"))
+            .expect("API paths are valid relative URLs")
+    }
+
     /// Resolves a `Links` value: one starting with `/` already includes any path prefix.
     pub fn link(&self, link: &str) -> Option<Url> {
         self.base.join(link).ok()

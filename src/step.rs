@@ -3,12 +3,13 @@
 //! [`crate::octopus`], the words in [`crate::output`].
 
 use crate::azure::{AzureClient, ScaleSet};
+use crate::context::{self, ThisRun};
 use crate::error::{Error, Failure};
 use crate::octopus::{Deleted, OctopusClient};
 use crate::output::Reporter;
 use crate::reconcile::{self, Instance, InstanceState, Plan, RemovalReason, Scope, Target};
 use crate::retry::{retrying, RetryPolicy};
-use crate::settings::{Settings, TimeoutHandle};
+use crate::settings::{DuplicateHandle, Settings, TimeoutHandle};
 use crate::wait::{Next, WaitPolicy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +34,8 @@ pub struct Outcome {
     pub duplicate: bool,
     /// True when nothing was removed because of `VMSS.Reconcile.DryRun`.
     pub dry_run: bool,
+    /// Members left out of the output as pre-existing (`VMSS.OldServers.ExcludeFromOutput`).
+    pub pre_existing: Vec<Target>,
 }
 
 /// How the wait ended.
@@ -62,6 +65,58 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
         dry_run: settings.dry_run,
         ..Outcome::default()
     };
+    let octopus_error = |f: Failure| Error::Octopus(f.message);
+
+    // Only a triggered run (duplicates) or ExcludeFromOutput (creation window) needs to know
+    // when this run was queued; a manual run without it asks Octopus nothing here.
+    let this_run = if settings.run.trigger_id.is_some() || settings.exclude_old {
+        Some(
+            context::this_run(&octopus, &settings.run)
+                .await
+                .map_err(octopus_error)?,
+        )
+    } else {
+        None
+    };
+    if let (Some(trigger), Some(this)) = (&settings.run.trigger_id, &this_run) {
+        let previous =
+            context::duplicate_of(&octopus, &settings.run, this, settings.duplicate_window)
+                .await
+                .map_err(octopus_error)?;
+        if let Some(previous) = previous {
+            outcome.duplicate = true;
+            let trigger = settings.run.trigger_name.as_deref().unwrap_or(trigger);
+            reporter.warn(&format!(
+                "Duplicate run: trigger {trigger} queued this run at {}, and the previous run ({}, {}) finished at {}, within VMSS.Duplicate.TimeInMinutes ({}).",
+                context::format_time(this.queued),
+                previous.task_id,
+                previous.state,
+                context::format_time(previous.finished),
+                human(settings.duplicate_window)
+            ));
+            if settings.duplicate_handle == DuplicateHandle::Cancel {
+                reporter.highlight(&format!(
+                    "Cancelling this run's task {} (VMSS.Duplicate.Handle is Cancel); nothing was removed.",
+                    this.task_id
+                ));
+                write_outputs(&outcome, &reporter);
+                let cancel = octopus.api(&format!("tasks/{}/cancel", this.task_id));
+                octopus
+                    .post(&cancel, &format!("cancel task {}", this.task_id))
+                    .await
+                    .map_err(octopus_error)?;
+                reporter.done();
+                return Ok(outcome);
+            }
+            reporter.info("Carrying on (VMSS.Duplicate.Handle is Proceed): targets are reconciled, but none are output.");
+        } else {
+            reporter.verbose(&format!(
+                "Not a duplicate: no other run of this project in this environment finished within {} before this run was queued at {}.",
+                human(settings.duplicate_window),
+                context::format_time(this.queued)
+            ));
+        }
+    }
 
     reporter.highlight(&format!(
         "Waiting up to {} for scale set {} in resource group {} to settle.",
@@ -141,6 +196,9 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
     outcome.removed = remove(&plan, &octopus, settings.dry_run, &reporter).await?;
     outcome.pending = plan.pending.clone();
     outcome.output = plan.members.clone();
+    if let (true, Some(this)) = (settings.exclude_old, &this_run) {
+        exclude_pre_existing(&mut outcome, this, settings, &octopus, &reporter).await?;
+    }
     write_outputs(&outcome, &reporter);
     reporter.done();
     Ok(outcome)
@@ -347,6 +405,33 @@ async fn remove(
     Ok(removed)
 }
 
+/// Leaves members created before the window out of the output (`ExcludeFromOutput=Yes`).
+async fn exclude_pre_existing(
+    outcome: &mut Outcome,
+    this: &ThisRun,
+    settings: &Settings,
+    octopus: &OctopusClient,
+    reporter: &Reporter,
+) -> Result<(), Error> {
+    let since = this.queued - settings.old_window;
+    let created = context::created_since(octopus, settings.run.space_id.as_deref(), since)
+        .await
+        .map_err(|f| Error::Octopus(f.message))?;
+    let (new, old) = context::split_new(&outcome.output, &created, since);
+    if !old.is_empty() {
+        let ns: Vec<String> = old.iter().map(|t| t.name.clone()).collect();
+        reporter.highlight(&format!(
+            "Leaving {} pre-existing target(s) out of the output, created before {} (VMSS.OldServers.TimeInMinutes before this run was queued) or with no creation event: {}.",
+            old.len(),
+            context::format_time(since),
+            names(&ns)
+        ));
+    }
+    outcome.output = new;
+    outcome.pre_existing = old;
+    Ok(())
+}
+
 /// Output variable names, as later steps read them.
 pub mod vars {
     /// `True` when there is at least one target to deploy to and the run is not a duplicate.
@@ -365,6 +450,8 @@ pub mod vars {
     pub const PENDING_NAMES: &str = "VMSSPendingTargetNames";
     /// `True` when the wait timed out and the step proceeded.
     pub const TIMED_OUT: &str = "VMSSTimedOut";
+    /// Comma list of members left out as pre-existing.
+    pub const PRE_EXISTING_NAMES: &str = "VMSSPreExistingTargetNames";
 }
 
 fn write_outputs(outcome: &Outcome, reporter: &Reporter) {
@@ -401,6 +488,12 @@ fn write_outputs(outcome: &Outcome, reporter: &Reporter) {
     let pending: Vec<&str> = outcome.pending.iter().map(|t| t.name.as_str()).collect();
     reporter.set_variable(vars::PENDING_NAMES, &pending.join(","));
     reporter.set_variable(vars::TIMED_OUT, bool_(outcome.timed_out));
+    let old: Vec<&str> = outcome
+        .pre_existing
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    reporter.set_variable(vars::PRE_EXISTING_NAMES, &old.join(","));
 }
 
 fn describe_instance(i: &Instance) -> String {

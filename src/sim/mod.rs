@@ -8,7 +8,7 @@ mod octopus;
 pub mod stories;
 pub mod world;
 
-pub use world::{Faults, Service, SimMachine, SimScaleSet, SimVm, World};
+pub use world::{Faults, Service, SimEvent, SimMachine, SimScaleSet, SimTask, SimVm, World, NOW};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -179,8 +179,8 @@ impl Sim {
             ("OCTOPUS_SPACE_ID", w.space_id.clone()),
             ("OCTOPUS_ENVIRONMENT_ID", stories::ENVIRONMENT.to_string()),
             ("OCTOPUS_PROJECT_ID", stories::PROJECT.to_string()),
-            ("OCTOPUS_DEPLOYMENT_ID", "Deployments-301".to_string()),
-            ("OCTOPUS_TASK_ID", "ServerTasks-9001".to_string()),
+            ("OCTOPUS_DEPLOYMENT_ID", stories::DEPLOYMENT.to_string()),
+            ("OCTOPUS_TASK_ID", stories::TASK.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -1,7 +1,7 @@
 //! Simulated Octopus Server REST API: targets (list, delete), with paging and errors shaped like
 //! the real server's.
 
-use super::world::{SimMachine, World};
+use super::world::{SimEvent, SimMachine, SimTask, World};
 use super::{json, Incoming};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -74,6 +74,20 @@ pub fn server(w: &mut World, _base: &str, inc: &Incoming) -> Response {
         ),
         ("GET", ["api", sp, "machines"]) if *sp == space => list_machines(w, &q, rest),
         ("DELETE", ["api", sp, "machines", id]) if *sp == space => delete_machine(w, id),
+        ("GET", ["api", sp, "tasks"]) if *sp == space => list_tasks(w, &q),
+        ("GET", ["api", sp, "tasks", id]) if *sp == space => {
+            match w.tasks.iter().find(|t| t.id == *id) {
+                Some(t) => json(StatusCode::OK, task_json(t)),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    &format!("The resource '{id}' was not found."),
+                ),
+            }
+        }
+        ("POST", ["api", sp, "tasks", id, "cancel"]) if *sp == space => cancel_task(w, id),
+        ("GET", ["api", sp, "deployments" | "runbookRuns", id]) if *sp == space => document(w, id),
+        ("GET", ["api", "events"]) => list_events(w, &q, rest),
+        ("GET", ["api", sp, "events"]) if *sp == space => list_events(w, &q, rest),
         ("GET" | "DELETE", ["api", sp, ..]) if sp.starts_with("Spaces-") && *sp != space => error(
             StatusCode::NOT_FOUND,
             &format!("The space '{sp}' could not be found."),
@@ -185,4 +199,170 @@ fn delete_machine(w: &mut World, id: &str) -> Response {
     w.machines.remove(pos);
     w.deleted.push(id.to_string());
     json(StatusCode::OK, json!({}))
+}
+
+/// Octopus's time format: `2026-11-23T10:00:00.000+00:00`.
+pub fn octopus_time(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    t.format(&f).expect("formattable")
+}
+
+fn task_json(t: &SimTask) -> Value {
+    let mut arguments = json!({});
+    let key = if t.name == "Deploy" {
+        "DeploymentId"
+    } else {
+        "RunbookRunId"
+    };
+    arguments[key] = Value::String(t.document_id.clone());
+    json!({
+        "Id": t.id,
+        "SpaceId": "Spaces-1",
+        "Name": t.name,
+        "Description": format!("{} {}", t.name, t.document_id),
+        "Arguments": arguments,
+        "State": t.state,
+        "Completed": t.completed_time.map(|_| "Monday, November 23, 2026 10:00 AM"),
+        "QueueTime": octopus_time(t.queue_time),
+        "QueueTimeExpiry": null,
+        "StartTime": octopus_time(t.queue_time + time::Duration::seconds(2)),
+        "LastUpdatedTime": octopus_time(t.completed_time.unwrap_or(t.queue_time)),
+        "CompletedTime": t.completed_time.map(octopus_time),
+        "ServerNode": "SIM",
+        "ErrorMessage": "",
+        "HasBeenPickedUpByProcessor": true,
+        "IsCompleted": t.completed_time.is_some(),
+        "FinishedSuccessfully": t.state == "Success",
+        "HasPendingInterruptions": false,
+        "CanRerun": false,
+        "HasWarningsOrErrors": false,
+        "Links": {"Self": format!("/api/Spaces-1/tasks/{}", t.id)}
+    })
+}
+
+fn list_tasks(w: &World, q: &HashMap<String, String>) -> Response {
+    let one = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let states = list_param(q, "states");
+    let take: usize = q.get("take").and_then(|s| s.parse().ok()).unwrap_or(30);
+    let mut tasks: Vec<&SimTask> = w
+        .tasks
+        .iter()
+        .filter(|t| one("project").is_none_or(|p| t.project_id == p))
+        .filter(|t| one("environment").is_none_or(|e| t.environment_id == e))
+        .filter(|t| one("tenant").is_none_or(|x| t.tenant_id.as_deref() == Some(x)))
+        .filter(|t| one("runbook").is_none_or(|r| t.runbook_id.as_deref() == Some(r)))
+        .filter(|t| one("name").is_none_or(|n| t.name == n))
+        .filter(|t| states.is_empty() || states.contains(&t.state))
+        .collect();
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.queue_time));
+    let total = tasks.len();
+    let items: Vec<Value> = tasks.into_iter().take(take).map(task_json).collect();
+    json(
+        StatusCode::OK,
+        json!({"ItemType": "Task", "TotalResults": total, "ItemsPerPage": take, "Items": items, "Links": {}}),
+    )
+}
+
+fn cancel_task(w: &mut World, id: &str) -> Response {
+    let Some(t) = w.tasks.iter_mut().find(|t| t.id == id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("The resource '{id}' was not found."),
+        );
+    };
+    t.state = "Cancelling".into();
+    let body = task_json(t);
+    w.cancelled.push(id.to_string());
+    json(StatusCode::OK, body)
+}
+
+/// A deployment or runbook run, from the task that runs it.
+fn document(w: &World, id: &str) -> Response {
+    let Some(t) = w.tasks.iter().find(|t| t.document_id == id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("The resource '{id}' was not found."),
+        );
+    };
+    let mut doc = json!({
+        "Id": t.document_id,
+        "SpaceId": "Spaces-1",
+        "ProjectId": t.project_id,
+        "EnvironmentId": t.environment_id,
+        "TenantId": t.tenant_id,
+        "TaskId": t.id,
+        "Created": octopus_time(t.queue_time),
+        "QueueTime": null,
+        "Links": {"Task": format!("/api/Spaces-1/tasks/{}", t.id)}
+    });
+    if let Some(r) = &t.runbook_id {
+        doc["RunbookId"] = Value::String(r.clone());
+    }
+    json(StatusCode::OK, doc)
+}
+
+fn list_events(w: &World, q: &HashMap<String, String>, path: &str) -> Response {
+    let categories = list_param(q, "eventCategories");
+    let document_types = list_param(q, "documentTypes");
+    let regarding = list_param(q, "regarding");
+    let parse = |k: &str| {
+        q.get(k).and_then(|v| {
+            time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    let (from, to) = (parse("from"), parse("to"));
+    let skip: usize = q.get("skip").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let take: usize = q.get("take").and_then(|s| s.parse().ok()).unwrap_or(30);
+    let mut events: Vec<&SimEvent> = w
+        .events
+        .iter()
+        .filter(|e| categories.is_empty() || categories.contains(&e.category))
+        .filter(|e| {
+            document_types.is_empty()
+                || document_types
+                    .iter()
+                    .any(|d| e.related.iter().any(|r| r.starts_with(&format!("{d}-"))))
+        })
+        .filter(|e| regarding.iter().all(|r| e.related.contains(r)))
+        .filter(|e| from.is_none_or(|f| e.occurred >= f))
+        .filter(|e| to.is_none_or(|t| e.occurred <= t))
+        .collect();
+    events.sort_by_key(|e| std::cmp::Reverse(e.occurred));
+    let total = events.len();
+    let items: Vec<Value> = events
+        .iter()
+        .skip(skip)
+        .take(take)
+        .map(|e| {
+            json!({
+                "Id": e.id,
+                "Category": e.category,
+                "Occurred": octopus_time(e.occurred),
+                "RelatedDocumentIds": e.related,
+                "Message": format!("{} {}", e.category, e.related.first().cloned().unwrap_or_default()),
+                "SpaceId": "Spaces-1",
+                "Username": "tentacle-registration"
+            })
+        })
+        .collect();
+    let mut links = json!({});
+    if skip + take < total {
+        let mut pairs: Vec<(String, String)> = q
+            .iter()
+            .filter(|(k, _)| *k != "skip")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        pairs.sort();
+        pairs.push(("skip".into(), (skip + take).to_string()));
+        let qs: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        links["Page.Next"] = Value::String(format!("{}{path}?{qs}", w.octopus_prefix));
+    }
+    json(
+        StatusCode::OK,
+        json!({"ItemType": "Event", "TotalResults": total, "ItemsPerPage": take, "Items": items, "Links": links}),
+    )
 }

@@ -1,6 +1,7 @@
 //! Ready-made worlds: the demo's scale-out story and the pieces tests build theirs from.
 
-use super::world::{SimMachine, SimScaleSet, SimVm, Timeline, World};
+use super::world::{SimEvent, SimMachine, SimScaleSet, SimTask, SimVm, Timeline, World, NOW};
+use time::Duration;
 
 /// The role every scale-set target registers with.
 pub const ROLE: &str = "web-server";
@@ -8,6 +9,12 @@ pub const ROLE: &str = "web-server";
 pub const ENVIRONMENT: &str = "Environments-1";
 /// The run's project.
 pub const PROJECT: &str = "Projects-1";
+/// This run's deployment.
+pub const DEPLOYMENT: &str = "Deployments-301";
+/// This run's server task.
+pub const TASK: &str = "ServerTasks-9001";
+/// This run's trigger.
+pub const TRIGGER: &str = "ProjectTriggers-21";
 /// The demo's scale set.
 pub const SCALE_SET: &str = "vmss-web";
 
@@ -95,6 +102,79 @@ impl World {
         id
     }
 
+    /// Adds a target with a `Created` audit event at `created`.
+    pub fn add_target_created(
+        &mut self,
+        name: &str,
+        tick: u64,
+        created: time::OffsetDateTime,
+    ) -> String {
+        let id = self.add_target(name, tick);
+        self.add_event("Created", created, &[&id, ENVIRONMENT]);
+        id
+    }
+
+    /// Adds an audit event.
+    pub fn add_event(&mut self, category: &str, occurred: time::OffsetDateTime, related: &[&str]) {
+        let id = format!("Events-{}", 5001 + self.events.len());
+        self.events.push(SimEvent {
+            id,
+            category: category.into(),
+            occurred,
+            related: related.iter().map(|r| r.to_string()).collect(),
+        });
+    }
+
+    /// Adds a finished run of `project` in `environment` (and `tenant`): a task with its
+    /// deployment, queued a minute before it finished `ago` before this run was queued
+    /// (negative: after). Returns the task id.
+    pub fn add_finished_deployment(
+        &mut self,
+        project: &str,
+        environment: &str,
+        tenant: Option<&str>,
+        ago: Duration,
+    ) -> String {
+        let n = self.tasks.len();
+        let finished = NOW - ago;
+        let id = format!("ServerTasks-{}", 8000 + n);
+        self.tasks.push(SimTask {
+            id: id.clone(),
+            name: "Deploy".into(),
+            document_id: format!("Deployments-{}", 200 + n),
+            project_id: project.into(),
+            environment_id: environment.into(),
+            tenant_id: tenant.map(str::to_string),
+            runbook_id: None,
+            queue_time: finished - Duration::minutes(1),
+            completed_time: Some(finished),
+            state: "Success".into(),
+        });
+        id
+    }
+
+    /// Adds a finished run of `runbook` in the run's environment; returns the task id.
+    pub fn add_finished_runbook_run(&mut self, runbook: &str, ago: Duration) -> String {
+        let id = self.add_finished_deployment(PROJECT, ENVIRONMENT, None, ago);
+        let task = self.tasks.last_mut().expect("just added");
+        task.name = "RunbookRun".into();
+        task.document_id = task.document_id.replace("Deployments-", "RunbookRuns-");
+        task.runbook_id = Some(runbook.into());
+        id
+    }
+
+    /// Turns this run into a run of `runbook` (`RunbookRuns-71`), for the runbook tests.
+    pub fn make_runbook_run(&mut self, runbook: &str) {
+        let own = self
+            .tasks
+            .iter_mut()
+            .find(|t| t.id == TASK)
+            .expect("own task");
+        own.name = "RunbookRun".into();
+        own.document_id = "RunbookRuns-71".into();
+        own.runbook_id = Some(runbook.into());
+    }
+
     /// The id of the (visible or not) target with this name.
     pub fn target_id(&self, name: &str) -> Option<String> {
         self.machines
@@ -118,6 +198,8 @@ fn short_id(instance: u32) -> String {
 ///   once the requested 12 have succeeded.
 /// - A stale target (`web00000z`) whose VM was deleted long ago.
 /// - A database target in the same environment, in another role: never touched.
+/// - Audit events date the 5 old targets days back, so `ExcludeFromOutput=Yes` leaves them out;
+///   the previous deployment finished 25 minutes before this triggered one was queued.
 pub fn scale_out() -> World {
     let mut w = World::new();
     w.add_scale_set(
@@ -128,17 +210,21 @@ pub fn scale_out() -> World {
     );
     for i in 0..5 {
         let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
-        w.add_target(&format!("{c}.corp.example.com"), 0);
+        w.add_target_created(&format!("{c}.corp.example.com"), 0, NOW - Duration::days(3));
     }
+    // The first new Tentacle's registration fired the trigger a minute before this run was
+    // queued; the others register while the step waits.
     for (i, done) in (5..12).zip([3, 4, 4, 5, 6, 6, 7]) {
         let c = w.add_instance(SCALE_SET, i, &[(0, "Creating"), (done, "Succeeded")]);
-        w.add_target(&c, done - 1);
+        w.add_target_created(&c, done - 1, NOW + Duration::seconds(20 * done as i64 - 80));
     }
     for i in 12..14 {
         let c = w.add_instance(SCALE_SET, i, &[(0, "Creating"), (6, "Deleting"), (9, "-")]);
-        w.add_target(&c, 2);
+        w.add_target_created(&c, 2, NOW - Duration::seconds(30));
     }
-    w.add_target(&computer_name("web", 35), 0);
+    w.add_target_created(&computer_name("web", 35), 0, NOW - Duration::days(40));
+    // The previous deployment finished 25 minutes before this one was queued: not a duplicate.
+    w.add_finished_deployment(PROJECT, ENVIRONMENT, None, Duration::minutes(25));
     w.add_target_with("db000001", 0, &["db-server"], &[]);
     w
 }

@@ -6,6 +6,49 @@
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+/// The simulated Octopus Server's "now": 2026-11-23 10:00 UTC. Octopus times in the simulation
+/// are fixed relative to it, so runs are repeatable; the step only compares server times.
+pub const NOW: OffsetDateTime = time::macros::datetime!(2026-11-23 10:00:00 UTC);
+
+/// A server task: a deployment or a runbook run.
+#[derive(Debug, Clone)]
+pub struct SimTask {
+    /// `ServerTasks-N`.
+    pub id: String,
+    /// `Deploy` or `RunbookRun`.
+    pub name: String,
+    /// The deployment or runbook run it executes.
+    pub document_id: String,
+    /// Its project.
+    pub project_id: String,
+    /// Its environment.
+    pub environment_id: String,
+    /// Its tenant.
+    pub tenant_id: Option<String>,
+    /// Its runbook (runbook runs).
+    pub runbook_id: Option<String>,
+    /// When it was queued.
+    pub queue_time: OffsetDateTime,
+    /// When it finished (None: still running).
+    pub completed_time: Option<OffsetDateTime>,
+    /// `Success`, `Failed`, `Executing`...
+    pub state: String,
+}
+
+/// An audit event.
+#[derive(Debug, Clone)]
+pub struct SimEvent {
+    /// `Events-N`.
+    pub id: String,
+    /// `Created`, `DeploymentQueued`...
+    pub category: String,
+    /// When it happened.
+    pub occurred: OffsetDateTime,
+    /// The documents it concerns.
+    pub related: Vec<String>,
+}
 
 /// `(from_tick, value)` pairs: the value holds from that tick until the next pair.
 pub type Timeline<T> = Vec<(u64, T)>;
@@ -150,6 +193,12 @@ pub struct World {
     pub tokens: HashMap<String, Instant>,
     /// Set if any Octopus request carried the API key in its query string.
     pub api_key_in_query: bool,
+    /// Server tasks (deployments and runbook runs), this run's among them.
+    pub tasks: Vec<SimTask>,
+    /// Audit events.
+    pub events: Vec<SimEvent>,
+    /// Tasks cancelled through the API.
+    pub cancelled: Vec<String>,
 }
 
 impl World {
@@ -177,6 +226,21 @@ impl World {
             deleted: Vec::new(),
             tokens: HashMap::new(),
             api_key_in_query: false,
+            // This run's own task, queued "now" and executing (this step).
+            tasks: vec![SimTask {
+                id: super::stories::TASK.into(),
+                name: "Deploy".into(),
+                document_id: super::stories::DEPLOYMENT.into(),
+                project_id: super::stories::PROJECT.into(),
+                environment_id: super::stories::ENVIRONMENT.into(),
+                tenant_id: None,
+                runbook_id: None,
+                queue_time: NOW,
+                completed_time: None,
+                state: "Executing".into(),
+            }],
+            events: Vec::new(),
+            cancelled: Vec::new(),
         }
     }
 

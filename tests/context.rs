@@ -1,0 +1,299 @@
+//! The run context: duplicate trigger runs, pre-existing targets, runbook runs.
+
+mod common;
+
+use common::*;
+use time::Duration as Span;
+use vmss_check::sim::stories::{self, ENVIRONMENT, PROJECT, SCALE_SET, TASK, TRIGGER};
+use vmss_check::sim::{Service, Sim, World, NOW};
+
+const TRIGGERED: &[(&str, &str)] = &[
+    ("OCTOPUS_DEPLOYMENT_TRIGGER_ID", TRIGGER),
+    ("OCTOPUS_DEPLOYMENT_TRIGGER_NAME", "New web VMs"),
+];
+
+/// Two settled instances with targets, and a stale target.
+fn world() -> World {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 2)]);
+    for i in 0..2 {
+        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
+        w.add_target(&c, 0);
+    }
+    w.add_target("web0000zz", 0);
+    w
+}
+
+fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    TRIGGERED.iter().chain(extra).copied().collect()
+}
+
+fn octopus_paths(sim: &Sim) -> Vec<String> {
+    sim.world()
+        .requests(Service::Octopus)
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[test]
+fn a_duplicate_with_proceed_reconciles_but_outputs_nothing() {
+    let mut w = world();
+    w.add_finished_deployment(PROJECT, ENVIRONMENT, None, Span::minutes(1));
+    let stale = w.target_id("web0000zz").unwrap();
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &with(&[]));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDuplicateRun"), "True");
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "False");
+    assert_eq!(run.var("VMSSDeploymentTargetIds"), "");
+    assert_eq!(deleted(&sim), vec![stale], "reconciliation still happens");
+    assert!(sim.world().cancelled.is_empty());
+    assert!(
+        run.stdout.contains(
+            "Duplicate run: trigger New web VMs queued this run at 2026-11-23T10:00:00.000+00:00"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_duplicate_with_cancel_cancels_this_task_removes_nothing_and_exits_0() {
+    let mut w = world();
+    w.add_finished_deployment(PROJECT, ENVIRONMENT, None, Span::seconds(150));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &with(&[("VMSS_DUPLICATE_HANDLE", "Cancel")]));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(sim.world().cancelled, vec![TASK.to_string()]);
+    assert!(deleted(&sim).is_empty());
+    assert_eq!(count(&sim, Service::Arm), 0, "no wait for a cancelled run");
+    assert_eq!(run.var("VMSSDuplicateRun"), "True");
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "False");
+    assert_no_secrets(&sim, &run);
+}
+
+#[test]
+fn a_previous_run_still_finishing_when_this_one_was_queued_is_a_duplicate() {
+    let mut w = world();
+    w.add_finished_deployment(PROJECT, ENVIRONMENT, None, Span::seconds(-40));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &with(&[]));
+    assert_eq!(run.var("VMSSDuplicateRun"), "True");
+}
+
+#[test]
+fn a_run_outside_the_window_is_not_a_duplicate() {
+    let mut w = world();
+    w.add_finished_deployment(PROJECT, ENVIRONMENT, None, Span::minutes(4));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &with(&[]));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDuplicateRun"), "False");
+    assert_eq!(run.var("VMSSDeploymentTargetNames"), "web000000,web000001");
+    // A wider window makes the same run a duplicate.
+    let run = run_step(&sim, &with(&[("VMSS_DUPLICATE_TIMEINMINUTES", "4.5")]));
+    assert_eq!(run.var("VMSSDuplicateRun"), "True");
+}
+
+#[test]
+fn a_manual_run_is_never_a_duplicate_and_asks_nothing_about_runs() {
+    let mut w = world();
+    w.add_finished_deployment(PROJECT, ENVIRONMENT, None, Span::seconds(10));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("VMSS_DUPLICATE_HANDLE", "Cancel")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDuplicateRun"), "False");
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "True");
+    let paths = octopus_paths(&sim);
+    assert!(paths.iter().all(|p| p.contains("/machines")), "{paths:?}");
+}
+
+#[test]
+fn another_projects_run_finishing_seconds_before_does_not_count() {
+    let mut w = world();
+    w.add_finished_deployment("Projects-2", ENVIRONMENT, None, Span::seconds(5));
+    w.add_finished_deployment(PROJECT, "Environments-2", None, Span::seconds(5));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &with(&[]));
+    assert_eq!(run.var("VMSSDuplicateRun"), "False");
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "True");
+}
+
+#[test]
+fn an_untenanted_run_is_not_a_duplicate_of_a_tenants_run() {
+    // The tasks API cannot filter on "no tenant": the candidate must be confirmed.
+    let mut w = world();
+    w.add_finished_deployment(PROJECT, ENVIRONMENT, Some("Tenants-1"), Span::seconds(5));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &with(&[]));
+    assert_eq!(run.var("VMSSDuplicateRun"), "False");
+    assert!(
+        octopus_paths(&sim)
+            .iter()
+            .any(|p| p.contains("/deployments/")),
+        "the candidate was checked"
+    );
+}
+
+#[test]
+fn a_tenanted_run_is_a_duplicate_only_of_its_tenants_run() {
+    let mut w = world();
+    w.add_finished_deployment(PROJECT, ENVIRONMENT, Some("Tenants-2"), Span::seconds(5));
+    for m in w.machines.iter_mut() {
+        m.tenant_ids = vec!["Tenants-1".into()];
+    }
+    w.tasks[0].tenant_id = Some("Tenants-1".into());
+    let sim = Sim::start(w);
+    let tenanted = with(&[("OCTOPUS_DEPLOYMENT_TENANT_ID", "Tenants-1")]);
+    let run = run_step(&sim, &tenanted);
+    assert_eq!(run.var("VMSSDuplicateRun"), "False");
+    sim.world()
+        .add_finished_deployment(PROJECT, ENVIRONMENT, Some("Tenants-1"), Span::seconds(5));
+    let run = run_step(&sim, &tenanted);
+    assert_eq!(run.var("VMSSDuplicateRun"), "True");
+}
+
+#[test]
+fn runbook_runs_compare_with_runs_of_the_same_runbook() {
+    let mut w = world();
+    w.make_runbook_run("Runbooks-3");
+    // A deployment of the same project, and another runbook, finishing seconds before: no.
+    w.add_finished_deployment(PROJECT, ENVIRONMENT, None, Span::seconds(5));
+    w.add_finished_runbook_run("Runbooks-4", Span::seconds(5));
+    let sim = Sim::start(w);
+    let runbook = with(&[
+        ("OCTOPUS_DEPLOYMENT_ID", ""),
+        ("OCTOPUS_RUNBOOKRUN_ID", "RunbookRuns-71"),
+        ("OCTOPUS_RUNBOOK_ID", "Runbooks-3"),
+    ]);
+    let run = run_step(&sim, &runbook);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDuplicateRun"), "False");
+    // The same runbook finishing a minute before: a duplicate.
+    sim.world()
+        .add_finished_runbook_run("Runbooks-3", Span::minutes(1));
+    let run = run_step(&sim, &runbook);
+    assert_eq!(run.var("VMSSDuplicateRun"), "True");
+    let tasks_query = sim
+        .world()
+        .requests(Service::Octopus)
+        .iter()
+        .find(|r| r.path.ends_with("/tasks"))
+        .map(|r| r.query.clone())
+        .unwrap();
+    assert!(
+        tasks_query.contains("runbook=Runbooks-3") && tasks_query.contains("name=RunbookRun"),
+        "{tasks_query}"
+    );
+}
+
+#[test]
+fn a_runbook_run_without_task_or_runbook_ids_finds_them_from_the_run() {
+    let mut w = world();
+    w.make_runbook_run("Runbooks-3");
+    w.add_finished_runbook_run("Runbooks-3", Span::minutes(1));
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &with(&[
+            ("OCTOPUS_DEPLOYMENT_ID", ""),
+            ("OCTOPUS_TASK_ID", ""),
+            ("OCTOPUS_RUNBOOKRUN_ID", "RunbookRuns-71"),
+        ]),
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDuplicateRun"), "True");
+}
+
+#[test]
+fn exclude_old_outputs_only_targets_created_inside_the_window_or_after() {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 4)]);
+    let created = [
+        Some(Span::minutes(-10)),
+        Some(Span::minutes(-2)),
+        Some(Span::seconds(30)),
+        None,
+    ];
+    for (i, offset) in created.iter().enumerate() {
+        let c = w.add_instance(SCALE_SET, i as u32, &[(0, "Succeeded")]);
+        match offset {
+            Some(o) => w.add_target_created(&c, 0, NOW + *o),
+            None => w.add_target(&c, 0),
+        };
+    }
+    let stale = w.add_target_created("web0000zz", 0, NOW - Span::days(9));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT", "Yes")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDeploymentTargetNames"), "web000001,web000002");
+    assert_eq!(run.var("VMSSPreExistingTargetNames"), "web000000,web000003");
+    assert_eq!(deleted(&sim), vec![stale], "removal is unaffected");
+    // A wider window takes in the 10-minute-old target too.
+    let run = run_step(
+        &sim,
+        &[
+            ("VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT", "yes"),
+            ("VMSS_OLDSERVERS_TIMEINMINUTES", "15"),
+        ],
+    );
+    assert_eq!(
+        run.var("VMSSDeploymentTargetNames"),
+        "web000000,web000001,web000002"
+    );
+}
+
+#[test]
+fn creation_times_cost_the_same_requests_for_600_old_targets_as_for_none() {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 603)]);
+    w.arm_page_size = 1000;
+    for i in 0..603u32 {
+        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
+        let when = if i < 600 {
+            NOW - Span::days(2)
+        } else {
+            NOW - Span::seconds(20)
+        };
+        w.add_target_created(&c, 0, when);
+    }
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT", "Yes")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(list(run.var("VMSSDeploymentTargetIds")).len(), 3);
+    let paths = octopus_paths(&sim);
+    assert_eq!(
+        paths.iter().filter(|p| p.contains("/events")).count(),
+        1,
+        "{paths:?}"
+    );
+    assert_eq!(
+        paths.iter().filter(|p| p.contains("/tasks/")).count(),
+        1,
+        "{paths:?}"
+    );
+    assert_eq!(
+        paths.len(),
+        4,
+        "task, events, two pages of targets: {paths:?}"
+    );
+}
+
+#[test]
+fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+        .args(["demo", "--poll-interval", "0.05"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("targets removed: web00000c (Machines-113), web00000d (Machines-114), web00000z (Machines-115)"), "{stdout}");
+    assert!(stdout.contains("VMSSDeploymentTargetNames = web000005,web000006,web000007,web000008,web000009,web00000a,web00000b"), "{stdout}");
+    assert!(
+        stdout.contains("VMSSPreExistingTargetNames = web000000.corp.example.com,"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("VMSSDuplicateRun = False"), "{stdout}");
+    let _ = stories::ROLE;
+}
