@@ -1,6 +1,6 @@
 //! Wires the command line to the step or the demo, and the outcome to the exit code.
 
-use clap::Parser;
+use clap::Parser as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use vmss_check::cli::{Cli, Command};
@@ -8,7 +8,24 @@ use vmss_check::output::Reporter;
 use vmss_check::settings::Settings;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print and exit 0; anything else is bad input: exit 2, with a
+        // resultMessage like every other failure.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let _ = e.print();
+            let first = e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
+            Reporter::stdout(Default::default()).fail(&format!("Invalid command line: {first}"));
+            return ExitCode::from(2);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

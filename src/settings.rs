@@ -14,6 +14,9 @@ const AZURE_ACCOUNT: &str = "VMSS.Azure.Account";
 /// The longest wait or window we accept, so that durations never overflow (a week).
 const MAX_MINUTES: f64 = 7.0 * 24.0 * 60.0;
 
+const API_KEY_REQUIRED: &str =
+    "VMSS.Octopus.ApiKey is required: give an API key (API-...) of a user who can view and delete deployment targets.";
+
 /// What to do when the wait times out (`VMSS.Timeout.ErrorHandle`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutHandle {
@@ -135,8 +138,14 @@ impl Settings {
         let roles = parse_roles(args.roles.as_deref());
         let octopus_url = parse_octopus_url(args.octopus_url.as_deref());
         let api_key = match &args.octopus_api_key {
-            Some(k) if !k.is_blank() => Ok(Secret::new(k.expose().trim())),
-            _ => Err("VMSS.Octopus.ApiKey is required: give an API key (API-...) of a user who can view and delete deployment targets.".to_string()),
+            Some(k) if k.is_blank() || k.expose().is_empty() => Err(API_KEY_REQUIRED.to_string()),
+            None => Err(API_KEY_REQUIRED.to_string()),
+            // Never quote the value: it is a secret, even when malformed.
+            Some(k) if !k.expose().trim().chars().all(|c| c.is_ascii_graphic()) => Err(
+                "VMSS.Octopus.ApiKey holds spaces or characters an API key cannot have: paste the key again (API-...)."
+                    .to_string(),
+            ),
+            Some(k) => Ok(Secret::new(k.expose().trim())),
         };
         let timeout = minutes(args.timeout.as_deref(), "VMSS.Timeout.Value", 30.0);
         let timeout_handle = choice(
@@ -432,7 +441,8 @@ fn endpoint(value: Option<&str>, default: &str, variable: &str) -> Result<Url, S
     Ok(url)
 }
 
-fn is_guid(s: &str) -> bool {
+/// True for a GUID in its usual form, `00000000-0000-0000-0000-000000000000`.
+pub fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
         && parts

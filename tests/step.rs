@@ -248,6 +248,11 @@ fn bad_inputs_exit_2_naming_the_parameter_before_any_request() {
         ),
         ("VMSS_OCTOPUS_APIKEY", "", "VMSS.Octopus.ApiKey is required"),
         (
+            "VMSS_OCTOPUS_APIKEY",
+            "API-ABC DEF",
+            "VMSS.Octopus.ApiKey holds spaces",
+        ),
+        (
             "AZURE_SUBSCRIPTION_ID",
             "prod",
             "AZURE_SUBSCRIPTION_ID must be a subscription id",
@@ -271,6 +276,27 @@ fn bad_inputs_exit_2_naming_the_parameter_before_any_request() {
     }
     let w = sim.world();
     assert!(w.seen.is_empty(), "requests were sent: {:?}", w.seen);
+}
+
+#[test]
+fn an_unknown_flag_is_bad_input_with_a_result_message() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+        .arg("--timout")
+        .arg("3")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let msg = stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("##octopus[resultMessage message='")?
+                .strip_suffix("']")
+        })
+        .and_then(decode)
+        .unwrap();
+    assert!(msg.contains("--timout"), "{msg}");
 }
 
 #[test]
@@ -538,17 +564,7 @@ fn octopus_under_a_path_prefix() {
 
 #[test]
 fn a_thousand_instances_and_targets_page_through_both_apis() {
-    let mut w = World::new();
-    w.arm_page_size = 100;
-    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1000)]);
-    for i in 0..1000 {
-        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
-        w.add_target(&c, 0);
-    }
-    for i in 0..100 {
-        w.add_target(&format!("gone{i:05}"), 0);
-    }
-    let sim = Sim::start(w);
+    let sim = Sim::start(stories::fleet(1000, 100));
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(list(run.var("VMSSDeploymentTargetIds")).len(), 1000);

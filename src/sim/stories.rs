@@ -189,6 +189,27 @@ fn short_id(instance: u32) -> String {
     format!("{:08x}", instance.wrapping_mul(2_654_435_761))
 }
 
+/// A settled Uniform fleet: `size` Succeeded instances with targets, and `stale` targets whose
+/// VMs are long gone. ARM pages of 100, to exercise paging at scale.
+pub fn fleet(size: u32, stale: u32) -> World {
+    let mut w = World::new();
+    w.arm_page_size = 100;
+    w.add_scale_set(
+        SCALE_SET,
+        "Uniform",
+        &[(0, "Succeeded")],
+        &[(0, i64::from(size))],
+    );
+    for i in 0..size {
+        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
+        w.add_target(&c, 0);
+    }
+    for i in 0..stale {
+        w.add_target(&format!("gone{i:05}"), 0);
+    }
+    w
+}
+
 /// The demo's story: a scale-out from 5 to 12 instances.
 ///
 /// - 5 instances have run for days (`web000000`-`web000004`), with targets.

@@ -76,12 +76,15 @@ pub fn run_step(sim: &Sim, extra: &[(&str, &str)]) -> Run {
 
 /// Runs the binary with exactly this environment.
 pub fn run_env(env: &[(String, String)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vmss-check"));
+    cmd.env_clear().envs(env.iter().cloned());
+    run_command(cmd)
+}
+
+/// Runs any command (the binary, or a script that runs it) and reads what it printed.
+pub fn run_command(mut cmd: Command) -> Run {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_vmss-check"))
-        .env_clear()
-        .envs(env.iter().cloned())
-        .output()
-        .expect("the binary runs");
+    let out = cmd.output().expect("the command runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<String> = stdout.lines().map(str::to_string).collect();
     Run {

@@ -1,0 +1,504 @@
+//! The step template and its package: the Octopus Library's rules, and the Bash body run the
+//! way Octopus runs it, against the simulator.
+
+mod common;
+
+use base64::Engine as _;
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use vmss_check::settings::is_guid;
+use vmss_check::sim::{stories, Sim};
+
+const TEMPLATE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/step-template/azure-vmss-wait-and-reconcile-targets.json"
+);
+const PACKAGE_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/step-template/package.sh");
+
+fn template() -> Value {
+    let raw = std::fs::read(TEMPLATE).unwrap();
+    assert!(
+        !raw.starts_with(&[0xEF, 0xBB, 0xBF]),
+        "the library rejects a BOM"
+    );
+    serde_json::from_slice(&raw).unwrap()
+}
+
+fn parameters(t: &Value) -> Vec<&Value> {
+    t["Parameters"].as_array().unwrap().iter().collect()
+}
+
+fn body(t: &Value) -> String {
+    t["Properties"]["Octopus.Action.Script.ScriptBody"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_template_passes_the_librarys_rules() {
+    let t = template();
+    let id = t["Id"].as_str().unwrap();
+    assert!(
+        is_guid(id)
+            && id != "00000000-0000-0000-0000-000000000000"
+            && id != "abcdef00-ab00-cd00-ef00-000000abcdef"
+    );
+    assert_ne!(
+        id, "e04c5cd8-0982-44b8-9cae-0a4b43676adc",
+        "a new template, not the PowerShell one"
+    );
+    let name = t["Name"].as_str().unwrap();
+    assert!(!name.is_empty() && name.len() <= 200);
+    assert!(name.contains(" - "), "Noun - Verb");
+    for taken in [
+        "Check VMSS Provision Status",
+        "Check VMSS Provision Status (Deployment Targets)",
+    ] {
+        assert_ne!(name, taken);
+    }
+    assert!(t["LastModifiedBy"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(t["$Meta"]["ExportedAt"].as_str().is_some());
+    assert!(t["$Meta"]["OctopusVersion"].as_str().is_some());
+    assert_eq!(t["$Meta"]["Type"], "ActionTemplate");
+    assert!(t["Version"].as_u64().is_some());
+    assert_eq!(t["Category"], "azure");
+    assert_eq!(t["ActionType"], "Octopus.Script");
+    assert_eq!(t["Properties"]["Octopus.Action.Script.Syntax"], "Bash");
+    assert_eq!(
+        t["Properties"]["Octopus.Action.Script.ScriptSource"],
+        "Inline"
+    );
+    for p in t["Packages"].as_array().unwrap() {
+        let feed = &p["FeedId"];
+        assert!(
+            feed.is_null() || feed.as_str().is_some_and(|f| f.starts_with('#')),
+            "FeedId must be null or a binding"
+        );
+    }
+    for p in parameters(&t) {
+        assert!(is_guid(p["Id"].as_str().unwrap()));
+        let d = &p["DefaultValue"];
+        assert!(
+            d.is_null() || d.is_string(),
+            "{}: DefaultValue must be a string or null",
+            p["Name"]
+        );
+        assert!(p["HelpText"].as_str().is_some_and(|h| !h.is_empty()));
+    }
+    let desc = t["Description"].as_str().unwrap();
+    for needle in [
+        "VMSSHasServersToDeployTo",
+        "VMSSDeploymentTargetIds",
+        "VMSSDeploymentTargetNames",
+        "VMSSDuplicateRun",
+        "API key",
+        "Check VMSS Provision Status",
+    ] {
+        assert!(
+            desc.contains(needle),
+            "the description should mention {needle}"
+        );
+    }
+}
+
+#[test]
+fn the_parameters_keep_the_powershell_steps_names_labels_and_defaults() {
+    let t = template();
+    let by_name: BTreeMap<&str, &Value> = parameters(&t)
+        .into_iter()
+        .map(|p| (p["Name"].as_str().unwrap(), p))
+        .collect();
+    // The PowerShell step's eleven, as it defines them.
+    let anchor = [
+        ("VMSS.ScaleSet.Name", "VMSS Name", "", "SingleLineText"),
+        (
+            "VMSS.ResourceGroup.Name",
+            "VMSS Resource Group Name",
+            "",
+            "SingleLineText",
+        ),
+        ("VMSS.Azure.Account", "Azure Account", "", "AzureAccount"),
+        (
+            "VMSS.DeploymentTarget.Roles",
+            "Deployment Target Roles",
+            "",
+            "SingleLineText",
+        ),
+        (
+            "VMSS.Octopus.Url",
+            "Octopus URL",
+            "#{Octopus.Web.ServerUri}",
+            "SingleLineText",
+        ),
+        ("VMSS.Octopus.ApiKey", "Octopus API Key", "", "Sensitive"),
+        (
+            "VMSS.Timeout.Value",
+            "Timeout (In Minutes)",
+            "30",
+            "SingleLineText",
+        ),
+        (
+            "VMSS.Timeout.ErrorHandle",
+            "Timeout Error",
+            "Proceed",
+            "Select",
+        ),
+        (
+            "VMSS.Duplicate.TimeInMinutes",
+            "Duplicate Run Time Allowance (in Minutes)",
+            "3",
+            "SingleLineText",
+        ),
+        (
+            "VMSS.Duplicate.Handle",
+            "Duplicate Run Adjustment",
+            "Proceed",
+            "Select",
+        ),
+        (
+            "VMSS.OldServers.ExcludeFromOutput",
+            "Exclude Pre-Existing Servers from Output",
+            "No",
+            "Select",
+        ),
+    ];
+    for (name, label, default, control) in anchor {
+        let p = by_name
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(p["Label"], label, "{name}");
+        assert_eq!(p["DefaultValue"], default, "{name}");
+        assert_eq!(
+            p["DisplaySettings"]["Octopus.ControlType"], control,
+            "{name}"
+        );
+    }
+    for (name, default) in [
+        ("VMSS.OldServers.TimeInMinutes", "3"),
+        ("VMSS.Reconcile.DryRun", "No"),
+        ("VMSS.Poll.Interval", "10"),
+        ("VMSS.Package", ""),
+    ] {
+        assert_eq!(by_name[name]["DefaultValue"], default, "{name}");
+    }
+    assert_eq!(by_name.len(), 15, "{:?}", by_name.keys());
+    assert!(by_name["VMSS.Package"]["DisplaySettings"]["Octopus.ControlType"] == "Package");
+    // Select options offer exactly what the binary accepts.
+    assert_eq!(
+        by_name["VMSS.Timeout.ErrorHandle"]["DisplaySettings"]["Octopus.SelectOptions"],
+        "Proceed|Proceed\nError|Error"
+    );
+    assert_eq!(
+        by_name["VMSS.Duplicate.Handle"]["DisplaySettings"]["Octopus.SelectOptions"],
+        "Cancel|Cancel\nProceed|Proceed"
+    );
+}
+
+#[test]
+fn every_parameter_is_used_by_the_body_and_the_package_reference_agrees() {
+    let t = template();
+    let b = body(&t);
+    for p in parameters(&t) {
+        let name = p["Name"].as_str().unwrap();
+        assert!(b.contains(name), "the body never reads {name}");
+    }
+    let packages = t["Packages"].as_array().unwrap();
+    assert_eq!(packages.len(), 1);
+    let pkg = &packages[0];
+    let reference = pkg["Name"].as_str().unwrap();
+    let parameter = pkg["Properties"]["PackageParameterName"].as_str().unwrap();
+    assert_eq!(parameter, "VMSS.Package");
+    assert!(parameters(&t).iter().any(
+        |p| p["Name"] == parameter && p["DisplaySettings"]["Octopus.ControlType"] == "Package"
+    ));
+    assert_eq!(pkg["Properties"]["Extract"], "True");
+    assert_eq!(pkg["Properties"]["SelectionMode"], "deferred");
+    assert!(b.contains(&format!(
+        "Octopus.Action.Package[{reference}].ExtractedPath"
+    )));
+    assert!(
+        !b.contains("set -x") && !b.contains("xtrace on"),
+        "the body must never trace: the environment holds secrets"
+    );
+    assert!(
+        !b.contains("#{"),
+        "the body reads variables with get_octopusvariable, not substitution"
+    );
+}
+
+/// Octostache's basic substitution: `#{Name}` becomes the variable's value (unknown names stay).
+fn substitute(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("#{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) if vars.contains_key(after[..end].trim()) => {
+                out.push_str(&vars[after[..end].trim()]);
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push_str("#{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A Bash bootstrap like Calamari's: variables looked up by their base64 name, service
+/// messages base64-encoded, `fail_step` ending the script with exit 1.
+fn bootstrap(vars: &BTreeMap<String, String>) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut cases = String::new();
+    for (k, v) in vars {
+        cases.push_str(&format!(
+            "    \"{}\") decode_servicemessagevalue \"{}\" ;;\n",
+            b64(k),
+            b64(v)
+        ));
+    }
+    format!(
+        r###"#!/bin/bash
+encode_servicemessagevalue() {{ printf '%s' "$1" | base64 -w0; }}
+decode_servicemessagevalue() {{ printf '%s' "$1" | base64 -d; }}
+get_octopusvariable() {{
+  case "$(encode_servicemessagevalue "$1")" in
+{cases}    *) echo "" ;;
+  esac
+}}
+set_octopusvariable() {{
+  echo "##octopus[setVariable name='$(encode_servicemessagevalue "$1")' value='$(encode_servicemessagevalue "$2")']"
+}}
+fail_step() {{
+  if [ -n "${{1:-}}" ]; then echo "##octopus[resultMessage message='$(encode_servicemessagevalue "$1")']"; fi
+  exit 1
+}}
+write_highlight() {{ echo "##octopus[stdout-highlight]"; echo "$1"; echo "##octopus[stdout-default]"; }}
+write_verbose() {{ echo "##octopus[stdout-verbose]"; echo "$1"; echo "##octopus[stdout-default]"; }}
+write_warning() {{ echo "##octopus[stdout-warning]"; echo "$1"; echo "##octopus[stdout-default]"; }}
+source "$1"
+"###
+    )
+}
+
+/// Builds the package from the test binary, as `package.sh` does for release.
+fn package(out: &Path) -> PathBuf {
+    let output = Command::new("bash")
+        .arg(PACKAGE_SH)
+        .arg(out)
+        .env("VMSS_CHECK_BINARY", env!("CARGO_BIN_EXE_vmss-check"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+/// A fresh directory, unique to this call (tests run in parallel).
+fn scratch(name: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("vmss-check-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs the template's body as Octopus would: parameters at their defaults unless `set`,
+/// `#{...}` substituted, the package extracted into `./VMSS.Package/`.
+fn run_template(sim: &Sim, set: &[(&str, &str)], account: &[(&str, String)]) -> Run {
+    let t = template();
+    let dir = scratch("template");
+    let archive = package(&dir.join("feed"));
+    let extracted = dir.join("VMSS.Package");
+    std::fs::create_dir_all(&extracted).unwrap();
+    let tar = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&extracted)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+
+    let w = sim.world();
+    let mut system: BTreeMap<String, String> = [
+        ("Octopus.Web.ServerUri", sim.octopus_url.clone()),
+        ("Octopus.Space.Id", w.space_id.clone()),
+        ("Octopus.Environment.Id", stories::ENVIRONMENT.to_string()),
+        ("Octopus.Project.Id", stories::PROJECT.to_string()),
+        ("Octopus.Deployment.Id", stories::DEPLOYMENT.to_string()),
+        ("Octopus.Task.Id", stories::TASK.to_string()),
+        (
+            "Octopus.Action.Package[VMSS.Package].ExtractedPath",
+            extracted.to_string_lossy().into_owned(),
+        ),
+        ("VMSS.Azure.Account", "Accounts-1".to_string()),
+        ("VMSS.Azure.Account.Client", w.client_id.clone()),
+        ("VMSS.Azure.Account.TenantId", w.tenant_id.clone()),
+        (
+            "VMSS.Azure.Account.SubscriptionNumber",
+            w.subscription_id.clone(),
+        ),
+        (
+            "VMSS.Azure.Account.AzureEnvironment",
+            "AzureCloud".to_string(),
+        ),
+        (
+            "VMSS.Azure.Account.ResourceManagementEndpointBaseUri",
+            sim.arm_url.clone(),
+        ),
+        (
+            "VMSS.Azure.Account.ActiveDirectoryEndpointBaseUri",
+            sim.azure_ad_url.clone(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let (key, scale_set, rg) = (
+        w.api_key.clone(),
+        w.scale_sets[0].name.clone(),
+        w.resource_group.clone(),
+    );
+    drop(w);
+    for (k, v) in account {
+        system.insert(format!("VMSS.Azure.Account.{k}"), v.clone());
+    }
+    let mut vars = system.clone();
+    let user: BTreeMap<&str, String> = [
+        ("VMSS.ScaleSet.Name", scale_set),
+        ("VMSS.ResourceGroup.Name", rg),
+        ("VMSS.DeploymentTarget.Roles", stories::ROLE.to_string()),
+        ("VMSS.Octopus.ApiKey", key),
+        ("VMSS.Timeout.Value", "0.5".to_string()),
+        ("VMSS.Poll.Interval", "0.05".to_string()),
+    ]
+    .into_iter()
+    .chain(set.iter().map(|(k, v)| (*k, v.to_string())))
+    .collect();
+    for p in parameters(&t) {
+        let name = p["Name"].as_str().unwrap();
+        if name == "VMSS.Azure.Account" {
+            continue;
+        }
+        let raw = user
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| p["DefaultValue"].as_str().unwrap_or("").to_string());
+        vars.insert(name.to_string(), substitute(&raw, &system));
+    }
+    std::fs::write(dir.join("bootstrap.sh"), bootstrap(&vars)).unwrap();
+    std::fs::write(dir.join("script.sh"), substitute(&body(&t), &vars)).unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg("bootstrap.sh")
+        .arg("script.sh")
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    let run = run_command(cmd);
+    let _ = std::fs::remove_dir_all(&dir);
+    run
+}
+
+fn assert_scale_out_outcome(sim: &Sim, run: &Run) {
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let mut gone = deleted(sim);
+    gone.sort();
+    assert_eq!(gone, ["Machines-113", "Machines-114", "Machines-115"]);
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "True");
+    assert_eq!(list(run.var("VMSSDeploymentTargetNames")).len(), 12);
+    assert_eq!(run.var("VMSSDuplicateRun"), "False");
+    assert_no_secrets(sim, run);
+}
+
+#[test]
+fn the_body_runs_like_octopus_runs_it_with_a_client_secret() {
+    let sim = Sim::start(stories::scale_out());
+    let secret = sim.world().client_secret.clone();
+    let run = run_template(
+        &sim,
+        &[],
+        &[("Password", secret), ("OpenIdConnect.Jwt", String::new())],
+    );
+    assert_scale_out_outcome(&sim, &run);
+}
+
+#[test]
+fn the_body_runs_with_an_oidc_account() {
+    let sim = Sim::start(stories::scale_out());
+    let jwt = sim.world().federated_token.clone();
+    let run = run_template(
+        &sim,
+        &[],
+        &[("Password", String::new()), ("OpenIdConnect.Jwt", jwt)],
+    );
+    assert_scale_out_outcome(&sim, &run);
+}
+
+#[test]
+fn the_body_passes_bad_input_through_to_exit_2() {
+    let sim = Sim::start(stories::scale_out());
+    let secret = sim.world().client_secret.clone();
+    let run = run_template(
+        &sim,
+        &[("VMSS.Timeout.Value", "thirty")],
+        &[("Password", secret)],
+    );
+    run.assert_failed(2, "VMSS.Timeout.Value must be a number of minutes");
+    assert!(sim.world().seen.is_empty());
+}
+
+#[test]
+fn package_sh_writes_a_correctly_named_archive_whose_binary_runs() {
+    let dir = scratch("package");
+    let archive = package(&dir);
+    assert_eq!(
+        archive.file_name().unwrap().to_str().unwrap(),
+        format!("VmssCheck.{}.tar.gz", env!("CARGO_PKG_VERSION"))
+    );
+    let listing = Command::new("tar")
+        .arg("-tvzf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let names: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(names, ["vmss-check", "README.md", "LICENSE"], "{listing}");
+    assert!(
+        listing.lines().next().unwrap().starts_with("-rwxr-xr-x"),
+        "{listing}"
+    );
+    let x = dir.join("x");
+    std::fs::create_dir_all(&x).unwrap();
+    assert!(Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&x)
+        .status()
+        .unwrap()
+        .success());
+    let version = Command::new(x.join("vmss-check"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("vmss-check {}", env!("CARGO_PKG_VERSION"))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
