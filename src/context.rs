@@ -287,6 +287,9 @@ pub async fn created_since(
             q.append_pair("spaces", s);
         }
         q.append_pair("from", &format_time(since));
+        // Targets registered by a system process (cloud discovery, a server-side script) have
+        // system events; leaving them out would make new targets look pre-existing.
+        q.append_pair("includeSystem", "true");
         q.append_pair("skip", "0");
         q.append_pair("take", "100");
     }

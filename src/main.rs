@@ -42,6 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code() as u8);
         }
     };
+    install_panic_hook(settings.redactor());
     let reporter = Arc::new(Reporter::stdout(settings.redactor()));
     match runtime.block_on(vmss_check::step::run(&settings, reporter.clone())) {
         Ok(_) => ExitCode::SUCCESS,
@@ -50,4 +51,25 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// A panic is a bug, but it still ends the step with a resultMessage, and its text is scrubbed
+/// of secrets like every other line (the default hook would print it as is).
+fn install_panic_hook(redactor: vmss_check::redacted::Redactor) {
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = format!(
+            "vmss-check stopped on an internal error{at} ({payload}); nothing more was removed. Please report it with this log."
+        );
+        Reporter::stdout(redactor.clone()).fail(&message);
+    }));
 }

@@ -342,6 +342,14 @@ fn report_plan(plan: &Plan, instances: &[Instance], reporter: &Reporter) {
         plan.remove.len(),
         plan.out_of_scope
     ));
+    let in_scope =
+        plan.members.len() + plan.pending.len() + plan.remove.len() + plan.unverified.len();
+    if in_scope == 0 && instances.iter().any(|i| i.state() != InstanceState::Gone) {
+        reporter.warn(
+            "No deployment target in this environment has all the roles in VMSS.DeploymentTarget.Roles, \
+             although the scale set has VMs: check the roles for a typo, and that the VMs' Tentacles register with them.",
+        );
+    }
     if !plan.unverified.is_empty() {
         let ns: Vec<String> = plan.unverified.iter().map(|t| t.name.clone()).collect();
         reporter.warn(&format!(

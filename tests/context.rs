@@ -224,10 +224,17 @@ fn exclude_old_outputs_only_targets_created_inside_the_window_or_after() {
         };
     }
     let stale = w.add_target_created("web0000zz", 0, NOW - Span::days(9));
+    // A target registered by a system process has a system event: it still counts as new.
+    let c = w.add_instance(SCALE_SET, 4, &[(0, "Succeeded")]);
+    w.add_target_created(&c, 0, NOW - Span::seconds(5));
+    w.events.last_mut().unwrap().system = true;
     let sim = Sim::start(w);
     let run = run_step(&sim, &[("VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT", "Yes")]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert_eq!(run.var("VMSSDeploymentTargetNames"), "web000001,web000002");
+    assert_eq!(
+        run.var("VMSSDeploymentTargetNames"),
+        "web000001,web000002,web000004"
+    );
     assert_eq!(run.var("VMSSPreExistingTargetNames"), "web000000,web000003");
     assert_eq!(deleted(&sim), vec![stale], "removal is unaffected");
     // A wider window takes in the 10-minute-old target too.
@@ -240,7 +247,7 @@ fn exclude_old_outputs_only_targets_created_inside_the_window_or_after() {
     );
     assert_eq!(
         run.var("VMSSDeploymentTargetNames"),
-        "web000000,web000001,web000002"
+        "web000000,web000001,web000002,web000004"
     );
 }
 

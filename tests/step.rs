@@ -466,6 +466,10 @@ fn only_targets_with_every_role_are_in_scope() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(deleted(&sim), vec![both]);
     assert!(sim.world().machines.iter().any(|m| m.id == one_role));
+    assert!(
+        !run.stdout.contains("check the roles for a typo"),
+        "targets were in scope"
+    );
     // web000000 has only one of the roles: not in scope, not output.
     assert_eq!(run.var("VMSSHasServersToDeployTo"), "False");
     assert_eq!(run.var("VMSSDeploymentTargetIds"), "");
@@ -609,4 +613,20 @@ fn a_listing_that_cannot_be_completed_fails_and_removes_nothing() {
     );
     assert!(msg.contains("Nothing was removed"), "{msg}");
     assert!(deleted(&sim).is_empty());
+}
+
+#[test]
+fn a_typo_in_the_roles_touches_nothing_and_warns() {
+    let mut w = settled(2);
+    w.add_target("web0000zz", 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("VMSS_DEPLOYMENTTARGET_ROLES", "web-sever")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(deleted(&sim).is_empty());
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "False");
+    assert!(
+        run.stdout.contains("check the roles for a typo"),
+        "{}",
+        run.stdout
+    );
 }

@@ -313,11 +313,15 @@ fn list_events(w: &World, q: &HashMap<String, String>, path: &str) -> Response {
         })
     };
     let (from, to) = (parse("from"), parse("to"));
+    let include_system = q
+        .get("includeSystem")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let skip: usize = q.get("skip").and_then(|s| s.parse().ok()).unwrap_or(0);
     let take: usize = q.get("take").and_then(|s| s.parse().ok()).unwrap_or(30);
     let mut events: Vec<&SimEvent> = w
         .events
         .iter()
+        .filter(|e| include_system || !e.system)
         .filter(|e| categories.is_empty() || categories.contains(&e.category))
         .filter(|e| {
             document_types.is_empty()

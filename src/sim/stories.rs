@@ -122,6 +122,7 @@ impl World {
             category: category.into(),
             occurred,
             related: related.iter().map(|r| r.to_string()).collect(),
+            system: false,
         });
     }
 

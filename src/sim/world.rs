@@ -48,6 +48,8 @@ pub struct SimEvent {
     pub occurred: OffsetDateTime,
     /// The documents it concerns.
     pub related: Vec<String>,
+    /// Raised by the server itself (hidden unless `includeSystem=true`).
+    pub system: bool,
 }
 
 /// `(from_tick, value)` pairs: the value holds from that tick until the next pair.
