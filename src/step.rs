@@ -49,159 +49,237 @@ enum Waited {
 /// Runs the step. Errors carry the sentence for `resultMessage`.
 pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome, Error> {
     let started = Instant::now();
-    let octopus = OctopusClient::new(
-        &settings.octopus_url,
-        &settings.api_key,
-        settings.run.space_id.as_deref(),
-        reporter.clone(),
-    )
-    .map_err(|f| Error::Input(f.message))?;
-    let azure = AzureClient::new(
-        &settings.azure,
-        &settings.resource_group,
-        &settings.scale_set,
-    );
+    let step = Step::new(settings, reporter)?;
     let mut outcome = Outcome {
         dry_run: settings.dry_run,
         ..Outcome::default()
     };
-    let octopus_error = |f: Failure| Error::Octopus(f.message);
 
     // Only a triggered run (duplicates) or ExcludeFromOutput (creation window) needs to know
     // when this run was queued; a manual run without it asks Octopus nothing here.
     let this_run = if settings.run.trigger_id.is_some() || settings.exclude_old {
         Some(
-            context::this_run(&octopus, &settings.run)
+            context::this_run(&step.octopus, &settings.run)
                 .await
                 .map_err(octopus_error)?,
         )
     } else {
         None
     };
-    if let (Some(trigger), Some(this)) = (&settings.run.trigger_id, &this_run) {
-        let previous =
-            context::duplicate_of(&octopus, &settings.run, this, settings.duplicate_window)
-                .await
-                .map_err(octopus_error)?;
-        if let Some(previous) = previous {
-            outcome.duplicate = true;
-            let trigger = settings.run.trigger_name.as_deref().unwrap_or(trigger);
-            reporter.warn(&format!(
-                "Duplicate run: trigger {trigger} queued this run at {}, and the previous run ({}, {}) finished at {}, within VMSS.Duplicate.TimeInMinutes ({}).",
-                context::format_time(this.queued),
-                previous.task_id,
-                previous.state,
-                context::format_time(previous.finished),
-                human(settings.duplicate_window)
-            ));
-            if settings.duplicate_handle == DuplicateHandle::Cancel {
-                reporter.highlight(&format!(
-                    "Cancelling this run's task {} (VMSS.Duplicate.Handle is Cancel); nothing was removed.",
-                    this.task_id
-                ));
-                write_outputs(&outcome, &reporter);
-                let cancel = octopus.api(&format!("tasks/{}/cancel", this.task_id));
-                octopus
-                    .post(&cancel, &format!("cancel task {}", this.task_id))
-                    .await
-                    .map_err(octopus_error)?;
-                reporter.done();
-                return Ok(outcome);
-            }
-            reporter.info("Carrying on (VMSS.Duplicate.Handle is Proceed): targets are reconciled, but none are output.");
-        } else {
-            reporter.verbose(&format!(
+    if let Some(this) = &this_run {
+        outcome.duplicate = step.is_duplicate(this).await?;
+        if outcome.duplicate && settings.duplicate_handle == DuplicateHandle::Cancel {
+            step.cancel(this, &outcome).await?;
+            return Ok(outcome);
+        }
+    }
+
+    let scale_set = step.wait_for_scale_set(started, &mut outcome).await?;
+    step.reconcile(&scale_set, &mut outcome).await?;
+    if let (true, Some(this)) = (settings.exclude_old, &this_run) {
+        step.exclude_pre_existing(&mut outcome, this).await?;
+    }
+    write_outputs(&outcome, &step.reporter);
+    step.reporter.done();
+    Ok(outcome)
+}
+
+fn octopus_error(f: Failure) -> Error {
+    Error::Octopus(f.message)
+}
+
+/// The step's inputs and clients, shared by its phases.
+struct Step<'a> {
+    settings: &'a Settings,
+    reporter: Arc<Reporter>,
+    octopus: OctopusClient,
+    azure: AzureClient,
+}
+
+impl<'a> Step<'a> {
+    fn new(settings: &'a Settings, reporter: Arc<Reporter>) -> Result<Self, Error> {
+        let octopus = OctopusClient::new(
+            &settings.octopus_url,
+            &settings.api_key,
+            settings.run.space_id.as_deref(),
+            reporter.clone(),
+        )
+        .map_err(|f| Error::Input(f.message))?;
+        let azure = AzureClient::new(
+            &settings.azure,
+            &settings.resource_group,
+            &settings.scale_set,
+        );
+        Ok(Step {
+            settings,
+            reporter,
+            octopus,
+            azure,
+        })
+    }
+
+    /// True when a trigger started this run and the previous run finished inside the window.
+    async fn is_duplicate(&self, this: &ThisRun) -> Result<bool, Error> {
+        let (settings, run) = (self.settings, &self.settings.run);
+        let Some(trigger) = &run.trigger_id else {
+            return Ok(false);
+        };
+        let previous = context::duplicate_of(&self.octopus, run, this, settings.duplicate_window)
+            .await
+            .map_err(octopus_error)?;
+        let Some(previous) = previous else {
+            self.reporter.verbose(&format!(
                 "Not a duplicate: no other run of this project in this environment finished within {} before this run was queued at {}.",
                 human(settings.duplicate_window),
                 context::format_time(this.queued)
             ));
+            return Ok(false);
+        };
+        let trigger = run.trigger_name.as_deref().unwrap_or(trigger);
+        self.reporter.warn(&format!(
+            "Duplicate run: trigger {trigger} queued this run at {}, and the previous run ({}, {}) finished at {}, within VMSS.Duplicate.TimeInMinutes ({}).",
+            context::format_time(this.queued),
+            previous.task_id,
+            previous.state,
+            context::format_time(previous.finished),
+            human(settings.duplicate_window)
+        ));
+        if settings.duplicate_handle == DuplicateHandle::Proceed {
+            self.reporter.info("Carrying on (VMSS.Duplicate.Handle is Proceed): targets are reconciled, but none are output.");
         }
+        Ok(true)
     }
 
-    reporter.highlight(&format!(
-        "Waiting up to {} for scale set {} in resource group {} to settle.",
-        human(settings.timeout),
-        settings.scale_set,
-        settings.resource_group
-    ));
-    let policy = WaitPolicy {
-        interval: settings.poll_interval,
-        timeout: settings.timeout,
-    };
-    let scale_set = match wait(&azure, policy, started, &reporter).await? {
-        Waited::Settled(ss) => {
-            reporter.highlight(&format!(
-                "Scale set {} settled after {}.",
-                settings.scale_set,
-                human(started.elapsed())
-            ));
-            ss
-        }
-        Waited::TimedOut(ss, instances) => {
-            let pending: Vec<String> = instances
-                .iter()
-                .filter(|i| i.state() == InstanceState::Pending)
-                .map(describe_instance)
-                .collect();
-            let still = if pending.is_empty() {
-                format!(
-                    "the scale set itself is {}",
-                    ss.provisioning_state.as_deref().unwrap_or("changing")
-                )
-            } else {
-                format!(
-                    "{} instance(s) still changing: {}",
-                    pending.len(),
-                    names(&pending)
-                )
-            };
-            if settings.timeout_handle == TimeoutHandle::Error {
-                return Err(Error::Timeout(format!(
-                    "Scale set {} did not settle within {} ({still}); nothing was removed. Raise VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed to deploy to the instances that are ready.",
+    /// Sets the outputs of a duplicate, then asks Octopus to cancel this run's task.
+    async fn cancel(&self, this: &ThisRun, outcome: &Outcome) -> Result<(), Error> {
+        self.reporter.highlight(&format!(
+            "Cancelling this run's task {} (VMSS.Duplicate.Handle is Cancel); nothing was removed.",
+            this.task_id
+        ));
+        // Outputs first: once the cancel lands, Octopus may stop this process at any moment.
+        write_outputs(outcome, &self.reporter);
+        let url = self.octopus.api(&format!("tasks/{}/cancel", this.task_id));
+        self.octopus
+            .post(&url, &format!("cancel task {}", this.task_id))
+            .await
+            .map_err(octopus_error)?;
+        self.reporter.done();
+        Ok(())
+    }
+
+    /// Waits, then applies `VMSS.Timeout.ErrorHandle` if the deadline came first.
+    async fn wait_for_scale_set(
+        &self,
+        started: Instant,
+        outcome: &mut Outcome,
+    ) -> Result<ScaleSet, Error> {
+        let settings = self.settings;
+        self.reporter.highlight(&format!(
+            "Waiting up to {} for scale set {} in resource group {} to settle.",
+            human(settings.timeout),
+            settings.scale_set,
+            settings.resource_group
+        ));
+        let policy = WaitPolicy {
+            interval: settings.poll_interval,
+            timeout: settings.timeout,
+        };
+        let (ss, instances) = match wait(&self.azure, policy, started, &self.reporter).await? {
+            Waited::Settled(ss) => {
+                self.reporter.highlight(&format!(
+                    "Scale set {} settled after {}.",
                     settings.scale_set,
-                    human(settings.timeout)
-                )));
+                    human(started.elapsed())
+                ));
+                return Ok(ss);
             }
-            reporter.warn(&format!(
-                "Scale set {} did not settle within {} ({still}). Proceeding: their targets are neither removed nor deployed to.",
+            Waited::TimedOut(ss, instances) => (ss, instances),
+        };
+        let pending: Vec<String> = instances
+            .iter()
+            .filter(|i| i.state() == InstanceState::Pending)
+            .map(describe_instance)
+            .collect();
+        let still = if pending.is_empty() {
+            format!(
+                "the scale set itself is {}",
+                ss.provisioning_state.as_deref().unwrap_or("changing")
+            )
+        } else {
+            format!(
+                "{} instance(s) still changing: {}",
+                pending.len(),
+                names(&pending)
+            )
+        };
+        if settings.timeout_handle == TimeoutHandle::Error {
+            return Err(Error::Timeout(format!(
+                "Scale set {} did not settle within {} ({still}); nothing was removed. Raise VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed to deploy to the instances that are ready.",
                 settings.scale_set,
                 human(settings.timeout)
-            ));
-            outcome.timed_out = true;
-            ss
+            )));
         }
-    };
-
-    let scope = Scope {
-        environment_id: settings.run.environment_id.clone(),
-        roles: settings.roles.clone(),
-        tenant_id: settings.run.tenant_id.clone(),
-    };
-    // Targets first, then a fresh instance listing: a Tentacle registers only after its VM
-    // exists, so every target in this listing has its VM in the next one. The other order
-    // would let a VM that appeared between the two listings lose its brand-new target.
-    let targets = octopus
-        .targets(&scope)
-        .await
-        .map_err(|f| Error::Octopus(f.message))?;
-    let instances = retrying(RetryPolicy::default(), &reporter, || {
-        azure.instances(&scale_set)
-    })
-    .await
-    .map_err(|f: Failure| Error::Azure(format!("{} Nothing was removed.", f.message)))?;
-    guard_against_an_empty_listing(&scale_set, &instances, settings)?;
-
-    let plan = reconcile::plan(&instances, &targets, &scope);
-    report_plan(&plan, &instances, &reporter);
-    outcome.removed = remove(&plan, &octopus, settings.dry_run, &reporter).await?;
-    outcome.pending = plan.pending.clone();
-    outcome.output = plan.members.clone();
-    if let (true, Some(this)) = (settings.exclude_old, &this_run) {
-        exclude_pre_existing(&mut outcome, this, settings, &octopus, &reporter).await?;
+        self.reporter.warn(&format!(
+            "Scale set {} did not settle within {} ({still}). Proceeding: their targets are neither removed nor deployed to.",
+            settings.scale_set,
+            human(settings.timeout)
+        ));
+        outcome.timed_out = true;
+        Ok(ss)
     }
-    write_outputs(&outcome, &reporter);
-    reporter.done();
-    Ok(outcome)
+
+    /// Lists targets, then instances, plans, and removes the targets of gone instances.
+    async fn reconcile(&self, scale_set: &ScaleSet, outcome: &mut Outcome) -> Result<(), Error> {
+        let settings = self.settings;
+        let scope = Scope {
+            environment_id: settings.run.environment_id.clone(),
+            roles: settings.roles.clone(),
+            tenant_id: settings.run.tenant_id.clone(),
+        };
+        // Targets first, then a fresh instance listing: a Tentacle registers only after its VM
+        // exists, so every target in this listing has its VM in the next one. The other order
+        // would let a VM that appeared between the two listings lose its brand-new target.
+        let targets = self.octopus.targets(&scope).await.map_err(octopus_error)?;
+        let instances = retrying(RetryPolicy::default(), &self.reporter, || {
+            self.azure.instances(scale_set)
+        })
+        .await
+        .map_err(|f: Failure| Error::Azure(format!("{} Nothing was removed.", f.message)))?;
+        guard_against_an_empty_listing(scale_set, &instances, settings)?;
+
+        let plan = reconcile::plan(&instances, &targets, &scope);
+        report_plan(&plan, &instances, &self.reporter);
+        outcome.removed = remove(&plan, &self.octopus, settings.dry_run, &self.reporter).await?;
+        outcome.pending = plan.pending;
+        outcome.output = plan.members;
+        Ok(())
+    }
+
+    /// Leaves members created before the window out of the output (`ExcludeFromOutput=Yes`).
+    async fn exclude_pre_existing(
+        &self,
+        outcome: &mut Outcome,
+        this: &ThisRun,
+    ) -> Result<(), Error> {
+        let since = this.queued - self.settings.old_window;
+        let created =
+            context::created_since(&self.octopus, self.settings.run.space_id.as_deref(), since)
+                .await
+                .map_err(octopus_error)?;
+        let (new, old) = context::split_new(&outcome.output, &created, since);
+        if !old.is_empty() {
+            let ns: Vec<String> = old.iter().map(|t| t.name.clone()).collect();
+            self.reporter.highlight(&format!(
+                "Leaving {} pre-existing target(s) out of the output, created before {} (VMSS.OldServers.TimeInMinutes before this run was queued) or with no creation event: {}.",
+                old.len(),
+                context::format_time(since),
+                names(&ns)
+            ));
+        }
+        outcome.output = new;
+        outcome.pre_existing = old;
+        Ok(())
+    }
 }
 
 /// Polls until the scale set and every instance have settled, or the deadline comes.
@@ -411,33 +489,6 @@ async fn remove(
         )));
     }
     Ok(removed)
-}
-
-/// Leaves members created before the window out of the output (`ExcludeFromOutput=Yes`).
-async fn exclude_pre_existing(
-    outcome: &mut Outcome,
-    this: &ThisRun,
-    settings: &Settings,
-    octopus: &OctopusClient,
-    reporter: &Reporter,
-) -> Result<(), Error> {
-    let since = this.queued - settings.old_window;
-    let created = context::created_since(octopus, settings.run.space_id.as_deref(), since)
-        .await
-        .map_err(|f| Error::Octopus(f.message))?;
-    let (new, old) = context::split_new(&outcome.output, &created, since);
-    if !old.is_empty() {
-        let ns: Vec<String> = old.iter().map(|t| t.name.clone()).collect();
-        reporter.highlight(&format!(
-            "Leaving {} pre-existing target(s) out of the output, created before {} (VMSS.OldServers.TimeInMinutes before this run was queued) or with no creation event: {}.",
-            old.len(),
-            context::format_time(since),
-            names(&ns)
-        ));
-    }
-    outcome.output = new;
-    outcome.pre_existing = old;
-    Ok(())
 }
 
 /// Output variable names, as later steps read them.
