@@ -272,6 +272,14 @@ impl AzureClient {
                     .url()
                     .map(|u| u.origin().ascii_serialization())
                     .unwrap_or_default();
+                let signing_in = r
+                    .url()
+                    .is_some_and(|u| u.path().ends_with("/oauth2/v2.0/token"));
+                let doing = if signing_in {
+                    "sign in to Azure AD (AZURE_AUTHORITY_HOST)"
+                } else {
+                    doing
+                };
                 return Failure {
                     message: format!(
                         "A request to Azure ({url}) {what} while trying to {doing}: {}. Check the worker's network and proxy settings.",

@@ -630,3 +630,23 @@ fn a_typo_in_the_roles_touches_nothing_and_warns() {
         run.stdout
     );
 }
+
+#[test]
+fn an_unreachable_azure_ad_fails_naming_the_sign_in() {
+    let sim = Sim::start(settled(1));
+    // A port nothing listens on: connection refused at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let host = format!("http://{closed}/");
+    let run = run_step(
+        &sim,
+        &[
+            ("AZURE_AUTHORITY_HOST", &host),
+            ("VMSS_TIMEOUT_VALUE", "0.01"),
+        ],
+    );
+    run.assert_failed(1, "while trying to sign in to Azure AD");
+    assert!(deleted(&sim).is_empty());
+}
