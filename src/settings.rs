@@ -14,8 +14,26 @@ const AZURE_ACCOUNT: &str = "VMSS.Azure.Account";
 /// The longest wait or window we accept, so that durations never overflow (a week).
 const MAX_MINUTES: f64 = 7.0 * 24.0 * 60.0;
 
-const API_KEY_REQUIRED: &str =
-    "VMSS.Octopus.ApiKey is required: give an API key (API-...) of a user who can view and delete deployment targets.";
+/// Collects input problems while parsing goes on.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn take<T>(&mut self, r: Result<T, String>) -> Option<T> {
+        r.map_err(|p| self.0.push(p)).ok()
+    }
+}
+
+/// The API key: required, and never quoted back, even when malformed.
+fn parse_api_key(key: Option<&Secret>) -> Result<Secret, String> {
+    match key.map(|k| k.expose().trim()) {
+        None | Some("") => Err("VMSS.Octopus.ApiKey is required: give an API key (API-...) of a user who can view and delete deployment targets.".into()),
+        Some(k) if !k.chars().all(|c| c.is_ascii_graphic()) => Err(
+            "VMSS.Octopus.ApiKey holds spaces or characters an API key cannot have: paste the key again (API-...).".into(),
+        ),
+        Some(k) => Ok(Secret::new(k)),
+    }
+}
 
 /// What to do when the wait times out (`VMSS.Timeout.ErrorHandle`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,31 +142,20 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Checks every input; the first problem found becomes an [`Error::Input`].
+    /// Checks every input. All problems are reported together, in one [`Error::Input`], so a
+    /// user fixes them in one round trip rather than one per run.
     pub fn from_args(args: &StepArgs) -> Result<Settings, Error> {
-        let mut problems = Vec::new();
-        let mut check = |r: Result<(), String>| {
-            if let Err(p) = r {
-                problems.push(p);
-            }
-        };
-        // Collect every problem, so a user fixes them in one round trip, not one per run.
-        let scale_set = required(&args.scale_set_name, "VMSS.ScaleSet.Name");
-        let resource_group = required(&args.resource_group_name, "VMSS.ResourceGroup.Name");
-        let roles = parse_roles(args.roles.as_deref());
-        let octopus_url = parse_octopus_url(args.octopus_url.as_deref());
-        let api_key = match &args.octopus_api_key {
-            Some(k) if k.is_blank() || k.expose().is_empty() => Err(API_KEY_REQUIRED.to_string()),
-            None => Err(API_KEY_REQUIRED.to_string()),
-            // Never quote the value: it is a secret, even when malformed.
-            Some(k) if !k.expose().trim().chars().all(|c| c.is_ascii_graphic()) => Err(
-                "VMSS.Octopus.ApiKey holds spaces or characters an API key cannot have: paste the key again (API-...)."
-                    .to_string(),
-            ),
-            Some(k) => Ok(Secret::new(k.expose().trim())),
-        };
-        let timeout = minutes(args.timeout.as_deref(), "VMSS.Timeout.Value", 30.0);
-        let timeout_handle = choice(
+        let mut p = Problems::default();
+        let scale_set = p.take(required(&args.scale_set_name, "VMSS.ScaleSet.Name"));
+        let resource_group = p.take(required(
+            &args.resource_group_name,
+            "VMSS.ResourceGroup.Name",
+        ));
+        let roles = p.take(parse_roles(args.roles.as_deref()));
+        let octopus_url = p.take(parse_octopus_url(args.octopus_url.as_deref()));
+        let api_key = p.take(parse_api_key(args.octopus_api_key.as_ref()));
+        let timeout = p.take(minutes(args.timeout.as_deref(), "VMSS.Timeout.Value", 30.0));
+        let timeout_handle = p.take(choice(
             args.timeout_handle.as_deref(),
             "VMSS.Timeout.ErrorHandle",
             &[
@@ -156,13 +163,13 @@ impl Settings {
                 ("error", TimeoutHandle::Error),
             ],
             TimeoutHandle::Proceed,
-        );
-        let duplicate_window = minutes(
+        ));
+        let duplicate_window = p.take(minutes(
             args.duplicate_minutes.as_deref(),
             "VMSS.Duplicate.TimeInMinutes",
             3.0,
-        );
-        let duplicate_handle = choice(
+        ));
+        let duplicate_handle = p.take(choice(
             args.duplicate_handle.as_deref(),
             "VMSS.Duplicate.Handle",
             &[
@@ -170,88 +177,41 @@ impl Settings {
                 ("cancel", DuplicateHandle::Cancel),
             ],
             DuplicateHandle::Proceed,
-        );
-        let exclude_old = yes_no(
+        ));
+        let exclude_old = p.take(yes_no(
             args.exclude_old.as_deref(),
             "VMSS.OldServers.ExcludeFromOutput",
-        );
-        let old_window = minutes(
+        ));
+        let old_window = p.take(minutes(
             args.old_minutes.as_deref(),
             "VMSS.OldServers.TimeInMinutes",
             3.0,
-        );
-        let dry_run = yes_no(args.dry_run.as_deref(), "VMSS.Reconcile.DryRun");
-        let poll_interval = poll_seconds(args.poll_interval.as_deref());
-        let azure = parse_azure(args);
-        let run = parse_run(args);
-
-        macro_rules! take {
-            ($v:expr) => {
-                match $v {
-                    Ok(v) => Some(v),
-                    Err(p) => {
-                        check(Err(p));
-                        None
-                    }
-                }
-            };
+        ));
+        let dry_run = p.take(yes_no(args.dry_run.as_deref(), "VMSS.Reconcile.DryRun"));
+        let poll_interval = p.take(poll_seconds(args.poll_interval.as_deref()));
+        let azure = p.take(parse_azure(args));
+        let run = p.take(parse_run(args));
+        if !p.0.is_empty() {
+            return Err(Error::Input(p.0.join("\n")));
         }
-        let settings = (
-            take!(scale_set),
-            take!(resource_group),
-            take!(roles),
-            take!(octopus_url),
-            take!(api_key),
-            take!(timeout),
-            take!(timeout_handle),
-            take!(duplicate_window),
-            take!(duplicate_handle),
-            take!(exclude_old),
-            take!(old_window),
-            take!(dry_run),
-            take!(poll_interval),
-            take!(azure),
-            take!(run),
-        );
-        if !problems.is_empty() {
-            return Err(Error::Input(problems.join("\n")));
-        }
-        let (
-            Some(scale_set),
-            Some(resource_group),
-            Some(roles),
-            Some(octopus_url),
-            Some(api_key),
-            Some(timeout),
-            Some(timeout_handle),
-            Some(duplicate_window),
-            Some(duplicate_handle),
-            Some(exclude_old),
-            Some(old_window),
-            Some(dry_run),
-            Some(poll_interval),
-            Some(azure),
-            Some(run),
-        ) = settings
-        else {
-            unreachable!("every None above recorded a problem");
-        };
+        // Every value is Some here: each None recorded a problem above.
+        let missing = || Error::Input("internal: an input was neither valid nor reported".into());
         Ok(Settings {
-            scale_set,
-            resource_group,
-            roles,
-            octopus_url,
-            api_key,
-            timeout,
-            timeout_handle,
-            duplicate_window,
-            duplicate_handle,
-            exclude_old,
-            old_window,
-            dry_run,
-            poll_interval,
-            azure,
-            run,
+            scale_set: scale_set.ok_or_else(missing)?,
+            resource_group: resource_group.ok_or_else(missing)?,
+            roles: roles.ok_or_else(missing)?,
+            octopus_url: octopus_url.ok_or_else(missing)?,
+            api_key: api_key.ok_or_else(missing)?,
+            timeout: timeout.ok_or_else(missing)?,
+            timeout_handle: timeout_handle.ok_or_else(missing)?,
+            duplicate_window: duplicate_window.ok_or_else(missing)?,
+            duplicate_handle: duplicate_handle.ok_or_else(missing)?,
+            exclude_old: exclude_old.ok_or_else(missing)?,
+            old_window: old_window.ok_or_else(missing)?,
+            dry_run: dry_run.ok_or_else(missing)?,
+            poll_interval: poll_interval.ok_or_else(missing)?,
+            azure: azure.ok_or_else(missing)?,
+            run: run.ok_or_else(missing)?,
         })
     }
 
