@@ -99,6 +99,22 @@ pub fn server(w: &mut World, _base: &str, inc: &Incoming) -> Response {
     }
 }
 
+/// A link to another page of the same listing, under the server's prefix, as Octopus writes
+/// `Links` (starting with `/`).
+fn page_link(w: &World, path: &str, q: &HashMap<String, String>, skip: usize) -> String {
+    let mut pairs: Vec<(String, String)> = q
+        .iter()
+        .filter(|(k, _)| *k != "skip")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    pairs.sort();
+    pairs.push(("skip".into(), skip.to_string()));
+    let qs: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{}{path}?{qs}", w.octopus_prefix)
+}
+
 fn machine_json(m: &SimMachine) -> Value {
     json!({
         "Id": m.id,
@@ -147,19 +163,7 @@ fn list_machines(w: &World, q: &HashMap<String, String>, path: &str) -> Response
         .take(take)
         .map(|m| machine_json(m))
         .collect();
-    let link = |skip: usize| {
-        let mut pairs: Vec<(String, String)> = q
-            .iter()
-            .filter(|(k, _)| *k != "skip")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        pairs.sort();
-        pairs.push(("skip".into(), skip.to_string()));
-        let qs: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish();
-        format!("{}{path}?{qs}", w.octopus_prefix)
-    };
+    let link = |skip: usize| page_link(w, path, q, skip);
     let mut links = json!({"Self": link(skip), "Page.Current": link(skip)});
     if skip + take < total {
         links["Page.Next"] = Value::String(link(skip + take));
@@ -353,17 +357,7 @@ fn list_events(w: &World, q: &HashMap<String, String>, path: &str) -> Response {
         .collect();
     let mut links = json!({});
     if skip + take < total {
-        let mut pairs: Vec<(String, String)> = q
-            .iter()
-            .filter(|(k, _)| *k != "skip")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        pairs.sort();
-        pairs.push(("skip".into(), (skip + take).to_string()));
-        let qs: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish();
-        links["Page.Next"] = Value::String(format!("{}{path}?{qs}", w.octopus_prefix));
+        links["Page.Next"] = Value::String(page_link(w, path, q, skip + take));
     }
     json(
         StatusCode::OK,
