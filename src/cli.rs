@@ -44,6 +44,26 @@ pub struct DemoArgs {
     pub poll_interval: String,
 }
 
+/// The environment variables that hold secrets.
+const SECRET_VARIABLES: [&str; 3] = [
+    "VMSS_OCTOPUS_APIKEY",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN",
+];
+
+/// A redactor for the secrets in the environment, for use before the command line is parsed
+/// (clap's errors may quote a stray argument).
+pub fn secrets_in_environment() -> Redactor {
+    let mut r = Redactor::default();
+    for v in SECRET_VARIABLES
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+    {
+        r.add(&Secret::new(v));
+    }
+    r
+}
+
 /// Parses a secret without ever holding it in a type that prints.
 fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
     Ok(Secret::new(value))

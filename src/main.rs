@@ -14,15 +14,17 @@ fn main() -> ExitCode {
         // resultMessage like every other failure.
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            let _ = e.print();
-            let first = e
-                .to_string()
+            // Clap may quote a stray argument; scrub it with the secrets the environment holds,
+            // the only ones knowable before parsing.
+            let redactor = vmss_check::cli::secrets_in_environment();
+            let text = e.to_string();
+            eprint!("{}", redactor.scrub(&text));
+            let first = text
                 .lines()
                 .next()
                 .unwrap_or("")
-                .trim_start_matches("error: ")
-                .to_string();
-            Reporter::stdout(Default::default()).fail(&format!("Invalid command line: {first}"));
+                .trim_start_matches("error: ");
+            Reporter::stdout(redactor).fail(&format!("Invalid command line: {first}"));
             return ExitCode::from(2);
         }
     };
@@ -42,7 +44,7 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code() as u8);
         }
     };
-    install_panic_hook(settings.redactor());
+    vmss_check::output::install_panic_hook(settings.redactor());
     let reporter = Arc::new(Reporter::stdout(settings.redactor()));
     match runtime.block_on(vmss_check::step::run(&settings, reporter.clone())) {
         Ok(_) => ExitCode::SUCCESS,
@@ -51,25 +53,4 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code() as u8)
         }
     }
-}
-
-/// A panic is a bug, but it still ends the step with a resultMessage, and its text is scrubbed
-/// of secrets like every other line (the default hook would print it as is).
-fn install_panic_hook(redactor: vmss_check::redacted::Redactor) {
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        let message = format!(
-            "vmss-check stopped on an internal error{at} ({payload}); nothing more was removed. Please report it with this log."
-        );
-        Reporter::stdout(redactor.clone()).fail(&message);
-    }));
 }

@@ -20,6 +20,7 @@ use url::Url;
 
 /// Page size for target listings: most fleets fit in one page, and no page is huge.
 pub const PAGE_SIZE: usize = 500;
+
 /// An Octopus collection page. Older servers omit some fields, so all are optional.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -129,6 +129,27 @@ impl Reporter {
     }
 }
 
+/// A panic is a bug, but it still ends the step with a resultMessage, and its text is scrubbed
+/// of secrets like every other line (the default hook would print it as is).
+pub fn install_panic_hook(redactor: Redactor) {
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = format!(
+            "vmss-check stopped on an internal error{at} ({payload}); nothing more was removed. Please report it with this log."
+        );
+        Reporter::stdout(redactor.clone()).fail(&message);
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -297,6 +297,19 @@ fn an_unknown_flag_is_bad_input_with_a_result_message() {
         .and_then(decode)
         .unwrap();
     assert!(msg.contains("--timout"), "{msg}");
+
+    // A stray argument that happens to be a secret is not echoed back, on stdout or stderr.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+        .arg("API-STRAYSECRET42")
+        .env_clear()
+        .env("VMSS_OCTOPUS_APIKEY", "API-STRAYSECRET42")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    for text in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(text);
+        assert!(!text.contains("STRAYSECRET42"), "{text}");
+    }
 }
 
 #[test]
