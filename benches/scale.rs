@@ -7,7 +7,7 @@
 //! Run with `cargo bench`. Exits non-zero if a goal is missed.
 
 use std::time::{Duration, Instant};
-use vmss_check::reconcile::{plan, Instance, Scope, Target};
+use vmss_check::reconcile::{plan, Instance, Prefix, Scope, Target};
 use vmss_check::sim::stories::{self, ENVIRONMENT, ROLE};
 use vmss_check::sim::Sim;
 
@@ -15,29 +15,37 @@ fn reconcile_goal() -> bool {
     let n = 10_000;
     let instances: Vec<Instance> = (0..n)
         .map(|i| Instance {
+            scale_set: "vmss".into(),
             name: format!("vmss_{i}"),
             computer_name: Some(format!("web{i:06}")),
             provisioning_state: Some(if i % 10 == 0 { "Deleting" } else { "Succeeded" }.into()),
+            power_state: Some("running".into()),
+            reason: None,
         })
         .collect();
     let targets: Vec<Target> = (0..n)
-        .map(|i| Target {
-            id: format!("Machines-{i}"),
-            name: format!("WEB{:06}.corp.example.com", i + 7),
-            roles: vec![ROLE.into()],
-            environment_ids: vec![ENVIRONMENT.into()],
-            tenant_ids: vec![],
+        .map(|i| {
+            Target::untenanted(
+                &format!("Machines-{i}"),
+                &format!("WEB{:06}.corp.example.com", i + 7),
+                &[ROLE],
+                ENVIRONMENT,
+            )
         })
         .collect();
     let scope = Scope {
         environment_id: ENVIRONMENT.into(),
         roles: vec![ROLE.into()],
-        tenant_id: None,
+        tenant: None,
     };
+    let prefixes = [Prefix {
+        scale_set: "vmss".into(),
+        prefix: "web".into(),
+    }];
     let mut times = Vec::new();
     for _ in 0..15 {
         let t = Instant::now();
-        let p = std::hint::black_box(plan(&instances, &targets, &scope));
+        let p = std::hint::black_box(plan(&instances, &targets, &scope, &prefixes));
         times.push(t.elapsed());
         assert_eq!(p.members.len() + p.remove.len(), n);
     }

@@ -9,12 +9,14 @@
 
 use crate::error::{parse_retry_after, Failure, Retry};
 use crate::reconcile::Instance;
-use crate::settings::{AzureCredential, AzureSettings};
+use crate::settings::{AzureCredential, AzureSettings, ScaleSetRef};
 use azure_core::auth::TokenCredential;
 use azure_core::error::ErrorKind;
 use azure_core::{HttpClient, RetryOptions, TransportOptions};
 use azure_identity::{ClientSecretCredential, WorkloadIdentityCredential};
 use azure_mgmt_compute::package_2024_07_01 as compute;
+use compute::models::instance_view_status::Level;
+use compute::models::InstanceViewStatus;
 use futures::StreamExt;
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -56,7 +58,14 @@ impl HttpClient for Transport {
         request: &azure_core::Request,
     ) -> azure_core::Result<azure_core::Response> {
         let sign_in = request.url().path().ends_with("/oauth2/v2.0/token");
-        let response = self.inner.execute_request(request).await?;
+        let response = match with_instance_view(request.url()) {
+            Some(url) => {
+                let mut fixed = request.clone();
+                *fixed.url_mut() = url;
+                self.inner.execute_request(&fixed).await?
+            }
+            None => self.inner.execute_request(request).await?,
+        };
         if response.status().is_success() {
             return Ok(response);
         }
@@ -128,21 +137,28 @@ pub struct ScaleSet {
     pub provisioning_state: Option<String>,
     /// Uniform or Flexible.
     pub orchestration: Orchestration,
-    /// `sku.capacity`: how many instances it is scaling to.
+    /// `sku.capacity`: how many instances it is scaling to. Flexible sets without a VM
+    /// profile have none.
     pub capacity: Option<i64>,
+    /// `virtualMachineProfile.osProfile.computerNamePrefix`: every computer name of the set
+    /// starts with it. Missing for specialized images (no OS profile) and for Flexible sets
+    /// without a VM profile.
+    pub computer_name_prefix: Option<String>,
 }
 
-/// Reads one scale set and its instances.
+/// The expansion every instance listing asks for: without the instance view there is no power
+/// state, and a stopped VM would look like a member.
+const INSTANCE_VIEW: &str = "instanceView";
+
+/// Reads scale sets and their instances.
 pub struct AzureClient {
     client: compute::Client,
     settings: AzureSettings,
-    resource_group: String,
-    scale_set: String,
 }
 
 impl AzureClient {
     /// Builds the credential and the compute client; sends nothing yet.
-    pub fn new(settings: &AzureSettings, resource_group: &str, scale_set: &str) -> Self {
+    pub fn new(settings: &AzureSettings) -> Self {
         let http: Arc<dyn HttpClient> = Arc::new(Transport::new(crate::http::client()));
         let credential: Arc<dyn TokenCredential> = match &settings.credential {
             AzureCredential::ClientSecret(secret) => Arc::new(ClientSecretCredential::new(
@@ -174,29 +190,32 @@ impl AzureClient {
         AzureClient {
             client,
             settings: settings.clone(),
-            resource_group: resource_group.to_string(),
-            scale_set: scale_set.to_string(),
         }
     }
 
-    /// Reads the scale set.
-    pub async fn scale_set(&self) -> Result<ScaleSet, Failure> {
+    /// Reads a scale set.
+    pub async fn scale_set(&self, set: &ScaleSetRef) -> Result<ScaleSet, Failure> {
         let vmss = self
             .client
             .virtual_machine_scale_sets_client()
             .get(
-                &self.resource_group,
-                &self.scale_set,
+                &set.resource_group,
+                &set.name,
                 &self.settings.subscription_id,
             )
             .await
-            .map_err(|e| self.failure(e, "read the scale set"))?;
+            .map_err(|e| self.failure(e, set, "read the scale set"))?;
         Ok(scale_set_from_model(&vmss))
     }
 
-    /// Lists every instance of the scale set, following every page. Any failure part-way is a
-    /// failure of the whole listing: an incomplete list must never drive a removal.
-    pub async fn instances(&self, scale_set: &ScaleSet) -> Result<Vec<Instance>, Failure> {
+    /// Lists every instance of the scale set with its instance view, following every page.
+    /// Any failure part-way is a failure of the whole listing: an incomplete list must never
+    /// drive a removal.
+    pub async fn instances(
+        &self,
+        set: &ScaleSetRef,
+        scale_set: &ScaleSet,
+    ) -> Result<Vec<Instance>, Failure> {
         let sub = &self.settings.subscription_id;
         let mut out = Vec::new();
         match scale_set.orchestration {
@@ -204,31 +223,39 @@ impl AzureClient {
                 let mut pages = self
                     .client
                     .virtual_machine_scale_set_v_ms_client()
-                    .list(&self.resource_group, &self.scale_set, sub)
+                    .list(&set.resource_group, &set.name, sub)
+                    .expand(INSTANCE_VIEW)
                     .into_stream();
                 while let Some(page) = pages.next().await {
                     let page =
-                        page.map_err(|e| self.failure(e, "list the scale set's instances"))?;
-                    out.extend(page.value.iter().map(instance_from_vmss_vm));
+                        page.map_err(|e| self.failure(e, set, "list the scale set's instances"))?;
+                    out.extend(
+                        page.value
+                            .iter()
+                            .map(|vm| instance_from_vmss_vm(vm, &set.name)),
+                    );
                 }
             }
             Orchestration::Flexible => {
-                // The filter narrows the listing server-side; the id check below keeps a VM
-                // outside the set from ever counting, even if a page comes back unfiltered.
+                // The filter narrows the listing server-side (and Azure allows `$expand` only
+                // with it); the id check below keeps a VM outside the set from ever counting,
+                // even if a page comes back unfiltered.
                 let filter = format!("'virtualMachineScaleSet/id' eq '{}'", scale_set.id);
                 let mut pages = self
                     .client
                     .virtual_machines_client()
-                    .list(&self.resource_group, sub)
+                    .list(&set.resource_group, sub)
                     .filter(filter)
+                    .expand(INSTANCE_VIEW)
                     .into_stream();
                 while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| self.failure(e, "list the scale set's VMs"))?;
+                    let page =
+                        page.map_err(|e| self.failure(e, set, "list the scale set's VMs"))?;
                     out.extend(
                         page.value
                             .iter()
                             .filter(|vm| vm_in_scale_set(vm, &scale_set.id))
-                            .map(instance_from_vm),
+                            .map(|vm| instance_from_vm(vm, &set.name)),
                     );
                 }
             }
@@ -237,16 +264,16 @@ impl AzureClient {
     }
 
     /// Turns an SDK error into a sentence naming the thing and what to check.
-    fn failure(&self, err: azure_core::Error, doing: &str) -> Failure {
+    fn failure(&self, err: azure_core::Error, set: &ScaleSetRef, doing: &str) -> Failure {
         let (sub, rg, name) = (
             &self.settings.subscription_id,
-            &self.resource_group,
-            &self.scale_set,
+            &set.resource_group,
+            &set.name,
         );
         let mut source: Option<&(dyn StdError + 'static)> = Some(&err);
         while let Some(e) = source {
             if let Some(f) = e.downcast_ref::<HttpFailure>() {
-                return self.http_failure(f, doing);
+                return self.http_failure(f, set, doing);
             }
             if let Some(r) = e.downcast_ref::<reqwest::Error>() {
                 if r.is_builder()
@@ -256,7 +283,7 @@ impl AzureClient {
                     // A nextLink we cannot follow: the listing is incomplete, and stays so.
                     return Failure {
                         message: format!(
-                            "Azure's answer while trying to {doing} links to a next page that cannot be followed ({}: {}), so the listing is incomplete.",
+                            "Azure's answer while trying to {doing} '{name}' links to a next page that cannot be followed ({}: {}), so the listing is incomplete.",
                             r.url().map(|u| u.as_str()).unwrap_or("no URL"),
                             root_cause(r)
                         ),
@@ -276,9 +303,9 @@ impl AzureClient {
                     .url()
                     .is_some_and(|u| u.path().ends_with("/oauth2/v2.0/token"));
                 let doing = if signing_in {
-                    "sign in to Azure AD (AZURE_AUTHORITY_HOST)"
+                    "sign in to Azure AD (AZURE_AUTHORITY_HOST)".to_string()
                 } else {
-                    doing
+                    format!("{doing} '{name}'")
                 };
                 return Failure {
                     message: format!(
@@ -293,7 +320,7 @@ impl AzureClient {
         let retry = Retry::Never;
         let message = match err.kind() {
             ErrorKind::DataConversion => format!(
-                "Azure answered in a form vmss-check could not read while trying to {doing} ({err}). Check AZURE_RESOURCE_MANAGER_URL points at Azure Resource Manager."
+                "Azure answered in a form vmss-check could not read while trying to {doing} '{name}' ({err}). Check AZURE_RESOURCE_MANAGER_URL points at Azure Resource Manager."
             ),
             ErrorKind::Credential => format!(
                 "Signing in to Azure AD at {} failed ({}). Check the Azure account in VMSS.Azure.Account and AZURE_AUTHORITY_HOST.",
@@ -307,11 +334,11 @@ impl AzureClient {
         Failure { message, retry }
     }
 
-    fn http_failure(&self, f: &HttpFailure, doing: &str) -> Failure {
+    fn http_failure(&self, f: &HttpFailure, set: &ScaleSetRef, doing: &str) -> Failure {
         let (sub, rg, name) = (
             &self.settings.subscription_id,
-            &self.resource_group,
-            &self.scale_set,
+            &set.resource_group,
+            &set.name,
         );
         let code = f.code.as_deref().unwrap_or("");
         let detail = match (&f.code, &f.message) {
@@ -339,14 +366,14 @@ impl AzureClient {
                 )
             }
         } else if f.status == 429 {
-            format!("Azure throttled the request to {doing} ({detail}).")
+            format!("Azure throttled the request to {doing} '{name}' ({detail}).")
         } else if transient {
             format!(
-                "Azure Resource Manager failed to {doing} (HTTP {}: {detail}).",
+                "Azure Resource Manager failed to {doing} '{name}' (HTTP {}: {detail}).",
                 f.status
             )
         } else if code.eq_ignore_ascii_case("ResourceGroupNotFound") {
-            format!("Resource group '{rg}' was not found in subscription {sub}. Check VMSS.ResourceGroup.Name and the subscription of the Azure account.")
+            format!("Resource group '{rg}' was not found in subscription {sub}. Check VMSS.ResourceGroup.Name (or the group/ part of the VMSS.ScaleSet.Name entry for '{name}') and the subscription of the Azure account.")
         } else if code.eq_ignore_ascii_case("SubscriptionNotFound")
             || code.eq_ignore_ascii_case("InvalidSubscriptionId")
         {
@@ -355,7 +382,7 @@ impl AzureClient {
             format!("Scale set '{name}' was not found in resource group '{rg}' (subscription {sub}). Check VMSS.ScaleSet.Name and VMSS.ResourceGroup.Name.")
         } else if f.status == 401 {
             format!(
-                "Azure Resource Manager rejected the access token while trying to {doing} ({detail}). Check that the Azure account's environment matches its subscription (AZURE_ENVIRONMENT, AZURE_RESOURCE_MANAGER_URL)."
+                "Azure Resource Manager rejected the access token while trying to {doing} '{name}' ({detail}). Check that the Azure account's environment matches its subscription (AZURE_ENVIRONMENT, AZURE_RESOURCE_MANAGER_URL)."
             )
         } else if f.status == 403 {
             format!(
@@ -410,35 +437,143 @@ pub fn scale_set_from_model(vmss: &compute::models::VirtualMachineScaleSet) -> S
         provisioning_state: props.and_then(|p| p.provisioning_state.clone()),
         orchestration,
         capacity: vmss.sku.as_ref().and_then(|s| s.capacity),
+        computer_name_prefix: props
+            .and_then(|p| p.virtual_machine_profile.as_ref())
+            .and_then(|v| v.os_profile.as_ref())
+            .and_then(|o| o.computer_name_prefix.clone())
+            .filter(|p| !p.trim().is_empty()),
     }
 }
 
+/// What an instance view says: the power state (`running`), its computer name, and Azure's
+/// reason when something failed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct InstanceView {
+    /// The `PowerState/...` status's code without its prefix.
+    pub power_state: Option<String>,
+    /// `computerName`, reported by the VM agent.
+    pub computer_name: Option<String>,
+    /// The first error status's code and message, the VM's own or an extension's.
+    pub reason: Option<String>,
+}
+
+impl InstanceView {
+    /// Reads the statuses Azure reports for a VM and for each of its extensions.
+    pub fn read(
+        statuses: &[InstanceViewStatus],
+        extensions: &[compute::models::VirtualMachineExtensionInstanceView],
+        computer_name: Option<&str>,
+    ) -> InstanceView {
+        let power_state = statuses.iter().find_map(|s| {
+            let code = s.code.as_deref()?;
+            let (kind, value) = code.split_once('/')?;
+            kind.eq_ignore_ascii_case("PowerState")
+                .then(|| value.to_string())
+        });
+        let own = statuses.iter().find_map(|s| error_text(s, None));
+        let extension = || {
+            extensions.iter().find_map(|x| {
+                x.statuses
+                    .iter()
+                    .chain(&x.substatuses)
+                    .find_map(|s| error_text(s, x.name.as_deref()))
+            })
+        };
+        InstanceView {
+            power_state,
+            computer_name: computer_name
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+            reason: own.or_else(extension),
+        }
+    }
+}
+
+/// `VMExtensionProvisioningError: VM has reported a failure...` for an error-level status:
+/// the last segment of `ProvisioningState/failed/VMExtensionProvisioningError` names the cause.
+fn error_text(s: &InstanceViewStatus, extension: Option<&str>) -> Option<String> {
+    if s.level != Some(Level::Error) {
+        return None;
+    }
+    let code = s.code.as_deref().unwrap_or("error");
+    let code = code.rsplit('/').next().unwrap_or(code);
+    let mut text = match extension {
+        Some(x) => format!("extension {x}: {code}"),
+        None => code.to_string(),
+    };
+    if let Some(m) = s
+        .message
+        .as_deref()
+        .map(first_line)
+        .filter(|m| !m.is_empty())
+    {
+        text = format!("{text}: {m}");
+    }
+    Some(text)
+}
+
 /// A Uniform scale set's VM as reconciliation sees it.
-pub fn instance_from_vmss_vm(vm: &compute::models::VirtualMachineScaleSetVm) -> Instance {
+pub fn instance_from_vmss_vm(
+    vm: &compute::models::VirtualMachineScaleSetVm,
+    scale_set: &str,
+) -> Instance {
     let props = vm.properties.as_ref();
-    Instance {
-        name: vm
-            .resource
+    let view = props
+        .and_then(|p| p.instance_view.as_ref())
+        .map(|v| InstanceView::read(&v.statuses, &v.extensions, v.computer_name.as_deref()))
+        .unwrap_or_default();
+    instance(
+        scale_set,
+        vm.resource
             .name
             .clone()
             .or_else(|| vm.instance_id.clone())
             .unwrap_or_default(),
-        computer_name: props
+        props
             .and_then(|p| p.os_profile.as_ref())
             .and_then(|o| o.computer_name.clone()),
-        provisioning_state: props.and_then(|p| p.provisioning_state.clone()),
-    }
+        props.and_then(|p| p.provisioning_state.clone()),
+        view,
+    )
 }
 
 /// A Flexible scale set's VM as reconciliation sees it.
-pub fn instance_from_vm(vm: &compute::models::VirtualMachine) -> Instance {
+pub fn instance_from_vm(vm: &compute::models::VirtualMachine, scale_set: &str) -> Instance {
     let props = vm.properties.as_ref();
-    Instance {
-        name: vm.resource.name.clone().unwrap_or_default(),
-        computer_name: props
+    let view = props
+        .and_then(|p| p.instance_view.as_ref())
+        .map(|v| InstanceView::read(&v.statuses, &v.extensions, v.computer_name.as_deref()))
+        .unwrap_or_default();
+    instance(
+        scale_set,
+        vm.resource.name.clone().unwrap_or_default(),
+        props
             .and_then(|p| p.os_profile.as_ref())
             .and_then(|o| o.computer_name.clone()),
-        provisioning_state: props.and_then(|p| p.provisioning_state.clone()),
+        props.and_then(|p| p.provisioning_state.clone()),
+        view,
+    )
+}
+
+/// The OS profile's computer name wins; the instance view's stands in where a specialized
+/// image left the VM without an OS profile.
+fn instance(
+    scale_set: &str,
+    name: String,
+    os_computer_name: Option<String>,
+    provisioning_state: Option<String>,
+    view: InstanceView,
+) -> Instance {
+    Instance {
+        scale_set: scale_set.to_string(),
+        name,
+        computer_name: os_computer_name
+            .filter(|c| !c.trim().is_empty())
+            .or(view.computer_name),
+        provisioning_state,
+        power_state: view.power_state,
+        reason: view.reason,
     }
 }
 
@@ -449,6 +584,27 @@ pub fn vm_in_scale_set(vm: &compute::models::VirtualMachine, scale_set_id: &str)
         .and_then(|p| p.virtual_machine_scale_set.as_ref())
         .and_then(|s| s.id.as_deref())
         .is_some_and(|id| id.eq_ignore_ascii_case(scale_set_id))
+}
+
+/// The SDK follows a list's `nextLink` as Azure wrote it and re-adds only `api-version`; a
+/// `nextLink` without `$expand` would bring later pages without instance views, and every
+/// VM on them would look pending forever. Puts `$expand=instanceView` back on any VM list
+/// request that lacks it.
+fn with_instance_view(url: &url::Url) -> Option<url::Url> {
+    let lists_vms = url
+        .path()
+        .to_ascii_lowercase()
+        .trim_end_matches('/')
+        .ends_with("/virtualmachines");
+    let has_expand = url.query_pairs().any(|(k, _)| k == "$expand");
+    if !lists_vms || has_expand {
+        return None;
+    }
+    let mut fixed = url.clone();
+    fixed
+        .query_pairs_mut()
+        .append_pair("$expand", INSTANCE_VIEW);
+    Some(fixed)
 }
 
 #[cfg(test)]

@@ -368,13 +368,7 @@ mod tests {
 
     #[test]
     fn members_without_a_recent_creation_event_are_pre_existing() {
-        let t = |id: &str| Target {
-            id: id.into(),
-            name: id.into(),
-            roles: vec![],
-            environment_ids: vec![],
-            tenant_ids: vec![],
-        };
+        let t = |id: &str| Target::untenanted(id, id, &[], "Environments-1");
         let since = datetime!(2026-11-23 09:57 UTC);
         let created = HashMap::from([
             ("Machines-1".to_string(), datetime!(2026-11-23 09:58 UTC)),

@@ -6,7 +6,7 @@
 
 use crate::error::{Failure, Retry};
 use crate::output::Reporter;
-use crate::reconcile::{Scope, Target};
+use crate::reconcile::{Participation, Scope, Target, Tenant};
 use crate::redacted::Secret;
 use crate::retry::{retrying, RetryPolicy};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
@@ -47,6 +47,40 @@ struct Machine {
     environment_ids: Vec<String>,
     #[serde(default)]
     tenant_ids: Vec<String>,
+    #[serde(default)]
+    tenant_tags: Vec<String>,
+    /// Absent on servers older than tenanted participation.
+    tenanted_deployment_participation: Option<String>,
+    #[serde(default)]
+    is_disabled: bool,
+}
+
+impl From<Machine> for Target {
+    fn from(m: Machine) -> Target {
+        let linked = !m.tenant_ids.is_empty() || !m.tenant_tags.is_empty();
+        Target {
+            participation: Participation::parse(
+                m.tenanted_deployment_participation.as_deref(),
+                linked,
+            ),
+            id: m.id,
+            name: m.name,
+            roles: m.roles,
+            environment_ids: m.environment_ids,
+            tenant_ids: m.tenant_ids,
+            tenant_tags: m.tenant_tags,
+            disabled: m.is_disabled,
+        }
+    }
+}
+
+/// A tenant, for the tags it carries.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TenantResource {
+    id: String,
+    #[serde(default)]
+    tenant_tags: Vec<String>,
 }
 
 /// Octopus's error body.
@@ -133,35 +167,40 @@ impl OctopusClient {
     }
 
     /// Lists the targets in the run's environment with the roles, through every page.
-    /// Role and tenant rules are enforced again by [`Scope::contains`]; this only narrows the
-    /// listing.
+    /// Role, tenant and participation rules are enforced by [`Scope::contains`]; this only
+    /// narrows the listing. It does not narrow by tenant: `tenantIds` would drop the targets
+    /// linked to the tenant by a tag.
     pub async fn targets(&self, scope: &Scope) -> Result<Vec<Target>, Failure> {
         let mut url = self.api("machines");
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("environmentIds", &scope.environment_id);
             q.append_pair("roles", &scope.roles.join(","));
-            if let Some(tenant) = &scope.tenant_id {
-                q.append_pair("tenantIds", tenant);
-            }
             q.append_pair("skip", "0");
             q.append_pair("take", &PAGE_SIZE.to_string());
         }
         let machines: Vec<Machine> = self.all_pages(url, "list deployment targets").await?;
-        Ok(machines
-            .into_iter()
-            .map(|m| Target {
-                id: m.id,
-                name: m.name,
-                roles: m.roles,
-                environment_ids: m.environment_ids,
-                tenant_ids: m.tenant_ids,
-            })
-            .collect())
+        Ok(machines.into_iter().map(Target::from).collect())
     }
 
-    /// Follows `Page.Next` (or skip/take, on servers that omit it) to the end. Items are
-    /// de-duplicated by `Id`, since a target registering mid-listing shifts later pages.
+    /// Reads the run's tenant for the tags it carries: a target linked to one of them is the
+    /// tenant's as much as one linked by id.
+    pub async fn tenant(&self, id: &str) -> Result<Tenant, Failure> {
+        let t: TenantResource = self
+            .get_json(
+                &self.api(&format!("tenants/{id}")),
+                &format!("read tenant {id}"),
+            )
+            .await?;
+        Ok(Tenant {
+            id: t.id,
+            tags: t.tenant_tags,
+        })
+    }
+
+    /// Follows `Page.Next` (or skip/take, on servers that omit links) to the end. Items are
+    /// de-duplicated by `Id`, since a target registering mid-listing shifts later pages; the
+    /// offset only ever moves forward, so a shifted page can never make the listing loop.
     pub async fn all_pages<T: DeserializeOwned + HasId>(
         &self,
         first: Url,
@@ -169,7 +208,7 @@ impl OctopusClient {
     ) -> Result<Vec<T>, Failure> {
         let mut out: Vec<T> = Vec::new();
         let mut seen = HashSet::new();
-        let mut next = Some(first);
+        let mut next = Some(first.clone());
         let mut pages = 0;
         while let Some(url) = next.take() {
             pages += 1;
@@ -181,11 +220,14 @@ impl OctopusClient {
                 }
             }
             next = match page.links.get("Page.Next") {
-                Some(link) => self.link(link),
-                None => {
-                    let more = page.total_results.is_some_and(|t| out.len() < t);
-                    (count > 0 && more).then(|| with_skip(&url, out.len()))
+                Some(link) => self.next_page(&first, link),
+                None if page.links.is_empty() => {
+                    // A server that sends no links at all: page by skip, always forward.
+                    let skip = skip_of(&url) + count;
+                    let more = page.total_results.is_some_and(|t| skip < t);
+                    (count > 0 && more).then(|| with_skip(&url, skip))
                 }
+                None => None,
             };
             if pages > 10_000 {
                 return Err(Failure {
@@ -195,6 +237,23 @@ impl OctopusClient {
             }
         }
         Ok(out)
+    }
+
+    /// Resolves a `Page.Next` link, putting back any parameter of the first request that the
+    /// server left out. Octopus rebuilds the link from the parameters its route declares; one
+    /// it drops would make page 2 a page of a different, unfiltered collection.
+    fn next_page(&self, first: &Url, link: &str) -> Option<Url> {
+        let mut next = self.link(link)?;
+        let kept: HashSet<String> = next.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        let dropped: Vec<(String, String)> = first
+            .query_pairs()
+            .filter(|(k, _)| k != "skip" && !kept.contains(k.as_ref()))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if !dropped.is_empty() {
+            next.query_pairs_mut().extend_pairs(dropped);
+        }
+        Some(next)
     }
 
     /// Deletes a target. A 404 means someone else already did.
@@ -286,7 +345,7 @@ impl OctopusClient {
         if let Some(first) = body.errors.first().filter(|e| !detail.contains(e.as_str())) {
             detail = format!("{detail} {first}");
         }
-        let detail = detail.trim();
+        let detail = detail.trim().trim_end_matches('.');
         let said = if detail.is_empty() {
             String::new()
         } else {
@@ -326,6 +385,13 @@ impl HasId for Machine {
     fn id(&self) -> &str {
         &self.id
     }
+}
+
+fn skip_of(url: &Url) -> usize {
+    url.query_pairs()
+        .find(|(k, _)| k == "skip")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn with_skip(url: &Url, skip: usize) -> Url {
@@ -397,6 +463,23 @@ mod tests {
         assert_eq!(
             c.api("machines/Machines-1").as_str(),
             "https://octo.example.com/api/machines/Machines-1"
+        );
+    }
+
+    #[test]
+    fn a_page_next_link_keeps_every_parameter_of_the_first_request() {
+        let c = client("https://octo.example.com/octopus/", Some("Spaces-1"));
+        let first = c.api("machines?environmentIds=Environments-1&roles=web&skip=0&take=500");
+        // Octopus keeps only the parameters its route declares.
+        let next = c
+            .next_page(
+                &first,
+                "/octopus/api/Spaces-1/machines?skip=500&take=500&roles=web",
+            )
+            .unwrap();
+        assert_eq!(
+            next.as_str(),
+            "https://octo.example.com/octopus/api/Spaces-1/machines?skip=500&take=500&roles=web&environmentIds=Environments-1"
         );
     }
 

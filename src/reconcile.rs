@@ -1,36 +1,53 @@
 //! Reconciliation: a pure function from what Azure says (instances) and what Octopus says
-//! (targets) to a plan: which targets to output, which to remove, which to leave alone.
+//! (targets) to a plan: which targets to output, which to remove, which to keep and report.
 //!
-//! No I/O here, so every rule of the contract has a unit test, and 1,000 x 1,000 costs one
-//! hash-map build and one lookup per target.
+//! No I/O here, so every rule of the contract's membership section has a unit test, and
+//! 1,000 x 1,000 costs one hash-map build and one lookup per target.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-/// Where an instance stands, from its provisioning state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Where an instance stands, from its provisioning state *and* its power state: Azure keeps
+/// the two apart, and a stopped, deallocated or evicted VM still says `Succeeded`.
+///
+/// The order ranks instances that share a host name: a live instance outranks a dying one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum InstanceState {
-    /// Deleting, Failed, Canceled (or absent): its target should go.
+    /// `Deleting` (or absent from the listing): its target is removed.
     Gone,
-    /// Creating, Updating, Migrating or a state we do not know: wait for it, touch nothing.
+    /// `Failed` or `Canceled`: the VM exists and may be serving. Kept, not output, reported.
+    Failed,
+    /// `Succeeded` but stopped or deallocated (an evicted Spot VM among them). Kept, not output.
+    Stopped,
+    /// A transient provisioning or power state, or one we do not know: waited on, never a
+    /// reason to remove.
     Pending,
-    /// Succeeded: its target is deployed to.
+    /// `Succeeded` and running: its target is deployed to.
     Member,
 }
 
-/// Classifies an Azure provisioning state, ignoring case (ARM examples use both
-/// `succeeded` and `Succeeded`). A missing or unknown state is pending: never a reason to remove.
-pub fn classify(provisioning_state: Option<&str>) -> InstanceState {
-    let Some(state) = provisioning_state else {
-        return InstanceState::Pending;
-    };
-    match state.trim().to_ascii_lowercase().as_str() {
-        "succeeded" => InstanceState::Member,
-        "deleting" | "failed" | "canceled" | "cancelled" => InstanceState::Gone,
+/// Classifies an instance from its provisioning state and the code of its `PowerState/...`
+/// status (`running`, `deallocated`...), both compared ignoring case. Unknown or missing
+/// values are pending: the wait goes on, and nothing is removed on their account.
+pub fn classify(provisioning_state: Option<&str>, power_state: Option<&str>) -> InstanceState {
+    let lower = |s: Option<&str>| s.map(|s| s.trim().to_ascii_lowercase());
+    match lower(provisioning_state).as_deref() {
+        Some("deleting") => InstanceState::Gone,
+        // `Canceled` is undocumented for VMs but seen; both mean the last operation did not
+        // complete, not that the VM is gone.
+        Some("failed" | "canceled" | "cancelled") => InstanceState::Failed,
+        Some("succeeded") => match lower(power_state).as_deref() {
+            Some("running") => InstanceState::Member,
+            Some("stopped" | "deallocated") => InstanceState::Stopped,
+            // starting, stopping, deallocating, unknown, or no instance view yet.
+            _ => InstanceState::Pending,
+        },
+        // Creating, Updating, Migrating, or a state this build does not know.
         _ => InstanceState::Pending,
     }
 }
 
-/// True while a scale set's own provisioning state says it is still changing.
+/// True while a scale set's own provisioning state says it is still changing. `Failed` and
+/// `Canceled` are settled: its instances decide for themselves.
 pub fn scale_set_is_transient(provisioning_state: Option<&str>) -> bool {
     matches!(
         provisioning_state
@@ -49,21 +66,83 @@ pub fn host_name(name: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// A VM of the scale set, as far as reconciliation cares.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A VM of one of the step's scale sets, as far as reconciliation cares.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Instance {
+    /// The scale set it was listed under (named in messages, and for its prefix).
+    pub scale_set: String,
     /// The Azure resource name (`vmss_3`, or a Flexible VM's name).
     pub name: String,
-    /// `osProfile.computerName`: what the Tentacle registers as. May be missing while provisioning.
+    /// What the Tentacle registers as: `osProfile.computerName`, or the instance view's
+    /// `computerName` where there is no OS profile (specialized images). May be missing while
+    /// provisioning.
     pub computer_name: Option<String>,
     /// `properties.provisioningState`.
     pub provisioning_state: Option<String>,
+    /// The instance view's power state, without `PowerState/` (`running`, `deallocated`).
+    pub power_state: Option<String>,
+    /// Azure's own words when something failed: the failing status's code and message.
+    pub reason: Option<String>,
 }
 
 impl Instance {
     /// This instance's state.
     pub fn state(&self) -> InstanceState {
-        classify(self.provisioning_state.as_deref())
+        classify(
+            self.provisioning_state.as_deref(),
+            self.power_state.as_deref(),
+        )
+    }
+
+    /// Its computer name, or its resource name when it has none yet.
+    pub fn display_name(&self) -> &str {
+        self.computer_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Its state as Azure spelt it: `Succeeded/deallocated`, `Creating`.
+    pub fn describe_state(&self) -> String {
+        let prov = self
+            .provisioning_state
+            .as_deref()
+            .unwrap_or("state unknown");
+        match (&self.power_state, self.state()) {
+            (Some(power), InstanceState::Stopped | InstanceState::Pending)
+                if prov.eq_ignore_ascii_case("succeeded") =>
+            {
+                format!("{prov}, {power}")
+            }
+            (None, InstanceState::Pending) if prov.eq_ignore_ascii_case("succeeded") => {
+                format!("{prov}, power state unknown")
+            }
+            _ => prov.to_string(),
+        }
+    }
+}
+
+/// How a target takes part in tenanted deployments (`TenantedDeploymentParticipation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Participation {
+    /// Only untenanted runs.
+    Untenanted,
+    /// Only tenanted runs of its tenants (directly or by tag).
+    Tenanted,
+    /// Both.
+    TenantedOrUntenanted,
+}
+
+impl Participation {
+    /// Reads Octopus's value, ignoring case. Servers older than the property are inferred from
+    /// the links: a target with tenants or tenant tags is tenanted. An unknown value is `None`,
+    /// and such a target is out of scope (never touched).
+    pub fn parse(value: Option<&str>, has_tenant_links: bool) -> Option<Participation> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            Some("untenanted") => Some(Participation::Untenanted),
+            Some("tenanted") => Some(Participation::Tenanted),
+            Some("tenantedoruntenanted") => Some(Participation::TenantedOrUntenanted),
+            None | Some("") if has_tenant_links => Some(Participation::Tenanted),
+            None | Some("") => Some(Participation::Untenanted),
+            Some(_) => None,
+        }
     }
 }
 
@@ -78,11 +157,42 @@ pub struct Target {
     pub roles: Vec<String>,
     /// Its environments.
     pub environment_ids: Vec<String>,
-    /// Its tenants.
+    /// Tenants it is linked to directly.
     pub tenant_ids: Vec<String>,
+    /// Tenant tags (`Tag Set/Tag`) it is linked to: every tenant carrying one of them.
+    pub tenant_tags: Vec<String>,
+    /// Which kinds of run it takes part in; `None` for a value this build does not know.
+    pub participation: Option<Participation>,
+    /// `IsDisabled`: never output, but removed like any other when its VM is gone.
+    pub disabled: bool,
 }
 
-/// Which targets belong to this scale set.
+impl Target {
+    /// An enabled, untenanted target: the common case, for tests and benchmarks.
+    pub fn untenanted(id: &str, name: &str, roles: &[&str], environment_id: &str) -> Target {
+        Target {
+            id: id.into(),
+            name: name.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            environment_ids: vec![environment_id.into()],
+            tenant_ids: Vec::new(),
+            tenant_tags: Vec::new(),
+            participation: Some(Participation::Untenanted),
+            disabled: false,
+        }
+    }
+}
+
+/// The run's tenant, as scope needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// `Tenants-1`.
+    pub id: String,
+    /// The tags the tenant carries (`Tag Set/Tag`).
+    pub tags: Vec<String>,
+}
+
+/// Which targets this run may touch.
 #[derive(Debug, Clone)]
 pub struct Scope {
     /// The run's environment.
@@ -90,30 +200,52 @@ pub struct Scope {
     /// Every one of these roles is needed (case-insensitive, as Octopus treats roles).
     pub roles: Vec<String>,
     /// The run's tenant, when the run is tenanted.
-    pub tenant_id: Option<String>,
+    pub tenant: Option<Tenant>,
 }
 
 impl Scope {
-    /// True when the target is in the environment, has every role, and (for a tenanted run) the tenant.
+    /// The contract's participation rule: in the environment, every role, and taking part in
+    /// this kind of run (an untenanted run: `Untenanted` or `TenantedOrUntenanted`; a tenanted
+    /// run: `Tenanted` or `TenantedOrUntenanted`, linked to the tenant directly or by a tag).
     pub fn contains(&self, t: &Target) -> bool {
-        t.environment_ids.iter().any(|e| e == &self.environment_id)
-            && self
-                .roles
-                .iter()
-                .all(|r| t.roles.iter().any(|tr| tr.eq_ignore_ascii_case(r)))
-            && self
-                .tenant_id
-                .as_ref()
-                .is_none_or(|tenant| t.tenant_ids.iter().any(|x| x == tenant))
+        let has_roles = self
+            .roles
+            .iter()
+            .all(|r| t.roles.iter().any(|tr| tr.eq_ignore_ascii_case(r)));
+        let takes_part = match (&self.tenant, t.participation) {
+            (_, None) => false,
+            (None, Some(p)) => p != Participation::Tenanted,
+            (Some(tenant), Some(p)) => {
+                p != Participation::Untenanted
+                    && (t.tenant_ids.iter().any(|x| x == &tenant.id)
+                        || t.tenant_tags
+                            .iter()
+                            .any(|tag| tenant.tags.iter().any(|x| x.eq_ignore_ascii_case(tag))))
+            }
+        };
+        t.environment_ids.iter().any(|e| e == &self.environment_id) && has_roles && takes_part
     }
+}
+
+/// A scale set's computer-name prefix, lent to the plan when the set's listing can be trusted
+/// to be complete (see the step's empty-listing rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefix {
+    /// The scale set.
+    pub scale_set: String,
+    /// `virtualMachineProfile.osProfile.computerNamePrefix`, non-empty.
+    pub prefix: String,
 }
 
 /// Why a target is to be removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemovalReason {
-    /// No instance of the scale set has its host name.
-    NoInstance,
-    /// Its instance is Deleting, Failed or Canceled (the state as Azure spelt it).
+    /// No instance has its host name, and the name carries this scale set's prefix.
+    NoInstance {
+        /// The scale set whose prefix the name carries.
+        scale_set: String,
+    },
+    /// Its instance is `Deleting` (the state as Azure spelt it).
     InstanceGone {
         /// The instance's resource name.
         instance: String,
@@ -125,7 +257,9 @@ pub enum RemovalReason {
 impl std::fmt::Display for RemovalReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RemovalReason::NoInstance => f.write_str("no VM of the scale set has this name"),
+            RemovalReason::NoInstance { scale_set } => {
+                write!(f, "no VM of scale set {scale_set} has this name")
+            }
             RemovalReason::InstanceGone { instance, state } => {
                 write!(f, "its VM {instance} is {state}")
             }
@@ -136,27 +270,56 @@ impl std::fmt::Display for RemovalReason {
 /// What to do with each in-scope target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Targets of Succeeded instances, in Octopus's order: the output.
+    /// Enabled targets of members, in Octopus's order: the output.
     pub members: Vec<Target>,
+    /// Disabled targets of members: never output.
+    pub disabled: Vec<Target>,
     /// Targets of instances still changing: neither removed nor output.
     pub pending: Vec<Target>,
+    /// Targets of stopped or deallocated VMs: kept, not output.
+    pub stopped: Vec<(Target, Instance)>,
+    /// Targets of `Failed` VMs: kept (the VM may be serving), not output.
+    pub failed: Vec<(Target, Instance)>,
     /// Targets to remove, with the reason.
     pub remove: Vec<(Target, RemovalReason)>,
-    /// Targets matching no instance that are kept anyway, because some live instance has no
-    /// computer name yet and might be theirs.
+    /// Targets matching no instance and carrying none of the scale sets' prefixes: they belong
+    /// to something else sharing the roles (another scale set, a plain VM). Kept.
+    pub foreign: Vec<Target>,
+    /// Targets matching no instance whose scale set has a live instance with no computer name
+    /// yet (it might be theirs). Kept.
     pub unverified: Vec<Target>,
-    /// How many targets were out of scope (other environment, role or tenant) and ignored.
+    /// How many targets were out of scope (environment, role, tenant) and ignored.
     pub out_of_scope: usize,
-    /// Live instances (member or pending) that have no target yet.
-    pub without_target: Vec<String>,
+    /// Members that no in-scope target matches: their Tentacle did not register.
+    pub unregistered: Vec<Instance>,
 }
 
-/// Builds the plan. Targets out of scope are never touched.
-pub fn plan(instances: &[Instance], targets: &[Target], scope: &Scope) -> Plan {
-    // For each host name, the best state among instances with that name: a live instance
-    // outranks a dying one with the same computer name.
+impl Plan {
+    /// How many targets were in scope.
+    pub fn in_scope(&self) -> usize {
+        self.members.len()
+            + self.disabled.len()
+            + self.pending.len()
+            + self.stopped.len()
+            + self.failed.len()
+            + self.remove.len()
+            + self.foreign.len()
+            + self.unverified.len()
+    }
+}
+
+/// Builds the plan from the union of the scale sets' instances. Targets out of scope are never
+/// touched; a target matching no instance is removed only when it carries a lent prefix.
+pub fn plan(
+    instances: &[Instance],
+    targets: &[Target],
+    scope: &Scope,
+    prefixes: &[Prefix],
+) -> Plan {
+    // For each host name, the best-ranked instance with that name.
     let mut by_host: HashMap<String, &Instance> = HashMap::with_capacity(instances.len());
-    let mut unnamed_alive = false;
+    // Scale sets with a live instance that has no name yet: their unmatched targets wait.
+    let mut unnamed_alive: HashSet<&str> = HashSet::new();
     for i in instances {
         match i
             .computer_name
@@ -170,200 +333,449 @@ pub fn plan(instances: &[Instance], targets: &[Target], scope: &Scope) -> Plan {
                     *entry = i;
                 }
             }
-            None => unnamed_alive |= i.state() != InstanceState::Gone,
+            None if i.state() != InstanceState::Gone => {
+                unnamed_alive.insert(i.scale_set.as_str());
+            }
+            None => {}
         }
     }
+    let prefixes: Vec<(String, &Prefix)> = prefixes
+        .iter()
+        .filter(|p| !p.prefix.trim().is_empty())
+        .map(|p| (p.prefix.trim().to_ascii_lowercase(), p))
+        .collect();
 
     let mut out = Plan::default();
-    let mut matched: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut matched: HashSet<String> = HashSet::new();
     for t in targets {
         if !scope.contains(t) {
             out.out_of_scope += 1;
             continue;
         }
         let host = host_name(&t.name);
-        match by_host.get(&host) {
-            Some(i) => {
-                matched.insert(host);
-                match i.state() {
-                    InstanceState::Member => out.members.push(t.clone()),
-                    InstanceState::Pending => out.pending.push(t.clone()),
-                    InstanceState::Gone => out.remove.push((
-                        t.clone(),
-                        RemovalReason::InstanceGone {
-                            instance: i.name.clone(),
-                            state: i.provisioning_state.clone().unwrap_or_default(),
-                        },
-                    )),
+        let Some(i) = by_host.get(&host) else {
+            let lenders: Vec<&Prefix> = prefixes
+                .iter()
+                .filter(|(p, _)| host.starts_with(p.as_str()))
+                .map(|(_, p)| *p)
+                .collect();
+            match lenders.first() {
+                None => out.foreign.push(t.clone()),
+                Some(_)
+                    if lenders
+                        .iter()
+                        .any(|p| unnamed_alive.contains(p.scale_set.as_str())) =>
+                {
+                    out.unverified.push(t.clone())
                 }
+                Some(p) => out.remove.push((
+                    t.clone(),
+                    RemovalReason::NoInstance {
+                        scale_set: p.scale_set.clone(),
+                    },
+                )),
             }
-            None if unnamed_alive => out.unverified.push(t.clone()),
-            None => out.remove.push((t.clone(), RemovalReason::NoInstance)),
+            continue;
+        };
+        matched.insert(host);
+        match i.state() {
+            InstanceState::Member if t.disabled => out.disabled.push(t.clone()),
+            InstanceState::Member => out.members.push(t.clone()),
+            InstanceState::Pending => out.pending.push(t.clone()),
+            InstanceState::Stopped => out.stopped.push((t.clone(), (*i).clone())),
+            InstanceState::Failed => out.failed.push((t.clone(), (*i).clone())),
+            InstanceState::Gone => out.remove.push((
+                t.clone(),
+                RemovalReason::InstanceGone {
+                    instance: i.name.clone(),
+                    state: i.provisioning_state.clone().unwrap_or_default(),
+                },
+            )),
         }
     }
-    let mut without: Vec<String> = by_host
+    let mut unregistered: Vec<Instance> = by_host
         .iter()
-        .filter(|(h, i)| i.state() != InstanceState::Gone && !matched.contains(*h))
-        .map(|(_, i)| i.computer_name.clone().unwrap_or_default())
+        .filter(|(h, i)| i.state() == InstanceState::Member && !matched.contains(*h))
+        .map(|(_, i)| (*i).clone())
         .collect();
-    without.sort();
-    out.without_target = without;
+    unregistered.sort_by(|a, b| a.computer_name.cmp(&b.computer_name));
+    out.unregistered = unregistered;
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use InstanceState::*;
 
-    fn inst(computer: &str, state: &str) -> Instance {
+    const SET: &str = "vmss-web";
+
+    fn inst(computer: &str, prov: &str, power: &str) -> Instance {
         Instance {
+            scale_set: SET.into(),
             name: format!("vmss_{computer}"),
             computer_name: Some(computer.to_string()),
-            provisioning_state: Some(state.to_string()),
+            provisioning_state: Some(prov.to_string()),
+            power_state: (!power.is_empty()).then(|| power.to_string()),
+            reason: None,
         }
     }
 
+    fn up(computer: &str) -> Instance {
+        inst(computer, "Succeeded", "running")
+    }
+
     fn target(id: &str, name: &str) -> Target {
-        Target {
-            id: id.into(),
-            name: name.into(),
-            roles: vec!["web".into(), "vmss".into()],
-            environment_ids: vec!["Environments-1".into()],
-            tenant_ids: vec![],
-        }
+        Target::untenanted(id, name, &["web", "vmss"], "Environments-1")
     }
 
     fn scope() -> Scope {
         Scope {
             environment_id: "Environments-1".into(),
             roles: vec!["WEB".into(), "vmss".into()],
-            tenant_id: None,
+            tenant: None,
         }
+    }
+
+    fn web() -> Vec<Prefix> {
+        vec![Prefix {
+            scale_set: SET.into(),
+            prefix: "web".into(),
+        }]
+    }
+
+    /// Our scale set's prefix and a second set's.
+    fn web_and_api() -> Vec<Prefix> {
+        let mut p = web();
+        p.push(Prefix {
+            scale_set: "vmss-api".into(),
+            prefix: "api".into(),
+        });
+        p
     }
 
     fn ids(ts: &[Target]) -> Vec<&str> {
         ts.iter().map(|t| t.id.as_str()).collect()
     }
 
+    fn removed(p: &Plan) -> Vec<&str> {
+        p.remove.iter().map(|(t, _)| t.id.as_str()).collect()
+    }
+
     #[test]
-    fn states_classify_case_insensitively() {
-        assert_eq!(classify(Some("succeeded")), InstanceState::Member);
-        assert_eq!(classify(Some("Succeeded")), InstanceState::Member);
-        for s in ["Creating", "updating", "Migrating", "Provisioning", ""] {
-            assert_eq!(classify(Some(s)), InstanceState::Pending, "{s}");
+    fn every_provisioning_and_power_state_pair() {
+        let cases: &[(Option<&str>, Option<&str>, InstanceState)] = &[
+            (Some("Succeeded"), Some("running"), Member),
+            (Some("succeeded"), Some("RUNNING"), Member),
+            (Some("Succeeded"), Some("stopped"), Stopped),
+            (Some("Succeeded"), Some("deallocated"), Stopped),
+            (Some("Succeeded"), Some("starting"), Pending),
+            (Some("Succeeded"), Some("stopping"), Pending),
+            (Some("Succeeded"), Some("deallocating"), Pending),
+            (Some("Succeeded"), Some("unknown"), Pending),
+            // A Succeeded VM whose power state is unknown is pending: the wait cannot end
+            // without it.
+            (Some("Succeeded"), None, Pending),
+            (Some("Creating"), Some("running"), Pending),
+            (Some("Creating"), None, Pending),
+            (Some("Updating"), Some("running"), Pending),
+            (Some("Updating"), Some("deallocating"), Pending),
+            (Some("Migrating"), Some("running"), Pending),
+            (Some("SomethingNew"), Some("running"), Pending),
+            (None, Some("running"), Pending),
+            (None, None, Pending),
+            // Failed VMs exist and may be serving, whatever their power state.
+            (Some("Failed"), Some("running"), Failed),
+            (Some("FAILED"), Some("deallocated"), Failed),
+            (Some("Failed"), None, Failed),
+            (Some("Canceled"), Some("running"), Failed),
+            (Some("Deleting"), Some("running"), Gone),
+            (Some("Deleting"), Some("stopped"), Gone),
+            (Some("deleting"), None, Gone),
+        ];
+        for (prov, power, want) in cases {
+            assert_eq!(classify(*prov, *power), *want, "{prov:?} {power:?}");
         }
-        for s in ["Deleting", "FAILED", "Canceled"] {
-            assert_eq!(classify(Some(s)), InstanceState::Gone, "{s}");
-        }
-        assert_eq!(classify(None), InstanceState::Pending);
         assert!(scale_set_is_transient(Some("Updating")));
         assert!(!scale_set_is_transient(Some("succeeded")));
         assert!(!scale_set_is_transient(Some("Failed")));
+        assert!(!scale_set_is_transient(Some("Canceled")));
         assert!(!scale_set_is_transient(None));
     }
 
     #[test]
-    fn host_names_match_whole_labels_only() {
-        assert_eq!(host_name("web000001.corp.example.com"), "web000001");
-        assert_eq!(host_name("WEB000001"), "web000001");
+    fn each_state_puts_its_target_where_the_contract_says() {
         let instances = [
-            inst("WEB000001", "Succeeded"),
-            inst("web000002", "Succeeded"),
+            up("web0000aa"),
+            inst("web0000bb", "Creating", ""),
+            inst("web0000cc", "Deleting", "running"),
+            inst("web0000dd", "Failed", "running"),
+            inst("web0000ee", "Succeeded", "deallocated"),
+            inst("web0000ff", "Succeeded", "stopped"),
+            inst("web0000gg", "Succeeded", "starting"),
         ];
-        let targets = [
-            target("Machines-1", "web000001.corp.example.com"),
-            target("Machines-2", "web"), // a prefix of every VM: matches none
-            target("Machines-3", "web0000011"), // a live VM's name is a prefix of it: no match
-        ];
-        let p = plan(&instances, &targets, &scope());
-        assert_eq!(ids(&p.members), ["Machines-1"]);
-        let removed: Vec<&str> = p.remove.iter().map(|(t, _)| t.id.as_str()).collect();
-        assert_eq!(removed, ["Machines-2", "Machines-3"]);
-        assert_eq!(p.without_target, ["web000002"]);
-    }
-
-    #[test]
-    fn members_pending_and_gone() {
-        let instances = [
-            inst("a", "Succeeded"),
-            inst("b", "Creating"),
-            inst("c", "Deleting"),
-            inst("d", "Failed"),
-            inst("e", "Updating"),
-        ];
-        let targets: Vec<Target> = ["a", "b", "c", "d", "e", "f"]
+        let targets: Vec<Target> = ["aa", "bb", "cc", "dd", "ee", "ff", "gg", "hh"]
             .iter()
-            .map(|n| target(&format!("Machines-{n}"), n))
+            .map(|n| target(&format!("Machines-{n}"), &format!("web0000{n}")))
             .collect();
-        let p = plan(&instances, &targets, &scope());
-        assert_eq!(ids(&p.members), ["Machines-a"]);
-        assert_eq!(ids(&p.pending), ["Machines-b", "Machines-e"]);
+        let p = plan(&instances, &targets, &scope(), &web());
+        assert_eq!(ids(&p.members), ["Machines-aa"]);
+        assert_eq!(ids(&p.pending), ["Machines-bb", "Machines-gg"]);
+        let kept =
+            |v: &[(Target, Instance)]| v.iter().map(|(t, _)| t.id.clone()).collect::<Vec<_>>();
+        assert_eq!(kept(&p.failed), ["Machines-dd"]);
+        assert_eq!(kept(&p.stopped), ["Machines-ee", "Machines-ff"]);
         assert_eq!(
             p.remove,
             vec![
                 (
                     targets[2].clone(),
                     RemovalReason::InstanceGone {
-                        instance: "vmss_c".into(),
+                        instance: "vmss_web0000cc".into(),
                         state: "Deleting".into()
                     }
                 ),
                 (
-                    targets[3].clone(),
-                    RemovalReason::InstanceGone {
-                        instance: "vmss_d".into(),
-                        state: "Failed".into()
+                    targets[7].clone(),
+                    RemovalReason::NoInstance {
+                        scale_set: SET.into()
                     }
                 ),
-                (targets[5].clone(), RemovalReason::NoInstance),
             ]
         );
+        assert!(p.unregistered.is_empty());
+        assert_eq!(p.in_scope(), 8);
+    }
+
+    #[test]
+    fn host_names_match_whole_labels_only() {
+        assert_eq!(host_name("web000001.corp.example.com"), "web000001");
+        assert_eq!(host_name("WEB000001"), "web000001");
+        let instances = [up("WEB000001"), up("web000002")];
+        let targets = [
+            target("Machines-1", "web000001.corp.example.com"),
+            target("Machines-2", "web"), // a prefix of every VM: matches none
+            target("Machines-3", "web0000011"), // a live VM's name is a prefix of it: no match
+        ];
+        let p = plan(&instances, &targets, &scope(), &web());
+        assert_eq!(ids(&p.members), ["Machines-1"]);
+        assert_eq!(removed(&p), ["Machines-2", "Machines-3"]);
+        let unregistered: Vec<&str> = p.unregistered.iter().map(|i| i.display_name()).collect();
+        assert_eq!(unregistered, ["web000002"]);
     }
 
     #[test]
     fn a_live_instance_outranks_a_dying_one_with_the_same_name() {
-        let instances = [inst("a", "Deleting"), inst("A", "Succeeded")];
-        let p = plan(&instances, &[target("Machines-1", "a")], &scope());
-        assert_eq!(ids(&p.members), ["Machines-1"]);
+        for other in [
+            inst("a", "Deleting", ""),
+            inst("a", "Failed", "running"),
+            inst("a", "Succeeded", "deallocated"),
+        ] {
+            let instances = [other.clone(), up("A")];
+            let p = plan(&instances, &[target("Machines-1", "a")], &scope(), &web());
+            assert_eq!(ids(&p.members), ["Machines-1"], "{other:?}");
+            assert!(p.remove.is_empty());
+        }
+        // A failed VM outranks a deleting namesake: its target is kept, not removed.
+        let instances = [inst("a", "Deleting", ""), inst("a", "Failed", "running")];
+        let p = plan(&instances, &[target("Machines-1", "a")], &scope(), &web());
+        assert_eq!(p.failed.len(), 1);
         assert!(p.remove.is_empty());
     }
 
     #[test]
-    fn out_of_scope_targets_are_never_touched() {
-        let mut other_env = target("Machines-1", "x");
-        other_env.environment_ids = vec!["Environments-2".into()];
-        let mut one_role = target("Machines-2", "y");
-        one_role.roles = vec!["web".into()];
-        let mut other_tenant = target("Machines-3", "z");
-        other_tenant.tenant_ids = vec!["Tenants-2".into()];
-        let mut ours = target("Machines-4", "w");
-        ours.tenant_ids = vec!["Tenants-1".into()];
-        let mut s = scope();
-        s.tenant_id = Some("Tenants-1".into());
-        let p = plan(&[], &[other_env, one_role, other_tenant, ours], &s);
-        assert_eq!(p.out_of_scope, 3);
-        assert_eq!(p.remove.len(), 1);
-        assert_eq!(p.remove[0].0.id, "Machines-4");
+    fn unmatched_targets_without_one_of_our_prefixes_are_foreign_and_kept() {
+        let instances = [up("web000001")];
+        let targets = [
+            target("Machines-1", "web000001"),
+            target("Machines-2", "web0000zz"),    // ours, gone
+            target("Machines-3", "api000001"),    // another scale set sharing the roles
+            target("Machines-4", "legacy-vm-01"), // a plain VM
+            target("Machines-5", "WEB0000ZY.corp.example.com"), // ours, any case
+        ];
+        let p = plan(&instances, &targets, &scope(), &web());
+        assert_eq!(removed(&p), ["Machines-2", "Machines-5"]);
+        assert_eq!(ids(&p.foreign), ["Machines-3", "Machines-4"]);
+        // With no prefix known (a specialized image, an empty listing), nothing unmatched goes.
+        let p = plan(&instances, &targets, &scope(), &[]);
+        assert!(p.remove.is_empty());
+        assert_eq!(p.foreign.len(), 4);
+        // An empty prefix is no prefix.
+        let blank = [Prefix {
+            scale_set: SET.into(),
+            prefix: " ".into(),
+        }];
+        assert!(plan(&instances, &targets, &scope(), &blank)
+            .remove
+            .is_empty());
     }
 
     #[test]
-    fn an_unnamed_live_instance_blocks_removal_of_unmatched_targets() {
+    fn several_scale_sets_reconcile_against_the_union() {
+        let mut api = up("api000001");
+        api.scale_set = "vmss-api".into();
+        let instances = [up("web000001"), api];
+        let prefixes = web_and_api();
+        let targets = [
+            target("Machines-1", "web000001"),
+            target("Machines-2", "api000001"),
+            target("Machines-3", "api000009"),
+        ];
+        let p = plan(&instances, &targets, &scope(), &prefixes);
+        assert_eq!(ids(&p.members), ["Machines-1", "Machines-2"]);
+        assert_eq!(
+            p.remove[0].1,
+            RemovalReason::NoInstance {
+                scale_set: "vmss-api".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_unnamed_live_instance_holds_back_only_its_own_sets_unmatched_targets() {
         let unnamed = Instance {
+            scale_set: SET.into(),
             name: "vmss_9".into(),
             computer_name: None,
             provisioning_state: Some("Creating".into()),
+            ..Instance::default()
         };
-        let instances = [inst("a", "Succeeded"), inst("c", "Failed"), unnamed];
+        let instances = [up("web0000aa"), inst("web0000cc", "Deleting", ""), unnamed];
+        let prefixes = web_and_api();
         let targets = [
-            target("Machines-1", "a"),
-            target("Machines-2", "b"),
-            target("Machines-3", "c"),
+            target("Machines-1", "web0000aa"),
+            target("Machines-2", "web0000bb"),
+            target("Machines-3", "web0000cc"),
+            target("Machines-4", "api0000zz"),
         ];
-        let p = plan(&instances, &targets, &scope());
+        let p = plan(&instances, &targets, &scope(), &prefixes);
         assert_eq!(ids(&p.members), ["Machines-1"]);
         assert_eq!(ids(&p.unverified), ["Machines-2"]);
-        // A target whose own instance is known to be gone is still removed.
-        assert_eq!(p.remove.len(), 1);
-        assert_eq!(p.remove[0].0.id, "Machines-3");
+        // A target whose own instance is known to be gone is still removed, and so is one of
+        // another scale set whose instances all have names.
+        assert_eq!(removed(&p), ["Machines-3", "Machines-4"]);
+    }
+
+    #[test]
+    fn disabled_targets_are_never_output_but_removed_when_their_vm_is_gone() {
+        let instances = [up("web0000aa"), inst("web0000bb", "Deleting", "")];
+        let mut a = target("Machines-1", "web0000aa");
+        a.disabled = true;
+        let mut b = target("Machines-2", "web0000bb");
+        b.disabled = true;
+        let p = plan(&instances, &[a, b], &scope(), &web());
+        assert!(p.members.is_empty());
+        assert_eq!(ids(&p.disabled), ["Machines-1"]);
+        assert_eq!(removed(&p), ["Machines-2"]);
+        // A disabled target still means the Tentacle registered.
+        assert!(p.unregistered.is_empty());
+    }
+
+    #[test]
+    fn members_with_no_target_in_scope_are_unregistered() {
+        let instances = [
+            up("web0000aa"),
+            up("web0000bb"),
+            inst("web0000cc", "Creating", ""),
+            inst("web0000dd", "Succeeded", "deallocated"),
+        ];
+        let mut other_role = target("Machines-2", "web0000bb");
+        other_role.roles = vec!["db".into()];
+        let p = plan(
+            &instances,
+            &[target("Machines-1", "web0000aa"), other_role],
+            &scope(),
+            &web(),
+        );
+        let names: Vec<&str> = p.unregistered.iter().map(|i| i.display_name()).collect();
+        assert_eq!(names, ["web0000bb"], "only ready, running VMs count");
+        assert_eq!(p.out_of_scope, 1);
+    }
+
+    #[test]
+    fn participation_and_tenant_tags_decide_scope() {
+        let tenant = Tenant {
+            id: "Tenants-1".into(),
+            tags: vec!["Region/West".into(), "Tier/Gold".into()],
+        };
+        let mk = |p: Option<Participation>, ids: &[&str], tags: &[&str]| {
+            let mut t = target("Machines-1", "web000001");
+            t.participation = p;
+            t.tenant_ids = ids.iter().map(|s| s.to_string()).collect();
+            t.tenant_tags = tags.iter().map(|s| s.to_string()).collect();
+            t
+        };
+        use Participation::*;
+        let untenanted = scope();
+        let tenanted = Scope {
+            tenant: Some(tenant),
+            ..scope()
+        };
+        let cases = [
+            // (target, in an untenanted run, in Tenants-1's run)
+            (mk(Some(Untenanted), &[], &[]), true, false),
+            (mk(Some(Untenanted), &["Tenants-1"], &[]), true, false),
+            (mk(Some(Tenanted), &["Tenants-1"], &[]), false, true),
+            (mk(Some(Tenanted), &["Tenants-2"], &[]), false, false),
+            (mk(Some(Tenanted), &[], &["region/west"]), false, true),
+            (mk(Some(Tenanted), &[], &["Region/East"]), false, false),
+            (mk(Some(TenantedOrUntenanted), &[], &[]), true, false),
+            (
+                mk(Some(TenantedOrUntenanted), &["Tenants-1"], &[]),
+                true,
+                true,
+            ),
+            (
+                mk(Some(TenantedOrUntenanted), &[], &["Tier/Gold"]),
+                true,
+                true,
+            ),
+            (mk(None, &["Tenants-1"], &[]), false, false),
+        ];
+        for (t, in_untenanted, in_tenanted) in cases {
+            assert_eq!(untenanted.contains(&t), in_untenanted, "untenanted {t:?}");
+            assert_eq!(tenanted.contains(&t), in_tenanted, "tenanted {t:?}");
+        }
+        assert_eq!(Participation::parse(None, false), Some(Untenanted));
+        assert_eq!(Participation::parse(None, true), Some(Tenanted));
+        assert_eq!(
+            Participation::parse(Some("tenantedOrUntenanted"), false),
+            Some(TenantedOrUntenanted)
+        );
+        assert_eq!(Participation::parse(Some("Sometimes"), false), None);
+    }
+
+    #[test]
+    fn out_of_scope_targets_are_never_touched() {
+        let mut other_env = target("Machines-1", "web0000x1");
+        other_env.environment_ids = vec!["Environments-2".into()];
+        let mut one_role = target("Machines-2", "web0000x2");
+        one_role.roles = vec!["web".into()];
+        let mut tenanted = target("Machines-3", "web0000x3");
+        tenanted.participation = Some(Participation::Tenanted);
+        tenanted.tenant_ids = vec!["Tenants-2".into()];
+        let ours = target("Machines-4", "web0000x4");
+        let p = plan(
+            &[],
+            &[other_env, one_role, tenanted, ours],
+            &scope(),
+            &web(),
+        );
+        assert_eq!(p.out_of_scope, 3);
+        assert_eq!(removed(&p), ["Machines-4"]);
+    }
+
+    #[test]
+    fn describe_state_says_what_azure_said() {
+        assert_eq!(up("a").describe_state(), "Succeeded");
+        assert_eq!(
+            inst("a", "Succeeded", "deallocated").describe_state(),
+            "Succeeded, deallocated"
+        );
+        assert_eq!(
+            inst("a", "Succeeded", "").describe_state(),
+            "Succeeded, power state unknown"
+        );
+        assert_eq!(inst("a", "Creating", "").describe_state(), "Creating");
     }
 }

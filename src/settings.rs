@@ -106,12 +106,28 @@ pub struct RunContext {
     pub release_id: Option<String>,
 }
 
+/// One scale set the step waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScaleSetRef {
+    /// Its resource group: `VMSS.ResourceGroup.Name`, or the `group/` of its entry.
+    pub resource_group: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl std::fmt::Display for ScaleSetRef {
+    /// The scale set's name, as users know it (the group is said where it matters).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
 /// Every input of the step, checked.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `VMSS.ScaleSet.Name`.
-    pub scale_set: String,
-    /// `VMSS.ResourceGroup.Name`.
+    /// `VMSS.ScaleSet.Name`: one or more scale sets, in the order given.
+    pub scale_sets: Vec<ScaleSetRef>,
+    /// `VMSS.ResourceGroup.Name`: the group of entries that name none.
     pub resource_group: String,
     /// `VMSS.DeploymentTarget.Roles`: a target needs all of them.
     pub roles: Vec<String>,
@@ -146,10 +162,13 @@ impl Settings {
     /// user fixes them in one round trip rather than one per run.
     pub fn from_args(args: &StepArgs) -> Result<Settings, Error> {
         let mut p = Problems::default();
-        let scale_set = p.take(required(&args.scale_set_name, "VMSS.ScaleSet.Name"));
         let resource_group = p.take(required(
             &args.resource_group_name,
             "VMSS.ResourceGroup.Name",
+        ));
+        let scale_sets = p.take(parse_scale_sets(
+            args.scale_set_name.as_deref(),
+            resource_group.as_deref().unwrap_or(""),
         ));
         let roles = p.take(parse_roles(args.roles.as_deref()));
         let octopus_url = p.take(parse_octopus_url(args.octopus_url.as_deref()));
@@ -197,7 +216,7 @@ impl Settings {
         // Every value is Some here: each None recorded a problem above.
         let missing = || Error::Input("internal: an input was neither valid nor reported".into());
         Ok(Settings {
-            scale_set: scale_set.ok_or_else(missing)?,
+            scale_sets: scale_sets.ok_or_else(missing)?,
             resource_group: resource_group.ok_or_else(missing)?,
             roles: roles.ok_or_else(missing)?,
             octopus_url: octopus_url.ok_or_else(missing)?,
@@ -234,6 +253,53 @@ fn required(value: &Option<String>, parameter: &str) -> Result<String, String> {
     present(value)
         .map(str::to_string)
         .ok_or_else(|| format!("{parameter} is required but was empty."))
+}
+
+/// Characters no Azure resource or group name has, and that would change the meaning of a
+/// request path if they slipped into one.
+const NOT_IN_A_NAME: &[char] = &['/', '\\', '?', '#', '%', '&', ' ', '\t', '\'', '"'];
+
+/// Splits `VMSS.ScaleSet.Name`: a comma list of scale sets, each `name` (in `default_group`)
+/// or `group/name`. Blanks are ignored and repeats (ignoring case) dropped.
+pub fn parse_scale_sets(
+    value: Option<&str>,
+    default_group: &str,
+) -> Result<Vec<ScaleSetRef>, String> {
+    let mut out: Vec<ScaleSetRef> = Vec::new();
+    for entry in value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let (group, name) = match entry.split_once('/') {
+            Some((g, n)) => (g.trim(), n.trim()),
+            None => (default_group, entry),
+        };
+        if group.is_empty() && entry.contains('/')
+            || name.is_empty()
+            || [group, name].iter().any(|p| p.contains(NOT_IN_A_NAME))
+        {
+            return Err(format!(
+                "VMSS.ScaleSet.Name has an entry \"{entry}\" that is neither a scale set name nor resource-group/name: separate scale sets with commas, e.g. vmss-web, rg-other/vmss-api."
+            ));
+        }
+        let set = ScaleSetRef {
+            resource_group: group.to_string(),
+            name: name.to_string(),
+        };
+        let same = |s: &ScaleSetRef| {
+            s.name.eq_ignore_ascii_case(&set.name)
+                && s.resource_group.eq_ignore_ascii_case(&set.resource_group)
+        };
+        if !out.iter().any(same) {
+            out.push(set);
+        }
+    }
+    if out.is_empty() {
+        return Err("VMSS.ScaleSet.Name is required but was empty: give the scale set's name, or a comma list of them.".into());
+    }
+    Ok(out)
 }
 
 /// Splits the roles list: commas, blanks ignored, duplicates dropped (case-insensitively).
@@ -583,6 +649,30 @@ mod tests {
             !debug.contains("API-KEY123") && !debug.contains("s3cret-value"),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn scale_sets_are_a_comma_list_with_optional_groups() {
+        let mut a = args();
+        a.scale_set_name = Some(" web , rg-api/api,, WEB, rg-api/API ".into());
+        let s = Settings::from_args(&a).unwrap();
+        let got: Vec<(&str, &str)> = s
+            .scale_sets
+            .iter()
+            .map(|s| (s.resource_group.as_str(), s.name.as_str()))
+            .collect();
+        assert_eq!(got, [("rg", "web"), ("rg-api", "api")]);
+        for bad in ["a/b/c", "/web", "rg/", "web?x", "my scale set"] {
+            a.scale_set_name = Some(bad.into());
+            let err = Settings::from_args(&a).unwrap_err().to_string();
+            assert!(
+                err.contains("VMSS.ScaleSet.Name has an entry"),
+                "{bad}: {err}"
+            );
+        }
+        a.scale_set_name = Some(" , ".into());
+        let err = Settings::from_args(&a).unwrap_err().to_string();
+        assert!(err.contains("VMSS.ScaleSet.Name is required"), "{err}");
     }
 
     #[test]

@@ -7,9 +7,9 @@ use crate::context::{self, ThisRun};
 use crate::error::{Error, Failure};
 use crate::octopus::{Deleted, OctopusClient};
 use crate::output::Reporter;
-use crate::reconcile::{self, Instance, InstanceState, Plan, RemovalReason, Scope, Target};
+use crate::reconcile::{self, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target};
 use crate::retry::{retrying, RetryPolicy};
-use crate::settings::{DuplicateHandle, Settings, TimeoutHandle};
+use crate::settings::{DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
 use crate::wait::{Next, WaitPolicy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +28,12 @@ pub struct Outcome {
     pub removed: Vec<(Target, RemovalReason)>,
     /// Targets left alone because their instance is still changing.
     pub pending: Vec<Target>,
+    /// Targets kept but not output because their VM is `Failed`.
+    pub failed: Vec<Target>,
+    /// Targets kept but not output because their VM is stopped or deallocated.
+    pub stopped: Vec<Target>,
+    /// Computer names of ready, running VMs that no in-scope target matches.
+    pub unregistered: Vec<String>,
     /// True when the wait ran out and the step proceeded.
     pub timed_out: bool,
     /// True when this run is a duplicate trigger run.
@@ -38,12 +44,59 @@ pub struct Outcome {
     pub pre_existing: Vec<Target>,
 }
 
+/// One scale set as a check saw it.
+#[derive(Debug, Clone)]
+struct SetView {
+    set: ScaleSetRef,
+    scale_set: ScaleSet,
+    /// `None` while the scale set itself is changing: its instances are not listed then, to
+    /// spend less of compute's small read budget.
+    instances: Option<Vec<Instance>>,
+}
+
+impl SetView {
+    fn settled(&self) -> bool {
+        self.instances
+            .as_ref()
+            .is_some_and(|is| is.iter().all(|i| i.state() != InstanceState::Pending))
+    }
+
+    /// What is still changing, for a person: `the scale set itself is Updating`,
+    /// `2 instance(s) still changing: web000003 (Creating), ...`; with `named`, prefixed by
+    /// the scale set's name, for steps that wait for several.
+    fn still_changing(&self, named: bool) -> String {
+        let text = match &self.instances {
+            None => format!(
+                "{} is {}",
+                if named { "it" } else { "the scale set itself" },
+                self.scale_set
+                    .provisioning_state
+                    .as_deref()
+                    .unwrap_or("changing")
+            ),
+            Some(is) => {
+                let pending = describe(is, InstanceState::Pending);
+                format!(
+                    "{} instance(s) still changing: {}",
+                    pending.len(),
+                    names(&pending)
+                )
+            }
+        };
+        if named {
+            format!("{}: {text}", self.set)
+        } else {
+            text
+        }
+    }
+}
+
 /// How the wait ended.
 enum Waited {
     /// Nothing is changing any more.
-    Settled(ScaleSet),
-    /// The deadline came with instances still changing.
-    TimedOut(ScaleSet, Vec<Instance>),
+    Settled,
+    /// The deadline came with something still changing.
+    TimedOut(Vec<SetView>),
 }
 
 /// Runs the step. Errors carry the sentence for `resultMessage`.
@@ -74,8 +127,8 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
         }
     }
 
-    let scale_set = step.wait_for_scale_set(started, &mut outcome).await?;
-    step.reconcile(&scale_set, &mut outcome).await?;
+    let scale_sets = step.wait_for_scale_sets(started, &mut outcome).await?;
+    step.reconcile(&scale_sets, &mut outcome).await?;
     if let (true, Some(this)) = (settings.exclude_old, &this_run) {
         step.exclude_pre_existing(&mut outcome, this).await?;
     }
@@ -105,11 +158,7 @@ impl<'a> Step<'a> {
             reporter.clone(),
         )
         .map_err(|f| Error::Input(f.message))?;
-        let azure = AzureClient::new(
-            &settings.azure,
-            &settings.resource_group,
-            &settings.scale_set,
-        );
+        let azure = AzureClient::new(&settings.azure);
         Ok(Step {
             settings,
             reporter,
@@ -167,90 +216,109 @@ impl<'a> Step<'a> {
         Ok(())
     }
 
-    /// Waits, then applies `VMSS.Timeout.ErrorHandle` if the deadline came first.
-    async fn wait_for_scale_set(
+    /// Waits, then applies `VMSS.Timeout.ErrorHandle` if the deadline came first. Returns the
+    /// scale sets as last read.
+    async fn wait_for_scale_sets(
         &self,
         started: Instant,
         outcome: &mut Outcome,
-    ) -> Result<ScaleSet, Error> {
+    ) -> Result<Vec<(ScaleSetRef, ScaleSet)>, Error> {
         let settings = self.settings;
+        let sets = &settings.scale_sets;
+        let which = match sets.as_slice() {
+            [one] => format!("scale set {one} in resource group {}", one.resource_group),
+            many => format!(
+                "{} scale sets ({})",
+                many.len(),
+                many.iter()
+                    .map(|s| format!("{s} in {}", s.resource_group))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         self.reporter.highlight(&format!(
-            "Waiting up to {} for scale set {} in resource group {} to settle.",
-            human(settings.timeout),
-            settings.scale_set,
-            settings.resource_group
+            "Waiting up to {} for {which} to settle.",
+            human(settings.timeout)
         ));
         let policy = WaitPolicy {
             interval: settings.poll_interval,
             timeout: settings.timeout,
         };
-        let (ss, instances) = match wait(&self.azure, policy, started, &self.reporter).await? {
-            Waited::Settled(ss) => {
+        let (waited, last) = wait(&self.azure, sets, policy, started, &self.reporter).await?;
+        let views = match waited {
+            Waited::Settled => {
                 self.reporter.highlight(&format!(
-                    "Scale set {} settled after {}.",
-                    settings.scale_set,
+                    "{} settled after {}.",
+                    capitalise(&which),
                     human(started.elapsed())
                 ));
-                return Ok(ss);
+                return Ok(last);
             }
-            Waited::TimedOut(ss, instances) => (ss, instances),
+            Waited::TimedOut(views) => views,
         };
-        let pending: Vec<String> = instances
-            .iter()
-            .filter(|i| i.state() == InstanceState::Pending)
-            .map(describe_instance)
-            .collect();
-        let still = if pending.is_empty() {
-            format!(
-                "the scale set itself is {}",
-                ss.provisioning_state.as_deref().unwrap_or("changing")
-            )
-        } else {
-            format!(
-                "{} instance(s) still changing: {}",
-                pending.len(),
-                names(&pending)
-            )
-        };
+        let still = still_changing(&views);
         if settings.timeout_handle == TimeoutHandle::Error {
             return Err(Error::Timeout(format!(
-                "Scale set {} did not settle within {} ({still}); nothing was removed. Raise VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed to deploy to the instances that are ready.",
-                settings.scale_set,
+                "{} did not settle within {} ({still}); nothing was removed. Raise VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed to deploy to the instances that are ready.",
+                capitalise(&which),
                 human(settings.timeout)
             )));
         }
         self.reporter.warn(&format!(
-            "Scale set {} did not settle within {} ({still}). Proceeding: their targets are neither removed nor deployed to.",
-            settings.scale_set,
+            "{} did not settle within {} ({still}). Proceeding: the targets of instances still changing are neither removed nor deployed to.",
+            capitalise(&which),
             human(settings.timeout)
         ));
         outcome.timed_out = true;
-        Ok(ss)
+        Ok(last)
     }
 
-    /// Lists targets, then instances, plans, and removes the targets of gone instances.
-    async fn reconcile(&self, scale_set: &ScaleSet, outcome: &mut Outcome) -> Result<(), Error> {
+    /// Lists targets, then every scale set's instances, plans, and removes the targets of gone
+    /// instances.
+    async fn reconcile(
+        &self,
+        scale_sets: &[(ScaleSetRef, ScaleSet)],
+        outcome: &mut Outcome,
+    ) -> Result<(), Error> {
         let settings = self.settings;
+        let tenant = match &settings.run.tenant_id {
+            Some(id) => Some(self.octopus.tenant(id).await.map_err(octopus_error)?),
+            None => None,
+        };
         let scope = Scope {
             environment_id: settings.run.environment_id.clone(),
             roles: settings.roles.clone(),
-            tenant_id: settings.run.tenant_id.clone(),
+            tenant,
         };
         // Targets first, then a fresh instance listing: a Tentacle registers only after its VM
         // exists, so every target in this listing has its VM in the next one. The other order
         // would let a VM that appeared between the two listings lose its brand-new target.
         let targets = self.octopus.targets(&scope).await.map_err(octopus_error)?;
-        let instances = retrying(RetryPolicy::default(), &self.reporter, || {
-            self.azure.instances(scale_set)
-        })
-        .await
-        .map_err(|f: Failure| Error::Azure(format!("{} Nothing was removed.", f.message)))?;
-        guard_against_an_empty_listing(scale_set, &instances, settings)?;
+        let mut instances = Vec::new();
+        let mut prefixes = Vec::new();
+        for (set, ss) in scale_sets {
+            let listed = retrying(RetryPolicy::default(), &self.reporter, || {
+                self.azure.instances(set, ss)
+            })
+            .await
+            .map_err(|f: Failure| Error::Azure(format!("{} Nothing was removed.", f.message)))?;
+            if let Some(prefix) = lent_prefix(set, ss, &listed, &self.reporter)? {
+                prefixes.push(prefix);
+            }
+            instances.extend(listed);
+        }
 
-        let plan = reconcile::plan(&instances, &targets, &scope);
-        report_plan(&plan, &instances, &self.reporter);
+        let plan = reconcile::plan(&instances, &targets, &scope, &prefixes);
+        report_plan(&plan, &instances, &prefixes, scale_sets, &self.reporter);
         outcome.removed = remove(&plan, &self.octopus, settings.dry_run, &self.reporter).await?;
         outcome.pending = plan.pending;
+        outcome.failed = plan.failed.into_iter().map(|(t, _)| t).collect();
+        outcome.stopped = plan.stopped.into_iter().map(|(t, _)| t).collect();
+        outcome.unregistered = plan
+            .unregistered
+            .iter()
+            .map(|i| i.display_name().to_string())
+            .collect();
         outcome.output = plan.members;
         Ok(())
     }
@@ -282,18 +350,20 @@ impl<'a> Step<'a> {
     }
 }
 
-/// Polls until the scale set and every instance have settled, or the deadline comes.
+/// Polls until every scale set and every instance have settled, or the deadline comes.
+/// Returns how it ended and the scale sets as last read.
 async fn wait(
     azure: &AzureClient,
+    sets: &[ScaleSetRef],
     policy: WaitPolicy,
     started: Instant,
     reporter: &Reporter,
-) -> Result<Waited, Error> {
+) -> Result<(Waited, Vec<(ScaleSetRef, ScaleSet)>), Error> {
     let mut checks = 0u32;
     loop {
         checks += 1;
         let limit = policy.remaining(started.elapsed()) + CHECK_GRACE;
-        let checked = tokio::time::timeout(limit, check(azure))
+        let checked = tokio::time::timeout(limit, check(azure, sets))
             .await
             .unwrap_or_else(|_| {
                 Err(Failure {
@@ -302,46 +372,32 @@ async fn wait(
                 })
             });
         let (last, retry_after) = match checked {
-            Ok(Check::Settled(ss, instances)) => {
-                let ready = instances
+            Ok(views) if views.iter().all(SetView::settled) => {
+                let all: Vec<&Instance> = views.iter().flat_map(listed).collect();
+                let ready = all
                     .iter()
                     .filter(|i| i.state() == InstanceState::Member)
                     .count();
                 reporter.progress(100, &format!("{ready} instance(s) ready"));
-                return Ok(Waited::Settled(ss));
+                return Ok((Waited::Settled, read(&views)));
             }
-            Ok(Check::ScaleSetChanging(ss)) => {
-                let state = ss.provisioning_state.clone().unwrap_or_default();
-                reporter.progress(
-                    0,
-                    &format!("Scale set is {state} (capacity {})", capacity(&ss)),
-                );
-                reporter.info(&format!(
-                    "Check {checks}: the scale set is {state}; waiting for it to finish."
-                ));
-                (Ok((ss, Vec::new())), None)
-            }
-            Ok(Check::InstancesChanging(ss, instances)) => {
-                let ready = instances
+            Ok(views) => {
+                let all: Vec<&Instance> = views.iter().flat_map(listed).collect();
+                let ready = all
                     .iter()
                     .filter(|i| i.state() == InstanceState::Member)
                     .count();
-                let pending: Vec<String> = instances
-                    .iter()
-                    .filter(|i| i.state() == InstanceState::Pending)
-                    .map(describe_instance)
-                    .collect();
-                let total = instances
+                let total = all
                     .iter()
                     .filter(|i| i.state() != InstanceState::Gone)
                     .count();
                 let pct = (ready * 100).checked_div(total).unwrap_or(0) as u8;
                 reporter.progress(pct, &format!("{ready} of {total} instance(s) ready"));
                 reporter.info(&format!(
-                    "Check {checks}: {ready} of {total} instance(s) ready; waiting for {}.",
-                    names(&pending)
+                    "Check {checks}: {ready} of {total} instance(s) ready; {}.",
+                    still_changing(&views)
                 ));
-                (Ok((ss, instances)), None)
+                (Ok(views), None)
             }
             Err(f) if f.retry.is_transient() => {
                 reporter.warn(&format!("Check {checks}: {} Will check again.", f.message));
@@ -354,7 +410,10 @@ async fn wait(
             Next::Sleep(d) => tokio::time::sleep(d).await,
             Next::TimedOut => {
                 return match last {
-                    Ok((ss, instances)) => Ok(Waited::TimedOut(ss, instances)),
+                    Ok(views) => {
+                        let sets = read(&views);
+                        Ok((Waited::TimedOut(views), sets))
+                    }
                     // Proceed never covers a failed listing.
                     Err(f) => Err(Error::Azure(format!(
                         "{} The wait ran out before Azure answered; nothing was removed.",
@@ -366,67 +425,169 @@ async fn wait(
     }
 }
 
-/// The result of one look at the scale set.
-enum Check {
-    ScaleSetChanging(ScaleSet),
-    InstancesChanging(ScaleSet, Vec<Instance>),
-    Settled(ScaleSet, Vec<Instance>),
-}
-
-/// One look: the scale set, then (only once it is steady, to spend less of Azure's small
-/// per-scale-set read budget) its instances.
-async fn check(azure: &AzureClient) -> Result<Check, Failure> {
-    let ss = azure.scale_set().await?;
-    if reconcile::scale_set_is_transient(ss.provisioning_state.as_deref()) {
-        return Ok(Check::ScaleSetChanging(ss));
-    }
-    let instances = azure.instances(&ss).await?;
-    if instances
+/// What is still changing across the scale sets, naming each when there are several.
+fn still_changing(views: &[SetView]) -> String {
+    let named = views.len() > 1;
+    views
         .iter()
-        .any(|i| i.state() == InstanceState::Pending)
-    {
-        Ok(Check::InstancesChanging(ss, instances))
-    } else {
-        Ok(Check::Settled(ss, instances))
-    }
+        .filter(|v| !v.settled())
+        .map(|v| v.still_changing(named))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
-/// A scale set that says it has VMs but lists none is more likely a listing problem than an
-/// empty fleet; removing every target on its word would be the worst possible mistake.
-fn guard_against_an_empty_listing(
+fn listed(v: &SetView) -> impl Iterator<Item = &Instance> {
+    v.instances.iter().flatten()
+}
+
+fn read(views: &[SetView]) -> Vec<(ScaleSetRef, ScaleSet)> {
+    views
+        .iter()
+        .map(|v| (v.set.clone(), v.scale_set.clone()))
+        .collect()
+}
+
+/// One look at every scale set: the set, then (only once it is steady) its instances. The
+/// sets are read concurrently; any failure makes the whole check a failure.
+async fn check(azure: &AzureClient, sets: &[ScaleSetRef]) -> Result<Vec<SetView>, Failure> {
+    futures::future::try_join_all(sets.iter().map(|set| async move {
+        let scale_set = azure.scale_set(set).await?;
+        let instances =
+            if reconcile::scale_set_is_transient(scale_set.provisioning_state.as_deref()) {
+                None
+            } else {
+                Some(azure.instances(set, &scale_set).await?)
+            };
+        Ok(SetView {
+            set: set.clone(),
+            scale_set,
+            instances,
+        })
+    }))
+    .await
+}
+
+/// The contract's empty-listing rule, per scale set. A set that says it has VMs but lists none
+/// is more likely a listing problem than an empty fleet: the step fails rather than remove
+/// every target on its word. A set that lists none and reports no capacity at all (a Flexible
+/// set without a VM profile) lends no prefix, so nothing is removed on its account. Otherwise
+/// the set lends its computer name prefix, if it has one.
+fn lent_prefix(
+    set: &ScaleSetRef,
     ss: &ScaleSet,
     instances: &[Instance],
-    settings: &Settings,
-) -> Result<(), Error> {
-    if instances.is_empty() && ss.capacity.unwrap_or(0) > 0 {
-        return Err(Error::Azure(format!(
-            "Scale set {} has capacity {} but Azure listed no instances; nothing was removed. Check that the Azure account may read the scale set's VMs.",
-            settings.scale_set,
-            capacity(ss)
-        )));
+    reporter: &Reporter,
+) -> Result<Option<Prefix>, Error> {
+    if instances.is_empty() {
+        match ss.capacity {
+            Some(0) => {}
+            Some(n) => {
+                return Err(Error::Azure(format!(
+                    "Scale set {set} has capacity {n} but Azure listed no instances; nothing was removed. Check that the Azure account may read the scale set's VMs."
+                )))
+            }
+            None => {
+                reporter.warn(&format!(
+                    "Scale set {set} listed no VMs and reports no capacity, so its listing cannot show which targets are stale: nothing is removed on its account."
+                ));
+                return Ok(None);
+            }
+        }
     }
-    Ok(())
+    Ok(ss.computer_name_prefix.clone().map(|prefix| Prefix {
+        scale_set: set.name.clone(),
+        prefix,
+    }))
 }
 
-fn report_plan(plan: &Plan, instances: &[Instance], reporter: &Reporter) {
+fn report_plan(
+    plan: &Plan,
+    instances: &[Instance],
+    prefixes: &[Prefix],
+    scale_sets: &[(ScaleSetRef, ScaleSet)],
+    reporter: &Reporter,
+) {
     let count = |s| instances.iter().filter(|i| i.state() == s).count();
     reporter.verbose(&format!(
-        "Instances: {} ready, {} changing, {} gone. Targets in scope: {} to deploy to, {} changing, {} to remove; {} out of scope.",
+        "Instances: {} ready, {} changing, {} stopped, {} failed, {} gone. Targets in scope: {} to deploy to, {} changing, {} to remove, {} kept; {} out of scope.",
         count(InstanceState::Member),
         count(InstanceState::Pending),
+        count(InstanceState::Stopped),
+        count(InstanceState::Failed),
         count(InstanceState::Gone),
         plan.members.len(),
         plan.pending.len(),
         plan.remove.len(),
+        plan.stopped.len() + plan.failed.len() + plan.foreign.len() + plan.unverified.len() + plan.disabled.len(),
         plan.out_of_scope
     ));
-    let in_scope =
-        plan.members.len() + plan.pending.len() + plan.remove.len() + plan.unverified.len();
-    if in_scope == 0 && instances.iter().any(|i| i.state() != InstanceState::Gone) {
+    if plan.in_scope() == 0 && instances.iter().any(|i| i.state() != InstanceState::Gone) {
         reporter.warn(
             "No deployment target in this environment has all the roles in VMSS.DeploymentTarget.Roles, \
              although the scale set has VMs: check the roles for a typo, and that the VMs' Tentacles register with them.",
         );
+    }
+    if !plan.failed.is_empty() {
+        let ns: Vec<String> = plan
+            .failed
+            .iter()
+            .map(|(t, i)| {
+                let why = i.reason.as_deref().unwrap_or("Azure gave no reason");
+                format!("{} (VM {} in {}: {why})", t.name, i.name, i.scale_set)
+            })
+            .collect();
+        reporter.warn(&format!(
+            "Kept {} target(s) whose VM Azure reports Failed, and left them out of the output: {}. A Failed VM may still be serving; fix the cause (often an extension), then reimage or redeploy it.",
+            ns.len(),
+            names(&ns)
+        ));
+    }
+    if !plan.stopped.is_empty() {
+        let ns: Vec<String> = plan
+            .stopped
+            .iter()
+            .map(|(t, i)| {
+                format!(
+                    "{} ({} in {})",
+                    t.name,
+                    i.power_state.as_deref().unwrap_or("stopped"),
+                    i.scale_set
+                )
+            })
+            .collect();
+        reporter.warn(&format!(
+            "Kept {} target(s) whose VM is stopped or deallocated (an evicted Spot VM among them), and left them out of the output: {}. Start the VMs to deploy to them.",
+            ns.len(),
+            names(&ns)
+        ));
+    }
+    if !plan.foreign.is_empty() {
+        let ns: Vec<String> = plan.foreign.iter().map(|t| t.name.clone()).collect();
+        let known: Vec<String> = prefixes
+            .iter()
+            .map(|p| format!("{}* ({})", p.prefix, p.scale_set))
+            .collect();
+        let without: Vec<String> = scale_sets
+            .iter()
+            .filter(|(set, _)| !prefixes.iter().any(|p| p.scale_set == set.name))
+            .map(|(set, _)| set.name.clone())
+            .collect();
+        let mut why = if known.is_empty() {
+            "no computer name prefix is known for the scale set(s)".to_string()
+        } else {
+            format!(
+                "their names carry none of the scale sets' computer name prefixes ({})",
+                known.join(", ")
+            )
+        };
+        if !without.is_empty() && !known.is_empty() {
+            why.push_str(&format!("; {} lend no prefix", without.join(", ")));
+        }
+        reporter.warn(&format!(
+            "Kept {} target(s) with the roles that match no VM of the scale set(s), because {why}: {}. They may belong to another scale set or a plain VM sharing the roles; vmss-check never removes those.",
+            ns.len(),
+            names(&ns)
+        ));
     }
     if !plan.unverified.is_empty() {
         let ns: Vec<String> = plan.unverified.iter().map(|t| t.name.clone()).collect();
@@ -436,10 +597,24 @@ fn report_plan(plan: &Plan, instances: &[Instance], reporter: &Reporter) {
             names(&ns)
         ));
     }
-    if !plan.without_target.is_empty() {
-        reporter.verbose(&format!(
-            "Instances with no target yet (their Tentacle has not registered): {}.",
-            names(&plan.without_target)
+    if !plan.disabled.is_empty() {
+        let ns: Vec<String> = plan.disabled.iter().map(|t| t.name.clone()).collect();
+        reporter.info(&format!(
+            "Left {} disabled target(s) out of the output: {}.",
+            ns.len(),
+            names(&ns)
+        ));
+    }
+    if !plan.unregistered.is_empty() {
+        let ns: Vec<String> = plan
+            .unregistered
+            .iter()
+            .map(|i| format!("{} ({})", i.display_name(), i.scale_set))
+            .collect();
+        reporter.warn(&format!(
+            "{} VM(s) are ready and running but have no deployment target in scope: {}. Their Tentacle did not register, so no deployment will reach them: check the scale set's custom script extension and the roles it registers with.",
+            ns.len(),
+            names(&ns)
         ));
     }
 }
@@ -511,6 +686,12 @@ pub mod vars {
     pub const TIMED_OUT: &str = "VMSSTimedOut";
     /// Comma list of members left out as pre-existing.
     pub const PRE_EXISTING_NAMES: &str = "VMSSPreExistingTargetNames";
+    /// Comma list of targets kept but not output because their VM is `Failed`.
+    pub const FAILED_NAMES: &str = "VMSSFailedTargetNames";
+    /// Comma list of targets kept but not output because their VM is stopped or deallocated.
+    pub const STOPPED_NAMES: &str = "VMSSStoppedTargetNames";
+    /// Comma list of computer names of ready VMs that no in-scope target matches.
+    pub const UNREGISTERED_NAMES: &str = "VMSSUnregisteredInstanceNames";
 }
 
 fn write_outputs(outcome: &Outcome, reporter: &Reporter) {
@@ -553,14 +734,31 @@ fn write_outputs(outcome: &Outcome, reporter: &Reporter) {
         .map(|t| t.name.as_str())
         .collect();
     reporter.set_variable(vars::PRE_EXISTING_NAMES, &old.join(","));
+    let names_of = |ts: &[Target]| {
+        ts.iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    reporter.set_variable(vars::FAILED_NAMES, &names_of(&outcome.failed));
+    reporter.set_variable(vars::STOPPED_NAMES, &names_of(&outcome.stopped));
+    reporter.set_variable(vars::UNREGISTERED_NAMES, &outcome.unregistered.join(","));
 }
 
-fn describe_instance(i: &Instance) -> String {
-    let name = i.computer_name.clone().unwrap_or_else(|| i.name.clone());
-    format!(
-        "{name} ({})",
-        i.provisioning_state.as_deref().unwrap_or("state unknown")
-    )
+/// `web000003 (Creating)` for every instance in `state`.
+fn describe(instances: &[Instance], state: InstanceState) -> Vec<String> {
+    instances
+        .iter()
+        .filter(|i| i.state() == state)
+        .map(|i| format!("{} ({})", i.display_name(), i.describe_state()))
+        .collect()
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// A list of names, cut short with a count when long.
@@ -574,12 +772,6 @@ fn names(list: &[String]) -> String {
             list.len() - NAMES_SHOWN
         )
     }
-}
-
-fn capacity(ss: &ScaleSet) -> String {
-    ss.capacity
-        .map(|c| c.to_string())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// A duration for people: `30 minutes`, `45 seconds`, `1.5 seconds`.

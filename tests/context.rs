@@ -142,7 +142,9 @@ fn a_tenanted_run_is_a_duplicate_only_of_its_tenants_run() {
     w.add_finished_deployment(PROJECT, ENVIRONMENT, Some("Tenants-2"), Span::seconds(5));
     for m in w.machines.iter_mut() {
         m.tenant_ids = vec!["Tenants-1".into()];
+        m.participation = "Tenanted".into();
     }
+    w.add_tenant("Tenants-1", &[]);
     w.tasks[0].tenant_id = Some("Tenants-1".into());
     let sim = Sim::start(w);
     let tenanted = with(&[("OCTOPUS_DEPLOYMENT_TENANT_ID", "Tenants-1")]);

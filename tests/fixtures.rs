@@ -4,7 +4,8 @@
 use azure_mgmt_compute::package_2024_07_01::models;
 use serde_json::Value;
 use vmss_check::azure::{
-    instance_from_vm, instance_from_vmss_vm, scale_set_from_model, vm_in_scale_set, Orchestration,
+    instance_from_vm, instance_from_vmss_vm, scale_set_from_model, vm_in_scale_set, InstanceView,
+    Orchestration,
 };
 use vmss_check::reconcile::InstanceState;
 
@@ -61,9 +62,14 @@ fn scale_set_vm_lists_maximum_and_minimum() {
         "200",
     ))
     .unwrap();
-    let i = instance_from_vmss_vm(&max.value[0]);
+    let i = instance_from_vmss_vm(&max.value[0], "vmss");
     assert_eq!(i.computer_name.as_deref(), Some("test000000"));
-    assert_eq!(i.state(), InstanceState::Member);
+    assert_eq!(i.scale_set, "vmss");
+    // Succeeded, but the generated example's statuses hold no `PowerState/...` code: without a
+    // power state the VM is pending, never a member.
+    assert_eq!(i.provisioning_state.as_deref(), Some("Succeeded"));
+    assert_eq!(i.power_state, None);
+    assert_eq!(i.state(), InstanceState::Pending);
     assert_eq!(max.next_link.as_deref(), Some("aaaaaaaaaaaaaa"));
 
     let min: models::VirtualMachineScaleSetVmListResult = serde_json::from_value(body(
@@ -72,7 +78,7 @@ fn scale_set_vm_lists_maximum_and_minimum() {
     ))
     .unwrap();
     for vm in &min.value {
-        let i = instance_from_vmss_vm(vm);
+        let i = instance_from_vmss_vm(vm, "vmss");
         // No state, no computer name: pending, and never a reason to remove anything.
         assert_eq!(i.state(), InstanceState::Pending);
         assert_eq!(i.computer_name, None);
@@ -87,24 +93,47 @@ fn vm_lists_and_scale_set_membership() {
     for vm in &max.value {
         // These VMs point at an availability set, not at a scale set: never members.
         assert!(!vm_in_scale_set(vm, "/subscriptions/x/resourceGroups/y/providers/Microsoft.Compute/virtualMachineScaleSets/z"));
-        assert_eq!(instance_from_vm(vm).state(), InstanceState::Member);
+        let i = instance_from_vm(vm, "vmss");
+        assert_eq!(i.state(), InstanceState::Pending, "no power state: {i:?}");
     }
     let min: models::VirtualMachineListResult =
         serde_json::from_value(body("VirtualMachine_List_MinimumSet_Gen.json", "200")).unwrap();
     assert!(min
         .value
         .iter()
-        .all(|vm| instance_from_vm(vm).computer_name.is_none()));
+        .all(|vm| instance_from_vm(vm, "vmss").computer_name.is_none()));
 }
 
 #[test]
-fn instance_view_example_is_not_a_list() {
-    // The per-instance view has statuses but no provisioningState property: it is not what the
-    // step reads, and it must not be mistaken for a VM.
+fn azures_instance_view_example_reads_as_running_with_no_failure() {
+    // A real instance view: ProvisioningState/succeeded and PowerState/running among the VM's
+    // statuses, a Warning-level agent status that is not a failure, and no computerName.
     let v = body(
         "VirtualMachineScaleSetVM_Get_InstanceViewAutoPlacedOnDedicatedHostGroup.json",
         "200",
     );
     let view: models::VirtualMachineScaleSetVmInstanceView = serde_json::from_value(v).unwrap();
-    assert!(!view.statuses.is_empty());
+    let read = InstanceView::read(
+        &view.statuses,
+        &view.extensions,
+        view.computer_name.as_deref(),
+    );
+    assert_eq!(
+        read,
+        InstanceView {
+            power_state: Some("running".into()),
+            computer_name: None,
+            reason: None,
+        }
+    );
+    // The same example inside a listed VM, with a Succeeded state: a member.
+    let mut vm = models::VirtualMachineScaleSetVm::new(models::Resource::new("westus".into()));
+    let mut props = models::VirtualMachineScaleSetVmProperties::new();
+    props.provisioning_state = Some("Succeeded".into());
+    props.instance_view = Some(view);
+    vm.properties = Some(props);
+    assert_eq!(
+        instance_from_vmss_vm(&vm, "vmss").state(),
+        InstanceState::Member
+    );
 }

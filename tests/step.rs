@@ -338,13 +338,7 @@ fn flexible_scale_set_ignores_other_vms_in_the_group_across_pages() {
         members.push(c);
     }
     // A standalone VM in the same group, forever Creating: counting it would stall the wait.
-    w.vms.push(vmss_check::sim::SimVm {
-        name: "jumpbox".into(),
-        computer_name: Some("web0000jb".into()),
-        scale_set: None,
-        instance_id: "0".into(),
-        state: stories::states(&[(0, "Creating")]),
-    });
+    w.add_plain_vm("jumpbox", "web0000jb", &[(0, "Creating")]);
     let outsider = w.add_target("web0000jb", 0);
     let sim = Sim::start(w);
     let run = run_step(
@@ -359,12 +353,7 @@ fn flexible_scale_set_ignores_other_vms_in_the_group_across_pages() {
     assert_eq!(list(run.var("VMSSDeploymentTargetNames")), members);
     // The VM outside the set is not a member: its namesake target is removed.
     assert_eq!(deleted(&sim), vec![outsider]);
-    let w = sim.world();
-    let lists: Vec<_> = w
-        .requests(Service::Arm)
-        .into_iter()
-        .filter(|r| r.path.ends_with("/virtualMachines"))
-        .collect();
+    let lists = vm_list_requests(&sim);
     assert!(
         lists
             .iter()
@@ -439,6 +428,7 @@ fn tenanted_run_touches_only_its_tenants_targets() {
     let theirs_live = w.add_target_with(&c, 0, &[stories::ROLE], &["Tenants-2"]);
     let our_stale = w.add_target_with("web0000zy", 0, &[stories::ROLE], &["Tenants-1"]);
     let their_stale = w.add_target_with("web0000zz", 0, &[stories::ROLE], &["Tenants-2"]);
+    w.add_tenant("Tenants-1", &[]);
     let sim = Sim::start(w);
     let run = run_step(&sim, &[("OCTOPUS_DEPLOYMENT_TENANT_ID", "Tenants-1")]);
     assert_eq!(run.code, 0, "{}", run.stdout);

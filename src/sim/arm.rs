@@ -1,6 +1,6 @@
 //! Simulated Azure AD token endpoint and Resource Manager (Microsoft.Compute, 2024-07-01).
 
-use super::world::{at, SimVm, World};
+use super::world::{at, SimProfile, SimScaleSet, SimVm, World};
 use super::{json, Incoming};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -195,21 +195,26 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
             "The resource type could not be found.",
         );
     }
-    if !seg[3].eq_ignore_ascii_case(&w.resource_group) {
+    let Some(rg) = w
+        .resource_groups
+        .iter()
+        .find(|g| g.eq_ignore_ascii_case(&seg[3]))
+        .cloned()
+    else {
         return arm_error(
             StatusCode::NOT_FOUND,
             "ResourceGroupNotFound",
             &format!("Resource group '{}' could not be found.", seg[3]),
         );
-    }
+    };
     match &l[4..] {
         ["providers", "microsoft.compute", "virtualmachinescalesets", _] => {
-            get_scale_set(w, &seg[7])
+            get_scale_set(w, &rg, &seg[7])
         }
         ["providers", "microsoft.compute", "virtualmachinescalesets", _, "virtualmachines"] => {
-            list_scale_set_vms(w, base, &path, &seg[7], &q)
+            list_scale_set_vms(w, base, &path, &rg, &seg[7], &q)
         }
-        ["providers", "microsoft.compute", "virtualmachines"] => list_vms(w, base, &path, &q),
+        ["providers", "microsoft.compute", "virtualmachines"] => list_vms(w, base, &path, &rg, &q),
         _ => arm_error(
             StatusCode::NOT_FOUND,
             "InvalidResourceType",
@@ -218,61 +223,146 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
     }
 }
 
-fn not_found(w: &World, name: &str) -> Response {
+fn not_found(rg: &str, name: &str) -> Response {
     arm_error(
         StatusCode::NOT_FOUND,
         "ResourceNotFound",
-        &format!("The Resource 'Microsoft.Compute/virtualMachineScaleSets/{name}' under resource group '{}' was not found.", w.resource_group),
+        &format!("The Resource 'Microsoft.Compute/virtualMachineScaleSets/{name}' under resource group '{rg}' was not found."),
     )
 }
 
-fn get_scale_set(w: &mut World, name: &str) -> Response {
-    let Some(ss) = w
-        .scale_sets
+fn find_scale_set(w: &World, rg: &str, name: &str) -> Option<SimScaleSet> {
+    w.scale_sets
         .iter()
-        .find(|s| s.name.eq_ignore_ascii_case(name))
+        .find(|s| s.name.eq_ignore_ascii_case(name) && s.resource_group.eq_ignore_ascii_case(rg))
         .cloned()
-    else {
-        return not_found(w, name);
+}
+
+fn get_scale_set(w: &mut World, rg: &str, name: &str) -> Response {
+    let Some(ss) = find_scale_set(w, rg, name) else {
+        return not_found(rg, name);
     };
-    // Each read of the scale set is one tick of the story's clock.
+    // Each read of a scale set is one tick of the story's clock.
     w.tick += 1;
     let tick = w.tick;
-    json(
-        StatusCode::OK,
-        json!({
-            "name": ss.name,
-            "id": w.scale_set_id(&ss.name),
-            "type": "Microsoft.Compute/virtualMachineScaleSets",
-            "location": w.location,
-            "tags": {},
-            "sku": {"name": "Standard_D2s_v3", "tier": "Standard", "capacity": at(&ss.capacity, tick).unwrap_or(0)},
-            "properties": {
-                "singlePlacementGroup": true,
-                "upgradePolicy": {"mode": "Manual"},
-                "provisioningState": at(&ss.state, tick).unwrap_or_else(|| "Succeeded".into()),
-                "overprovision": ss.orchestration == "Uniform",
-                "doNotRunExtensionsOnOverprovisionedVMs": false,
-                "uniqueId": "b9e2c8a4-0f3d-4b6e-9d1a-5c7f3e2a1b0d",
-                "orchestrationMode": ss.orchestration,
-                "timeCreated": "2026-06-01T09:00:00.0000000+00:00"
-            }
-        }),
-    )
+    let mut props = json!({
+        "singlePlacementGroup": true,
+        "upgradePolicy": {"mode": "Manual"},
+        "provisioningState": at(&ss.state, tick).unwrap_or_else(|| "Succeeded".into()),
+        "overprovision": ss.orchestration == "Uniform",
+        "doNotRunExtensionsOnOverprovisionedVMs": false,
+        "uniqueId": "b9e2c8a4-0f3d-4b6e-9d1a-5c7f3e2a1b0d",
+        "orchestrationMode": ss.orchestration,
+        "timeCreated": "2026-06-01T09:00:00.0000000+00:00"
+    });
+    let storage = json!({"imageReference": {"id": format!("/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/images/images/web/versions/1.0.0", w.subscription_id)}});
+    match &ss.profile {
+        SimProfile::Generalized(prefix) => {
+            props["virtualMachineProfile"] = json!({
+                "osProfile": {"computerNamePrefix": prefix, "adminUsername": "azureuser", "secrets": []},
+                "storageProfile": storage,
+            });
+        }
+        // A specialized image carries its OS as it was: there is no OS profile to give.
+        SimProfile::Specialized => {
+            props["virtualMachineProfile"] = json!({"storageProfile": storage});
+        }
+        SimProfile::None => {}
+    }
+    let mut body = json!({
+        "name": ss.name,
+        "id": w.scale_set_id(&ss.resource_group, &ss.name),
+        "type": "Microsoft.Compute/virtualMachineScaleSets",
+        "location": w.location,
+        "tags": {},
+        "properties": props
+    });
+    // A Flexible set without a VM profile has no SKU, and so no capacity.
+    if ss.profile != SimProfile::None {
+        body["sku"] = json!({"name": "Standard_D2s_v3", "tier": "Standard", "capacity": at(&ss.capacity, tick).unwrap_or(0)});
+    }
+    json(StatusCode::OK, body)
 }
 
 fn vm_state(vm: &SimVm, tick: u64) -> Option<String> {
     at(&vm.state, tick).flatten()
 }
 
-fn os_profile(vm: &SimVm) -> Value {
-    match &vm.computer_name {
+fn os_profile(vm: &SimVm) -> Option<Value> {
+    if !vm.os_profile {
+        return None;
+    }
+    Some(match &vm.computer_name {
         Some(c) => json!({"computerName": c, "adminUsername": "azureuser", "secrets": []}),
         None => json!({"adminUsername": "azureuser", "secrets": []}),
-    }
+    })
 }
 
-/// One page of a list, with an absolute `nextLink` carrying the query (as ARM does).
+fn status(code: String, level: &str, display: &str, message: Option<&str>) -> Value {
+    let mut s = json!({"code": code, "level": level, "displayStatus": display, "time": "2026-11-23T09:59:00.0000000+00:00"});
+    if let Some(m) = message {
+        s["message"] = Value::String(m.to_string());
+    }
+    s
+}
+
+/// The instance view Azure returns with `$expand=instanceView`: provisioning and power
+/// statuses (a failed extension's reason among them), and the agent's `computerName`.
+fn instance_view(vm: &SimVm, state: &str, tick: u64) -> Value {
+    let lower = state.to_ascii_lowercase();
+    let failed = lower == "failed";
+    let mut statuses = vec![match (&vm.failure, failed) {
+        (Some(f), true) => status(
+            format!("ProvisioningState/failed/{}", f.code),
+            "Error",
+            "Provisioning failed",
+            Some(&f.message),
+        ),
+        _ => status(
+            format!("ProvisioningState/{lower}"),
+            "Info",
+            &format!("Provisioning {lower}"),
+            None,
+        ),
+    }];
+    if let Some(power) = at(&vm.power, tick) {
+        statuses.push(status(
+            format!("PowerState/{power}"),
+            "Info",
+            &format!("VM {power}"),
+            None,
+        ));
+    }
+    let mut view = json!({
+        "platformUpdateDomain": 0,
+        "platformFaultDomain": 0,
+        "osName": "ubuntu",
+        "osVersion": "22.04",
+        "vmAgent": {"vmAgentVersion": "2.11.1.12", "statuses": [status("ProvisioningState/succeeded".into(), "Info", "Ready", Some("Guest Agent is running"))]},
+        "statuses": statuses,
+    });
+    if let Some(c) = &vm.computer_name {
+        view["computerName"] = Value::String(c.clone());
+    }
+    if let (Some(f), true) = (&vm.failure, failed) {
+        view["extensions"] = json!([{
+            "name": f.extension,
+            "type": "Microsoft.Azure.Extensions.CustomScript",
+            "typeHandlerVersion": "2.1.10",
+            "statuses": [status("ProvisioningState/failed/1".into(), "Error", "Provisioning failed", Some("Enable failed: failed to execute command: command terminated with exit status=1"))]
+        }]);
+    }
+    view
+}
+
+fn expands_instance_view(q: &HashMap<String, String>) -> bool {
+    q.get("$expand")
+        .is_some_and(|e| e.eq_ignore_ascii_case("instanceView"))
+}
+
+/// One page of a list. Its `nextLink` is written the way ARM writes it for these lists: an
+/// absolute URL with the `$filter` unencoded (spaces and quotes as they are), a `$skiptoken`
+/// holding `!` and `/`, and no `$expand`.
 fn page(
     base: &str,
     path: &str,
@@ -282,24 +372,23 @@ fn page(
 ) -> Value {
     let skip: usize = q
         .get("$skiptoken")
+        .and_then(|s| s.split('!').next())
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let end = (skip + page_size).min(items.len());
     let value: Vec<Value> = items.get(skip..end).unwrap_or(&[]).to_vec();
     let mut body = json!({ "value": value });
     if end < items.len() {
-        let mut next = url::Url::parse(base)
-            .and_then(|b| b.join(path.trim_start_matches('/')))
-            .expect("valid");
-        {
-            let mut qp = next.query_pairs_mut();
-            qp.append_pair("api-version", API_VERSION);
-            if let Some(f) = q.get("$filter") {
-                qp.append_pair("$filter", f);
-            }
-            qp.append_pair("$skiptoken", &end.to_string());
+        let mut next = format!(
+            "{}{}?api-version={API_VERSION}",
+            base.trim_end_matches('/'),
+            path
+        );
+        if let Some(f) = q.get("$filter") {
+            next.push_str(&format!("&$filter={f}"));
         }
-        body["nextLink"] = Value::String(next.to_string());
+        next.push_str(&format!("&$skiptoken={end}!/Subscriptions/page/{end}"));
+        body["nextLink"] = Value::String(next);
     }
     body
 }
@@ -308,16 +397,12 @@ fn list_scale_set_vms(
     w: &mut World,
     base: &str,
     path: &str,
+    rg: &str,
     name: &str,
     q: &HashMap<String, String>,
 ) -> Response {
-    let Some(ss) = w
-        .scale_sets
-        .iter()
-        .find(|s| s.name.eq_ignore_ascii_case(name))
-        .cloned()
-    else {
-        return not_found(w, name);
+    let Some(ss) = find_scale_set(w, rg, name) else {
+        return not_found(rg, name);
     };
     if ss.orchestration != "Uniform" {
         return arm_error(
@@ -327,13 +412,30 @@ fn list_scale_set_vms(
         );
     }
     let tick = w.tick;
-    let ss_id = w.scale_set_id(&ss.name);
+    let expand = expands_instance_view(q);
+    let ss_id = w.scale_set_id(&ss.resource_group, &ss.name);
     let items: Vec<Value> = w
         .vms
         .iter()
-        .filter(|vm| vm.scale_set.as_deref() == Some(ss.name.as_str()))
+        .filter(|vm| {
+            vm.scale_set.as_deref() == Some(ss.name.as_str())
+                && vm.resource_group == ss.resource_group
+        })
         .filter_map(|vm| {
             let state = vm_state(vm, tick)?;
+            let mut props = json!({
+                "latestModelApplied": true,
+                "vmId": format!("0b7e4a9c-1d2f-4e3a-8b5c-{:012}", vm.instance_id.len() * 7919),
+                "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
+                "provisioningState": state,
+                "timeCreated": "2026-11-23T09:58:00.0000000+00:00"
+            });
+            if let Some(os) = os_profile(vm) {
+                props["osProfile"] = os;
+            }
+            if expand {
+                props["instanceView"] = instance_view(vm, &state, tick);
+            }
             Some(json!({
                 "name": format!("{}_{}", ss.name, vm.instance_id),
                 "id": format!("{ss_id}/virtualMachines/{}", vm.instance_id),
@@ -341,23 +443,30 @@ fn list_scale_set_vms(
                 "location": w.location,
                 "instanceId": vm.instance_id,
                 "sku": {"name": "Standard_D2s_v3", "tier": "Standard"},
-                "properties": {
-                    "latestModelApplied": true,
-                    "vmId": format!("0b7e4a9c-1d2f-4e3a-8b5c-{:012}", vm.instance_id.len() * 7919),
-                    "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
-                    "osProfile": os_profile(vm),
-                    "provisioningState": state,
-                    "timeCreated": "2026-11-23T09:58:00.0000000+00:00"
-                }
+                "properties": props
             }))
         })
         .collect();
     json(StatusCode::OK, page(base, path, q, items, w.arm_page_size))
 }
 
-fn list_vms(w: &mut World, base: &str, path: &str, q: &HashMap<String, String>) -> Response {
+fn list_vms(
+    w: &mut World,
+    base: &str,
+    path: &str,
+    rg: &str,
+    q: &HashMap<String, String>,
+) -> Response {
     if let Some(body) = &w.faults.vm_list_body {
         return json(StatusCode::OK, body.clone());
+    }
+    let expand = expands_instance_view(q);
+    if expand && !q.contains_key("$filter") {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "The value 'instanceView' of parameter '$expand' is only allowed together with a '$filter' on 'virtualMachineScaleSet/id'.",
+        );
     }
     // ARM's filter: 'virtualMachineScaleSet/id' eq '<id>'.
     let wanted = q.get("$filter").and_then(|f| {
@@ -369,9 +478,10 @@ fn list_vms(w: &mut World, base: &str, path: &str, q: &HashMap<String, String>) 
     let items: Vec<Value> = w
         .vms
         .iter()
+        .filter(|vm| vm.resource_group.eq_ignore_ascii_case(rg))
         .filter_map(|vm| {
             let state = vm_state(vm, tick)?;
-            let ss_id = vm.scale_set.as_ref().map(|s| w.scale_set_id(s));
+            let ss_id = vm.scale_set.as_ref().map(|s| w.scale_set_id(&vm.resource_group, s));
             if let Some(wanted) = &wanted {
                 if ss_id.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(wanted.as_str()) {
                     return None;
@@ -380,16 +490,26 @@ fn list_vms(w: &mut World, base: &str, path: &str, q: &HashMap<String, String>) 
             let mut props = json!({
                 "vmId": "5c2e9f7a-3b1d-4c8e-a6f0-9d4b2e7c1a3f",
                 "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
-                "osProfile": os_profile(vm),
                 "provisioningState": state,
                 "timeCreated": "2026-11-23T09:58:00.0000000+00:00"
             });
+            if let Some(os) = os_profile(vm) {
+                props["osProfile"] = os;
+            }
             if let Some(id) = ss_id {
                 props["virtualMachineScaleSet"] = json!({"id": id});
             }
+            if vm.spot {
+                props["priority"] = json!("Spot");
+                props["evictionPolicy"] = json!("Deallocate");
+                props["billingProfile"] = json!({"maxPrice": -1});
+            }
+            if expand {
+                props["instanceView"] = instance_view(vm, &state, tick);
+            }
             Some(json!({
                 "name": vm.name,
-                "id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/{}", w.subscription_id, w.resource_group, vm.name),
+                "id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/{}", w.subscription_id, vm.resource_group, vm.name),
                 "type": "Microsoft.Compute/virtualMachines",
                 "location": w.location,
                 "properties": props

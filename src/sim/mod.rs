@@ -8,7 +8,10 @@ mod octopus;
 pub mod stories;
 pub mod world;
 
-pub use world::{Faults, Service, SimEvent, SimMachine, SimScaleSet, SimTask, SimVm, World, NOW};
+pub use world::{
+    Faults, Service, SimEvent, SimFailure, SimMachine, SimProfile, SimScaleSet, SimTask, SimTenant,
+    SimVm, World, NOW,
+};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};

@@ -75,6 +75,18 @@ pub fn server(w: &mut World, _base: &str, inc: &Incoming) -> Response {
         ("GET", ["api", sp, "machines"]) if *sp == space => list_machines(w, &q, rest),
         ("DELETE", ["api", sp, "machines", id]) if *sp == space => delete_machine(w, id),
         ("GET", ["api", sp, "tasks"]) if *sp == space => list_tasks(w, &q),
+        ("GET", ["api", sp, "tenants", id]) if *sp == space => {
+            match w.tenants.iter().find(|t| t.id == *id) {
+                Some(t) => json(
+                    StatusCode::OK,
+                    json!({"Id": t.id, "Name": t.id, "SpaceId": space, "TenantTags": t.tags, "ProjectEnvironments": {}, "Links": {"Self": format!("/api/{space}/tenants/{}", t.id)}}),
+                ),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    &format!("The resource '{id}' was not found."),
+                ),
+            }
+        }
         ("GET", ["api", sp, "tasks", id]) if *sp == space => {
             match w.tasks.iter().find(|t| t.id == *id) {
                 Some(t) => json(StatusCode::OK, task_json(t)),
@@ -99,12 +111,65 @@ pub fn server(w: &mut World, _base: &str, inc: &Incoming) -> Response {
     }
 }
 
+/// The query parameters of the machines route's URI template (`Links.Machines` in the root
+/// document of a real 2019.7 server): Octopus builds `Page.Next` from these alone.
+const MACHINES_TEMPLATE: &[&str] = &[
+    "skip",
+    "take",
+    "name",
+    "ids",
+    "partialName",
+    "roles",
+    "isDisabled",
+    "healthStatuses",
+    "commStyles",
+    "tenantIds",
+    "tenantTags",
+    "environmentIds",
+    "thumbprint",
+    "deploymentId",
+];
+/// The same for `Links.Events`.
+const EVENTS_TEMPLATE: &[&str] = &[
+    "skip",
+    "regarding",
+    "regardingAny",
+    "user",
+    "users",
+    "projects",
+    "projectGroups",
+    "environments",
+    "eventGroups",
+    "eventCategories",
+    "eventAgents",
+    "tags",
+    "tenants",
+    "from",
+    "to",
+    "internal",
+    "fromAutoId",
+    "toAutoId",
+    "documentTypes",
+    "asCsv",
+    "take",
+    "ids",
+    "spaces",
+    "includeSystem",
+];
+
 /// A link to another page of the same listing, under the server's prefix, as Octopus writes
-/// `Links` (starting with `/`).
-fn page_link(w: &World, path: &str, q: &HashMap<String, String>, skip: usize) -> String {
+/// `Links` (starting with `/`): rebuilt from the parameters the route declares, dropping the
+/// rest, as the real server does.
+fn page_link(
+    w: &World,
+    path: &str,
+    q: &HashMap<String, String>,
+    skip: usize,
+    template: &[&str],
+) -> String {
     let mut pairs: Vec<(String, String)> = q
         .iter()
-        .filter(|(k, _)| *k != "skip")
+        .filter(|(k, _)| *k != "skip" && template.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     pairs.sort();
@@ -122,8 +187,9 @@ fn machine_json(m: &SimMachine) -> Value {
         "Roles": m.roles,
         "EnvironmentIds": m.environment_ids,
         "TenantIds": m.tenant_ids,
-        "TenantedDeploymentParticipation": if m.tenant_ids.is_empty() { "Untenanted" } else { "Tenanted" },
-        "IsDisabled": false,
+        "TenantTags": m.tenant_tags,
+        "TenantedDeploymentParticipation": m.participation,
+        "IsDisabled": m.disabled,
         "HealthStatus": "Healthy",
         "Status": "Online",
         "SpaceId": "Spaces-1",
@@ -163,7 +229,7 @@ fn list_machines(w: &World, q: &HashMap<String, String>, path: &str) -> Response
         .take(take)
         .map(|m| machine_json(m))
         .collect();
-    let link = |skip: usize| page_link(w, path, q, skip);
+    let link = |skip: usize| page_link(w, path, q, skip, MACHINES_TEMPLATE);
     let mut links = json!({"Self": link(skip), "Page.Current": link(skip)});
     if skip + take < total {
         links["Page.Next"] = Value::String(link(skip + take));
@@ -247,7 +313,14 @@ fn task_json(t: &SimTask) -> Value {
 }
 
 fn list_tasks(w: &World, q: &HashMap<String, String>) -> Response {
-    let one = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let ignored = w.faults.ignore_task_filters;
+    // The task kind (`name`) is honoured even by old servers; the others may not be.
+    let honoured = |k: &str| !ignored || k == "name";
+    let one = |k: &str| {
+        q.get(k)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty() && honoured(k))
+    };
     let states = list_param(q, "states");
     let take: usize = q.get("take").and_then(|s| s.parse().ok()).unwrap_or(30);
     let mut tasks: Vec<&SimTask> = w
@@ -357,7 +430,7 @@ fn list_events(w: &World, q: &HashMap<String, String>, path: &str) -> Response {
         .collect();
     let mut links = json!({});
     if skip + take < total {
-        links["Page.Next"] = Value::String(page_link(w, path, q, skip + take));
+        links["Page.Next"] = Value::String(page_link(w, path, q, skip + take, EVENTS_TEMPLATE));
     }
     json(
         StatusCode::OK,

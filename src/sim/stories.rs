@@ -1,6 +1,9 @@
 //! Ready-made worlds: the demo's scale-out story and the pieces tests build theirs from.
 
-use super::world::{SimEvent, SimMachine, SimScaleSet, SimTask, SimVm, Timeline, World, NOW};
+use super::world::{
+    SimEvent, SimFailure, SimMachine, SimProfile, SimScaleSet, SimTask, SimTenant, SimVm, Timeline,
+    World, NOW,
+};
 use time::Duration;
 
 /// The role every scale-set target registers with.
@@ -43,7 +46,8 @@ pub fn states(pairs: &[(u64, &str)]) -> Timeline<Option<String>> {
 }
 
 impl World {
-    /// Adds a scale set whose state and capacity follow the given timelines.
+    /// Adds a scale set in the default resource group, from a generalized image with the
+    /// computer name prefix `web`, whose state and capacity follow the given timelines.
     pub fn add_scale_set(
         &mut self,
         name: &str,
@@ -53,28 +57,95 @@ impl World {
     ) {
         self.scale_sets.push(SimScaleSet {
             name: name.into(),
+            resource_group: self.resource_group.clone(),
             orchestration: orchestration.into(),
             state: state.iter().map(|(t, s)| (*t, s.to_string())).collect(),
             capacity: capacity.to_vec(),
+            profile: SimProfile::Generalized("web".into()),
         });
     }
 
-    /// Adds instance `instance` of a scale set, named as Azure names it.
+    /// A scale set, to change its group or profile before its instances are added.
+    pub fn scale_set_mut(&mut self, name: &str) -> &mut SimScaleSet {
+        self.scale_sets
+            .iter_mut()
+            .find(|s| s.name == name)
+            .expect("a scale set of the story")
+    }
+
+    /// Adds a resource group that exists (beside the default one).
+    pub fn add_resource_group(&mut self, name: &str) {
+        self.resource_groups.push(name.into());
+    }
+
+    /// Adds instance `instance` of a scale set, named as Azure names it (the set's prefix plus
+    /// the instance id in base 36), running from the start.
     pub fn add_instance(
         &mut self,
         scale_set: &str,
         instance: u32,
         state: &[(u64, &str)],
     ) -> String {
-        let computer = computer_name("web", instance);
+        let set = self
+            .scale_sets
+            .iter()
+            .find(|s| s.name == scale_set)
+            .expect("add the scale set first")
+            .clone();
+        let prefix = match &set.profile {
+            SimProfile::Generalized(p) => p.clone(),
+            _ => "web".into(),
+        };
+        let computer = computer_name(&prefix, instance);
         self.vms.push(SimVm {
             name: format!("{scale_set}_{}", short_id(instance)),
+            resource_group: set.resource_group.clone(),
             computer_name: Some(computer.clone()),
+            os_profile: set.profile != SimProfile::Specialized,
             scale_set: Some(scale_set.into()),
             instance_id: instance.to_string(),
             state: states(state),
+            power: vec![(0, "running".into())],
+            failure: None,
+            spot: false,
         });
         computer
+    }
+
+    /// Adds a plain VM (no scale set) to the default resource group, running from the start.
+    pub fn add_plain_vm(&mut self, name: &str, computer_name: &str, state: &[(u64, &str)]) {
+        self.vms.push(SimVm {
+            name: name.into(),
+            resource_group: self.resource_group.clone(),
+            computer_name: Some(computer_name.into()),
+            os_profile: true,
+            scale_set: None,
+            instance_id: "0".into(),
+            state: states(state),
+            power: vec![(0, "running".into())],
+            failure: None,
+            spot: false,
+        });
+    }
+
+    /// The VM with this computer name.
+    pub fn vm_mut(&mut self, computer_name: &str) -> &mut SimVm {
+        self.vms
+            .iter_mut()
+            .find(|v| v.computer_name.as_deref() == Some(computer_name))
+            .expect("a VM of the story")
+    }
+
+    /// Makes a VM `Failed` from `tick` while it keeps running, the way a failed extension
+    /// leaves a healthy, serving VM.
+    pub fn fail_extension(&mut self, computer_name: &str, tick: u64) {
+        let vm = self.vm_mut(computer_name);
+        vm.state.push((tick, Some("Failed".into())));
+        vm.failure = Some(SimFailure {
+            extension: "CustomScript".into(),
+            code: "VMExtensionProvisioningError".into(),
+            message: "VM has reported a failure when processing extension 'CustomScript'. Error message: \"Enable failed: failed to execute command: command terminated with exit status=1\"".into(),
+        });
     }
 
     /// Adds a target in the run's environment with the scale set's role, registering at `tick`.
@@ -97,9 +168,33 @@ impl World {
             roles: roles.iter().map(|r| r.to_string()).collect(),
             environment_ids: vec![ENVIRONMENT.into()],
             tenant_ids: tenants.iter().map(|t| t.to_string()).collect(),
+            tenant_tags: Vec::new(),
+            participation: if tenants.is_empty() {
+                "Untenanted"
+            } else {
+                "Tenanted"
+            }
+            .into(),
+            disabled: false,
             appears_at: tick,
         });
         id
+    }
+
+    /// The target with this id.
+    pub fn machine_mut(&mut self, id: &str) -> &mut SimMachine {
+        self.machines
+            .iter_mut()
+            .find(|m| m.id == id)
+            .expect("a target of the story")
+    }
+
+    /// Adds a tenant carrying these tags.
+    pub fn add_tenant(&mut self, id: &str, tags: &[&str]) {
+        self.tenants.push(SimTenant {
+            id: id.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        });
     }
 
     /// Adds a target with a `Created` audit event at `created`.
@@ -205,8 +300,9 @@ pub fn fleet(size: u32, stale: u32) -> World {
         let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
         w.add_target(&c, 0);
     }
+    // Stale targets carry the scale set's prefix: VMs of this set that are long gone.
     for i in 0..stale {
-        w.add_target(&format!("gone{i:05}"), 0);
+        w.add_target(&computer_name("web", 50_000 + i), 0);
     }
     w
 }

@@ -64,17 +64,34 @@ pub fn at<T: Clone>(timeline: &Timeline<T>, tick: u64) -> Option<T> {
         .map(|(_, v)| v.clone())
 }
 
+/// What a scale set's VM profile says about computer names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimProfile {
+    /// A generalized image: an OS profile with this `computerNamePrefix`.
+    Generalized(String),
+    /// A specialized image: a VM profile without an OS profile, so no prefix, and each VM's
+    /// computer name only in its instance view.
+    Specialized,
+    /// No VM profile at all (a Flexible set whose VMs are added one by one): no prefix, and no
+    /// `sku`, so no capacity.
+    None,
+}
+
 /// A scale set.
 #[derive(Debug, Clone)]
 pub struct SimScaleSet {
     /// Its name.
     pub name: String,
+    /// Its resource group.
+    pub resource_group: String,
     /// `Uniform` or `Flexible`.
     pub orchestration: String,
     /// Provisioning state over time.
     pub state: Timeline<String>,
     /// `sku.capacity` over time.
     pub capacity: Timeline<i64>,
+    /// Its VM profile.
+    pub profile: SimProfile,
 }
 
 /// A VM: a Uniform instance, a Flexible member, or a standalone VM in the same group.
@@ -82,14 +99,37 @@ pub struct SimScaleSet {
 pub struct SimVm {
     /// Resource name.
     pub name: String,
-    /// `osProfile.computerName` (None: the property is missing).
+    /// Its resource group.
+    pub resource_group: String,
+    /// Its host name (None: not reported anywhere).
     pub computer_name: Option<String>,
+    /// True when the VM has an OS profile carrying the computer name; false for specialized
+    /// images, whose computer name only the instance view reports.
+    pub os_profile: bool,
     /// The scale set it belongs to, if any.
     pub scale_set: Option<String>,
     /// Uniform instance id.
     pub instance_id: String,
     /// Provisioning state over time; `None` means the VM does not exist (yet, or any more).
     pub state: Timeline<Option<String>>,
+    /// The instance view's power state over time (`running`, `deallocated`...); before its
+    /// first entry the instance view reports no power state.
+    pub power: Timeline<String>,
+    /// Why it failed, as the instance view says: the failing extension, its code and message.
+    pub failure: Option<SimFailure>,
+    /// A Spot VM (`priority: Spot`, evicted by deallocation).
+    pub spot: bool,
+}
+
+/// A failed extension, as a `Failed` VM's instance view reports it.
+#[derive(Debug, Clone)]
+pub struct SimFailure {
+    /// The extension's name (`CustomScript`).
+    pub extension: String,
+    /// The VM status's code suffix (`VMExtensionProvisioningError`).
+    pub code: String,
+    /// Azure's message.
+    pub message: String,
 }
 
 /// An Octopus deployment target.
@@ -105,8 +145,23 @@ pub struct SimMachine {
     pub environment_ids: Vec<String>,
     /// Its tenants.
     pub tenant_ids: Vec<String>,
+    /// Tenant tags (`Tag Set/Tag`) it is linked to.
+    pub tenant_tags: Vec<String>,
+    /// `Untenanted`, `Tenanted` or `TenantedOrUntenanted`.
+    pub participation: String,
+    /// `IsDisabled`.
+    pub disabled: bool,
     /// The tick at which it registers.
     pub appears_at: u64,
+}
+
+/// An Octopus tenant.
+#[derive(Debug, Clone)]
+pub struct SimTenant {
+    /// `Tenants-N`.
+    pub id: String,
+    /// Its tags (`Tag Set/Tag`).
+    pub tags: Vec<String>,
 }
 
 /// Faults to inject.
@@ -122,6 +177,9 @@ pub struct Faults {
     pub forbid_delete: Vec<String>,
     /// Serve this body for the resource group's VM list instead of the simulated VMs.
     pub vm_list_body: Option<serde_json::Value>,
+    /// Ignore the task list's filters (project, environment, tenant, runbook), as servers do
+    /// with filters they do not know: the client's own confirmation must catch the rest.
+    pub ignore_task_filters: bool,
 }
 
 /// Which server saw a request.
@@ -165,8 +223,10 @@ pub struct World {
     pub federated_token: String,
     /// Lifetime of issued access tokens.
     pub token_lifetime: Duration,
-    /// The resource group.
+    /// The default resource group (the step's `VMSS.ResourceGroup.Name`).
     pub resource_group: String,
+    /// Every resource group that exists.
+    pub resource_groups: Vec<String>,
     /// Location of everything.
     pub location: String,
     /// Scale sets in the group.
@@ -183,6 +243,8 @@ pub struct World {
     pub space_id: String,
     /// Octopus targets (deleted ones are removed from here).
     pub machines: Vec<SimMachine>,
+    /// Octopus tenants.
+    pub tenants: Vec<SimTenant>,
     /// Injected faults.
     pub faults: Faults,
     /// The clock: scale-set reads so far.
@@ -214,6 +276,7 @@ impl World {
             federated_token: "eyJhbGciOiJSUzI1NiJ9.sim-oidc-token.c2ln".into(),
             token_lifetime: Duration::from_secs(3599),
             resource_group: "rg-web".into(),
+            resource_groups: vec!["rg-web".into()],
             location: "westeurope".into(),
             scale_sets: Vec::new(),
             vms: Vec::new(),
@@ -222,6 +285,7 @@ impl World {
             octopus_prefix: String::new(),
             space_id: "Spaces-1".into(),
             machines: Vec::new(),
+            tenants: Vec::new(),
             faults: Faults::default(),
             tick: 0,
             seen: Vec::new(),
@@ -246,11 +310,11 @@ impl World {
         }
     }
 
-    /// The scale set's ARM id.
-    pub fn scale_set_id(&self, name: &str) -> String {
+    /// A scale set's ARM id.
+    pub fn scale_set_id(&self, resource_group: &str, name: &str) -> String {
         format!(
             "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachineScaleSets/{}",
-            self.subscription_id, self.resource_group, name
+            self.subscription_id, resource_group, name
         )
     }
 

@@ -5,6 +5,7 @@ use base64::Engine as _;
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use vmss_check::sim::world::Seen;
 use vmss_check::sim::{Service, Sim};
 
 /// What a run of the binary produced.
@@ -119,6 +120,16 @@ pub fn assert_no_secrets(sim: &Sim, run: &Run) {
         !w.api_key_in_query,
         "the API key was sent in a query string"
     );
+}
+
+/// The VM listings Resource Manager saw (a scale set's, or a group's), every page.
+pub fn vm_list_requests(sim: &Sim) -> Vec<Seen> {
+    sim.world()
+        .requests(Service::Arm)
+        .into_iter()
+        .filter(|r| r.path.ends_with("/virtualMachines"))
+        .cloned()
+        .collect()
 }
 
 /// Names of the targets the simulator saw deleted.
