@@ -18,6 +18,9 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Run without a subcommand, this is the Octopus step: inputs come from the environment \
                   (VMSS_* as the step template sets them, AZURE_* for the Azure account, OCTOPUS_* for the run). \
                   Exit codes: 0 done, 1 the step failed, 2 invalid input (nothing was contacted).\n\n\
+                  Later steps should run only on the chosen targets. Use exact membership, not `Contains` \
+                  (a substring test: Machines-1 is in Machines-10): \
+                  #{each id in Octopus.Action[STEP].Output.VMSSDeploymentTargetIds}#{if id == Octopus.Machine.Id}True#{/if}#{/each}\n\n\
                   Try `vmss-check demo` to watch a simulated scale-out."
 )]
 pub struct Cli {
@@ -72,7 +75,7 @@ fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
 /// The step's inputs, raw. Names follow the contract: `VMSS.Timeout.Value` is `VMSS_TIMEOUT_VALUE`.
 #[derive(Args, Default)]
 pub struct StepArgs {
-    /// VMSS.ScaleSet.Name: the scale set to wait for.
+    /// VMSS.ScaleSet.Name: the scale set to wait for, or a comma list of them; `group/name` names a set in another resource group.
     #[arg(long, env = "VMSS_SCALESET_NAME", global = false)]
     pub scale_set_name: Option<String>,
     /// VMSS.ResourceGroup.Name: the scale set's resource group.

@@ -20,6 +20,7 @@ pub async fn run(args: &DemoArgs) -> i32 {
     let sim = Sim::start(world);
     println!("vmss-check demo: a simulated scale set scales out from 5 to 12 VMs, with 2 over-provisioned extras.");
     println!("A deployment target trigger started this run; the 5 old VMs are left out of the output (ExcludeFromOutput=Yes).");
+    println!("One old VM's extension failed (Failed but running), and a plain VM shares the role: both targets are kept.");
     println!(
         "Azure AD at {}, Resource Manager at {}, Octopus at {}\n",
         sim.azure_ad_url, sim.arm_url, sim.octopus_url
@@ -95,6 +96,9 @@ pub async fn run(args: &DemoArgs) -> i32 {
         vars::TARGET_NAMES,
         vars::DUPLICATE,
         vars::PRE_EXISTING_NAMES,
+        vars::FAILED_NAMES,
+        vars::STOPPED_NAMES,
+        vars::UNREGISTERED_NAMES,
     ] {
         println!(
             "{name} = {}",

@@ -121,6 +121,60 @@ fn another_projects_run_finishing_seconds_before_does_not_count() {
 }
 
 #[test]
+fn on_a_server_that_ignores_task_filters_the_client_confirms_each_candidate() {
+    // Older servers ignore filters they do not know; the task list then holds runs of other
+    // projects and environments, and only the client's own confirmation tells them apart.
+    let mut w = world();
+    w.faults.ignore_task_filters = true;
+    w.add_finished_deployment("Projects-2", ENVIRONMENT, None, Span::seconds(5));
+    w.add_finished_deployment(PROJECT, "Environments-2", None, Span::seconds(10));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &with(&[]));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDuplicateRun"), "False");
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "True");
+    let confirmed = octopus_paths(&sim)
+        .iter()
+        .filter(|p| p.contains("/deployments/"))
+        .count();
+    assert_eq!(confirmed, 2, "both candidates were read and rejected");
+    // The same project and environment: confirmed, so a duplicate.
+    sim.world()
+        .add_finished_deployment(PROJECT, ENVIRONMENT, None, Span::seconds(20));
+    let run = run_step(&sim, &with(&[]));
+    assert_eq!(run.var("VMSSDuplicateRun"), "True");
+}
+
+#[test]
+fn a_runbook_run_confirms_candidates_by_their_runbook_run_id() {
+    // Runbook run tasks carry Arguments.RunbookRunId; on a server that ignores the `runbook`
+    // filter, another runbook's run (and a deployment's) must not count.
+    let mut w = world();
+    w.faults.ignore_task_filters = true;
+    w.make_runbook_run("Runbooks-3");
+    w.add_finished_runbook_run("Runbooks-4", Span::seconds(5));
+    let sim = Sim::start(w);
+    let runbook = with(&[
+        ("OCTOPUS_DEPLOYMENT_ID", ""),
+        ("OCTOPUS_RUNBOOKRUN_ID", "RunbookRuns-71"),
+        ("OCTOPUS_RUNBOOK_ID", "Runbooks-3"),
+    ]);
+    let run = run_step(&sim, &runbook);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDuplicateRun"), "False");
+    assert!(
+        octopus_paths(&sim)
+            .iter()
+            .any(|p| p.starts_with("GET /api/Spaces-1/runbookRuns/RunbookRuns-")),
+        "the candidate's runbook run was read"
+    );
+    sim.world()
+        .add_finished_runbook_run("Runbooks-3", Span::seconds(30));
+    let run = run_step(&sim, &runbook);
+    assert_eq!(run.var("VMSSDuplicateRun"), "True");
+}
+
+#[test]
 fn an_untenanted_run_is_not_a_duplicate_of_a_tenants_run() {
     // The tasks API cannot filter on "no tenant": the candidate must be confirmed.
     let mut w = world();
@@ -304,5 +358,9 @@ fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
         "{stdout}"
     );
     assert!(stdout.contains("VMSSDuplicateRun = False"), "{stdout}");
+    assert!(
+        stdout.contains("VMSSFailedTargetNames = web000003.corp.example.com"),
+        "{stdout}"
+    );
     let _ = stories::ROLE;
 }

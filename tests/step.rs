@@ -32,6 +32,7 @@ fn scale_out_story_waits_removes_the_dead_and_outputs_the_living() {
     ];
     let stale = world.target_id(&computer_name("web", 35)).unwrap();
     let db = world.target_id("db000001").unwrap();
+    let legacy = world.target_id("legacy-web-01").unwrap();
     let sim = Sim::start(world);
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -43,13 +44,27 @@ fn scale_out_story_waits_removes_the_dead_and_outputs_the_living() {
         sim.world().machines.iter().any(|m| m.id == db),
         "the db target is out of scope"
     );
+    assert!(
+        sim.world().machines.iter().any(|m| m.id == legacy),
+        "a plain VM's target sharing the role is never removed"
+    );
 
     assert_eq!(run.var("VMSSHasServersToDeployTo"), "True");
     assert_eq!(run.var("VMSSDuplicateRun"), "False");
     let names = list(run.var("VMSSDeploymentTargetNames"));
-    assert_eq!(names.len(), 12);
+    // 12 VMs, one of them Failed (kept, not output).
+    assert_eq!(names.len(), 11);
     assert_eq!(names[0], "web000000.corp.example.com");
-    assert_eq!(names[11], "web00000b");
+    assert!(!names.contains(&"web000003.corp.example.com"));
+    assert_eq!(names[10], "web00000b");
+    assert_eq!(
+        run.var("VMSSFailedTargetNames"),
+        "web000003.corp.example.com"
+    );
+    assert!(
+        run.stdout.contains("legacy-web-01"),
+        "the foreign target is named"
+    );
     let ids = list(run.var("VMSSDeploymentTargetIds"));
     let w = sim.world();
     for (id, name) in ids.iter().zip(&names) {
@@ -313,6 +328,23 @@ fn an_unknown_flag_is_bad_input_with_a_result_message() {
 }
 
 #[test]
+fn help_recommends_exact_membership_not_contains() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+        .arg("--help")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    assert!(
+        help.contains("#{each id in Octopus.Action[STEP].Output.VMSSDeploymentTargetIds}#{if id == Octopus.Machine.Id}True#{/if}#{/each}"),
+        "{help}"
+    );
+    assert!(!help.contains("| Contains"), "{help}");
+    assert!(help.contains("comma list"), "{help}");
+}
+
+#[test]
 fn several_bad_inputs_are_reported_together() {
     let sim = Sim::start(settled(1));
     let run = run_step(
@@ -443,17 +475,36 @@ fn tenanted_run_touches_only_its_tenants_targets() {
 
 #[test]
 fn runbook_run_works_without_a_deployment_id() {
-    let sim = Sim::start(settled(2));
+    // A triggered runbook run: the run context is found through the runbook run, never a
+    // deployment, and the step outputs as usual.
+    let mut w = settled(2);
+    w.make_runbook_run("Runbooks-3");
+    let sim = Sim::start(w);
     let run = run_step(
         &sim,
         &[
             ("OCTOPUS_DEPLOYMENT_ID", ""),
-            ("OCTOPUS_RUNBOOKRUN_ID", "RunbookRuns-7"),
+            ("OCTOPUS_RUNBOOKRUN_ID", "RunbookRuns-71"),
             ("OCTOPUS_RUNBOOK_ID", "Runbooks-3"),
+            ("OCTOPUS_DEPLOYMENT_TRIGGER_ID", stories::TRIGGER),
+            ("VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT", "No"),
         ],
     );
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.var("VMSSHasServersToDeployTo"), "True");
+    assert_eq!(run.var("VMSSDuplicateRun"), "False");
+    let w = sim.world();
+    let octopus = w.requests(Service::Octopus);
+    let tasks = octopus
+        .iter()
+        .find(|r| r.path.ends_with("/tasks"))
+        .expect("the previous run was looked for");
+    assert!(
+        tasks.query.contains("runbook=Runbooks-3") && tasks.query.contains("name=RunbookRun"),
+        "{}",
+        tasks.query
+    );
+    assert!(octopus.iter().all(|r| !r.path.contains("/deployments")));
 }
 
 #[test]

@@ -417,7 +417,12 @@ fn assert_scale_out_outcome(sim: &Sim, run: &Run) {
     gone.sort();
     assert_eq!(gone, ["Machines-113", "Machines-114", "Machines-115"]);
     assert_eq!(run.var("VMSSHasServersToDeployTo"), "True");
-    assert_eq!(list(run.var("VMSSDeploymentTargetNames")).len(), 12);
+    // 12 VMs, one Failed: kept and named, not output.
+    assert_eq!(list(run.var("VMSSDeploymentTargetNames")).len(), 11);
+    assert_eq!(
+        run.var("VMSSFailedTargetNames"),
+        "web000003.corp.example.com"
+    );
     assert_eq!(run.var("VMSSDuplicateRun"), "False");
     assert_no_secrets(sim, run);
 }

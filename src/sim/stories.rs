@@ -316,6 +316,11 @@ pub fn fleet(size: u32, stale: u32) -> World {
 ///   once the requested 12 have succeeded.
 /// - A stale target (`web00000z`) whose VM was deleted long ago.
 /// - A database target in the same environment, in another role: never touched.
+/// - One of the old VMs (`web000003`) is `Failed` but running: its custom script extension
+///   failed on a model update. Its target is kept, left out of the output, and the warning
+///   gives Azure's reason.
+/// - A plain VM outside the scale set (`legacy-web-01`) registered with the same role: it
+///   carries none of the scale set's prefix, so it is kept and named, never removed.
 /// - Audit events date the 5 old targets days back, so `ExcludeFromOutput=Yes` leaves them out;
 ///   the previous deployment finished 25 minutes before this triggered one was queued.
 pub fn scale_out() -> World {
@@ -341,6 +346,8 @@ pub fn scale_out() -> World {
         w.add_target_created(&c, 2, NOW - Duration::seconds(30));
     }
     w.add_target_created(&computer_name("web", 35), 0, NOW - Duration::days(40));
+    w.fail_extension(&computer_name("web", 3), 0);
+    w.add_target_created("legacy-web-01", 0, NOW - Duration::days(90));
     // The previous deployment finished 25 minutes before this one was queued: not a duplicate.
     w.add_finished_deployment(PROJECT, ENVIRONMENT, None, Duration::minutes(25));
     w.add_target_with("db000001", 0, &["db-server"], &[]);
