@@ -18,7 +18,10 @@ fn main() -> ExitCode {
             // the only ones knowable before parsing.
             let redactor = vmss_check::cli::secrets_in_environment();
             let text = e.to_string();
-            eprint!("{}", redactor.scrub(&text));
+            // stderr too: Calamari parses it for service messages as well.
+            for line in redactor.scrub(&text).lines() {
+                eprintln!("{}", vmss_check::output::neutralise(line));
+            }
             let first = text
                 .lines()
                 .next()

@@ -2,11 +2,14 @@
 //!
 //! Octopus reads `##octopus[...]` lines from stdout: every attribute value is base64 of its UTF-8
 //! text, one message per line. Everything printed goes through [`Reporter`], which scrubs known
-//! secrets from each line before it leaves the process.
+//! secrets from each line before it leaves the process, and is the one writer of service
+//! messages: Calamari finds `##octopus[` anywhere in a line, so every line of text (target
+//! names, Azure's and Octopus's error bodies) has it neutralised by [`neutralise`].
 
 use crate::redacted::Redactor;
 use base64::Engine as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -24,6 +27,27 @@ pub fn service_message(name: &str, attributes: &[(&str, &str)]) -> String {
 /// Base64 (standard alphabet, padded) of a value's UTF-8 bytes, as Octopus expects.
 pub fn encode(value: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
+}
+
+/// What text must never contain, lest Calamari read it as a service message.
+const MARKER: &str = "##octopus";
+
+/// Breaks up every `##octopus` (any case) in a line of text into `## octopus`, which no
+/// service-message parser reads, while a person still does.
+pub fn neutralise(text: &str) -> Cow<'_, str> {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains(MARKER) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = 0;
+    for (at, _) in lower.match_indices(MARKER) {
+        out.push_str(&text[rest..at + 2]);
+        out.push(' ');
+        rest = at + 2;
+    }
+    out.push_str(&text[rest..]);
+    Cow::Owned(out)
 }
 
 /// Where the step's lines go: stdout, through the redactor.
@@ -57,22 +81,34 @@ impl Reporter {
         }
     }
 
-    fn line(&self, text: &str) {
-        let clean = self.redactor.scrub(text);
+    /// Writes lines as they are: only for service messages this module rendered.
+    fn write(&self, lines: &str) {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         self.spinner.suspend(|| {
-            for l in clean.lines() {
-                // `##octopus` must start a line to be read as a message; plain text never does.
+            for l in lines.lines() {
                 let _ = writeln!(out, "{l}");
             }
             let _ = out.flush();
         });
     }
 
+    /// Writes a service message of this module's own (attribute values are base64, so no
+    /// text inside can break out of it), scrubbed all the same.
+    fn message(&self, message: &str) {
+        self.write(&self.redactor.scrub(message));
+    }
+
+    /// Writes text: secrets scrubbed, and no line able to pass for a service message.
+    fn line(&self, text: &str) {
+        let clean = self.redactor.scrub(text);
+        let safe: Vec<Cow<'_, str>> = clean.lines().map(neutralise).collect();
+        self.write(&safe.join("\n"));
+    }
+
     fn in_mode(&self, mode: &str, text: &str) {
-        self.line(&format!("##octopus[{mode}]"));
+        self.message(&format!("##octopus[{mode}]"));
         self.line(text);
-        self.line("##octopus[stdout-default]");
+        self.message("##octopus[stdout-default]");
     }
 
     /// An ordinary log line.
@@ -97,7 +133,7 @@ impl Reporter {
 
     /// Sets an output variable for later steps.
     pub fn set_variable(&self, name: &str, value: &str) {
-        self.line(&service_message(
+        self.message(&service_message(
             "setVariable",
             &[("name", name), ("value", value)],
         ));
@@ -106,7 +142,7 @@ impl Reporter {
     /// Moves the task's progress bar (and the terminal spinner).
     pub fn progress(&self, percentage: u8, message: &str) {
         let pct = percentage.min(100).to_string();
-        self.line(&service_message(
+        self.message(&service_message(
             "progress",
             &[("percentage", &pct), ("message", message)],
         ));
@@ -120,7 +156,7 @@ impl Reporter {
         self.spinner.finish_and_clear();
         let clean = self.redactor.scrub(message).into_owned();
         self.in_mode("stdout-error", &clean);
-        self.line(&service_message("resultMessage", &[("message", &clean)]));
+        self.message(&service_message("resultMessage", &[("message", &clean)]));
     }
 
     /// Clears the terminal spinner.
@@ -185,6 +221,33 @@ mod tests {
         );
         // UTF-8, not Latin-1.
         assert_eq!(encode("é"), "w6k=");
+    }
+
+    #[test]
+    fn text_can_never_pass_for_a_service_message() {
+        assert_eq!(
+            neutralise("web ##octopus[setVariable name='QQ==' value='QQ==']"),
+            "web ## octopus[setVariable name='QQ==' value='QQ==']"
+        );
+        assert_eq!(
+            neutralise("##OCTOPUS[x] and ##Octopus[y]"),
+            "## OCTOPUS[x] and ## Octopus[y]"
+        );
+        assert!(matches!(neutralise("# octopus, ##octo"), Cow::Borrowed(_)));
+        let sink = Sink::default();
+        let rep = Reporter::to_writer(Redactor::default(), Box::new(sink.clone()));
+        rep.warn(
+            "kept ##octopus[setVariable name='QQ==' value='QQ==']\nand ##octopus[stdout-error]",
+        );
+        rep.set_variable("A", "##octopus[x]");
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "##octopus[stdout-warning]\nkept ## octopus[setVariable name='QQ==' value='QQ==']\nand ## octopus[stdout-error]\n##octopus[stdout-default]\n##octopus[setVariable name='QQ==' value='{}']\n",
+                encode("##octopus[x]")
+            )
+        );
     }
 
     #[test]

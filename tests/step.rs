@@ -704,3 +704,66 @@ fn an_unreachable_azure_ad_fails_naming_the_sign_in() {
     run.assert_failed(1, "while trying to sign in to Azure AD");
     assert!(deleted(&sim).is_empty());
 }
+
+/// Panics unless every line holding `##octopus` (any case) is one of the step's own messages:
+/// Calamari reads a message wherever `##octopus[` appears in a line.
+fn assert_no_forged_messages(run: &Run) {
+    for text in [&run.stdout, &run.stderr] {
+        for line in text.lines() {
+            let at = line.to_ascii_lowercase().find("##octopus");
+            assert!(
+                at.is_none() || (at == Some(0) && line.matches("##octopus").count() == 1),
+                "a line could pass for a service message: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_target_named_like_a_service_message_cannot_set_a_variable() {
+    let forged = format!(
+        "evil##octopus[setVariable name='{}' value='{}']",
+        common::encode("VMSSDeploymentTargetIds"),
+        common::encode("Machines-666")
+    );
+    let mut w = settled(1);
+    w.add_target(&forged, 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDeploymentTargetIds"), w_id(&sim, "web000000"));
+    assert!(
+        run.stdout.contains("evil## octopus[setVariable"),
+        "{}",
+        run.stdout
+    );
+    assert_no_forged_messages(&run);
+}
+
+#[test]
+fn an_azure_error_body_holding_a_service_message_is_printed_harmlessly() {
+    let mut w = settled(1);
+    w.faults.arm_error = Some((
+        403,
+        "AuthorizationFailed".into(),
+        format!(
+            "The client does not have authorization over scope '##octopus[setVariable name=\'{}\' value=\'{}\']'.",
+            common::encode("VMSSHasServersToDeployTo"),
+            common::encode("True")
+        ),
+    ));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    run.assert_failed(1, "AuthorizationFailed: The client does not have authorization over scope '##octopus[setVariable");
+    assert!(
+        run.stdout.contains("scope '## octopus[setVariable"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.vars.is_empty(), "no variable was set: {:?}", run.vars);
+    assert_no_forged_messages(&run);
+}
+
+fn w_id(sim: &Sim, name: &str) -> String {
+    sim.world().target_id(name).unwrap()
+}

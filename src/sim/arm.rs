@@ -159,6 +159,10 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
         );
         return r;
     }
+    if let Some((status, code, message)) = &w.faults.arm_error {
+        let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return arm_error(status, code, message);
+    }
     if inc.method != "GET" {
         return arm_error(
             StatusCode::METHOD_NOT_ALLOWED,

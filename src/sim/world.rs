@@ -177,6 +177,8 @@ pub struct Faults {
     pub forbid_delete: Vec<String>,
     /// Serve this body for the resource group's VM list instead of the simulated VMs.
     pub vm_list_body: Option<serde_json::Value>,
+    /// Answer every Resource Manager request with this status, error code and message.
+    pub arm_error: Option<(u16, String, String)>,
     /// Ignore the task list's filters (project, environment, tenant, runbook), as servers do
     /// with filters they do not know: the client's own confirmation must catch the rest.
     pub ignore_task_filters: bool,

@@ -49,6 +49,10 @@ impl Run {
     }
 }
 
+pub fn encode(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
 pub fn decode(s: &str) -> Option<String> {
     base64::engine::general_purpose::STANDARD
         .decode(s)
