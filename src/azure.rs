@@ -7,7 +7,7 @@
 //! the status, the ARM or Azure AD error code and the `Retry-After`, which the SDK's own errors
 //! do not expose; the wait loop decides what to do with them.
 
-use crate::error::{parse_retry_after, Failure, Retry};
+use crate::error::{parse_retry_after, Failure, FailureKind};
 use crate::reconcile::Instance;
 use crate::settings::{AzureCredential, AzureSettings, ScaleSetRef};
 use azure_core::auth::TokenCredential;
@@ -158,8 +158,9 @@ pub struct AzureClient {
 
 impl AzureClient {
     /// Builds the credential and the compute client; sends nothing yet.
-    pub fn new(settings: &AzureSettings) -> Self {
-        let http: Arc<dyn HttpClient> = Arc::new(Transport::new(crate::http::client()));
+    pub fn new(settings: &AzureSettings, request_timeout: Duration) -> Self {
+        let http: Arc<dyn HttpClient> =
+            Arc::new(Transport::new(crate::http::client(request_timeout)));
         let credential: Arc<dyn TokenCredential> = match &settings.credential {
             AzureCredential::ClientSecret(secret) => Arc::new(ClientSecretCredential::new(
                 http.clone(),
@@ -281,19 +282,19 @@ impl AzureClient {
                         .is_some_and(|u| !matches!(u.scheme(), "http" | "https"))
                 {
                     // A nextLink we cannot follow: the listing is incomplete, and stays so.
-                    return Failure {
-                        message: format!(
-                            "Azure's answer while trying to {doing} '{name}' links to a next page that cannot be followed ({}: {}), so the listing is incomplete.",
-                            r.url().map(|u| u.as_str()).unwrap_or("no URL"),
-                            root_cause(r)
-                        ),
-                        retry: Retry::Never,
-                    };
+                    return Failure::permanent(format!(
+                        "Azure's answer while trying to {doing} '{name}' links to a next page that cannot be followed ({}: {}), so the listing is incomplete.",
+                        r.url().map(|u| u.as_str()).unwrap_or("no URL"),
+                        root_cause(r)
+                    ));
                 }
-                let what = if r.is_timeout() {
-                    "timed out"
-                } else {
-                    "failed"
+                let kind = crate::http::classify(r);
+                let what = match kind {
+                    FailureKind::Timeout => "got no answer in time",
+                    FailureKind::Dns => "failed: the host name does not resolve",
+                    FailureKind::Tls => "failed a TLS check",
+                    FailureKind::ConnectionRefused => "was refused",
+                    _ => "failed",
                 };
                 let url = r
                     .url()
@@ -307,17 +308,16 @@ impl AzureClient {
                 } else {
                     format!("{doing} '{name}'")
                 };
-                return Failure {
-                    message: format!(
+                return Failure::new(
+                    kind,
+                    format!(
                         "A request to Azure ({url}) {what} while trying to {doing}: {}. Check the worker's network and proxy settings.",
                         root_cause(r)
                     ),
-                    retry: Retry::After(None),
-                };
+                );
             }
             source = e.source();
         }
-        let retry = Retry::Never;
         let message = match err.kind() {
             ErrorKind::DataConversion => format!(
                 "Azure answered in a form vmss-check could not read while trying to {doing} '{name}' ({err}). Check AZURE_RESOURCE_MANAGER_URL points at Azure Resource Manager."
@@ -331,7 +331,7 @@ impl AzureClient {
                 chain(&err)
             ),
         };
-        Failure { message, retry }
+        Failure::permanent(message)
     }
 
     fn http_failure(&self, f: &HttpFailure, set: &ScaleSetRef, doing: &str) -> Failure {
@@ -347,17 +347,21 @@ impl AzureClient {
             (None, Some(m)) => m.clone(),
             (None, None) => format!("HTTP {}", f.status),
         };
-        let transient = f.status == 429 || f.status == 408 || f.status >= 500;
-        let retry = if transient {
-            Retry::After(f.retry_after)
-        } else {
-            Retry::Never
-        };
+        let kind = FailureKind::from_status(f.status);
+        let transient = kind.is_transient();
         let message = if f.sign_in {
             if transient {
                 format!(
                     "Azure AD did not issue a token (HTTP {}: {detail}); it may be busy.",
                     f.status
+                )
+            } else if f
+                .message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("AADSTS700024"))
+            {
+                format!(
+                    "The federated (OIDC) token of the Azure account had expired when Azure AD was asked for a new access token ({detail}). Octopus's token for a step lasts a limited time: lower VMSS.Timeout.Value below its lifetime, or use an Azure account with a client secret for long waits."
                 )
             } else {
                 format!(
@@ -392,7 +396,8 @@ impl AzureClient {
         } else {
             format!("Azure Resource Manager refused to {doing} '{name}' in resource group '{rg}' (HTTP {}: {detail}).", f.status)
         };
-        Failure { message, retry }
+        // Azure AD answers a bad credential with 400 or 401: neither is worth another try.
+        Failure::new(kind, message).retry_after(f.retry_after)
     }
 }
 

@@ -115,6 +115,14 @@ pub struct StepArgs {
     #[arg(long, env = "VMSS_POLL_INTERVAL")]
     pub poll_interval: Option<String>,
 
+    /// Longest wait for one HTTP request, in seconds [default: 30]. For tests.
+    #[arg(long, env = "VMSS_CHECK_REQUEST_TIMEOUT", hide = true)]
+    pub request_timeout: Option<String>,
+    /// How long the work after the wait may run past the deadline, in seconds [default: 120].
+    /// For tests.
+    #[arg(long, env = "VMSS_CHECK_OVERRUN", hide = true)]
+    pub overrun: Option<String>,
+
     /// The Azure subscription holding the scale set.
     #[arg(long, env = "AZURE_SUBSCRIPTION_ID", help_heading = "Azure account")]
     pub azure_subscription_id: Option<String>,

@@ -16,7 +16,7 @@
 //!   `from` the start of the window). It returns the targets created in the last few minutes,
 //!   however many old targets there are; the PowerShell step asked once per target.
 
-use crate::error::{Failure, Retry};
+use crate::error::Failure;
 use crate::octopus::{HasId, OctopusClient};
 use crate::reconcile::Target;
 use crate::settings::RunContext;
@@ -119,10 +119,7 @@ pub fn is_duplicate(queued: OffsetDateTime, finished: OffsetDateTime, window: Du
 }
 
 fn bad_answer(doing: &str, what: &str) -> Failure {
-    Failure {
-        message: format!("Octopus's answer while trying to {doing} has no {what}; vmss-check cannot tell when this run was queued."),
-        retry: Retry::Never,
-    }
+    Failure::permanent(format!("Octopus's answer while trying to {doing} has no {what}; vmss-check cannot tell when this run was queued."))
 }
 
 fn is_runbook_run(run: &RunContext) -> bool {
@@ -134,10 +131,9 @@ async fn run_document(octopus: &OctopusClient, run: &RunContext) -> Result<RunDo
         (Some(d), _) => ("deployments", d),
         (None, Some(r)) => ("runbookRuns", r),
         (None, None) => {
-            return Err(Failure {
-                message: "Neither OCTOPUS_DEPLOYMENT_ID nor OCTOPUS_RUNBOOKRUN_ID is set, so this run cannot be found in Octopus: the step template passes them from #{Octopus.Deployment.Id} and #{Octopus.RunbookRun.Id}.".into(),
-                retry: Retry::Never,
-            })
+            return Err(Failure::permanent(
+                "Neither OCTOPUS_DEPLOYMENT_ID nor OCTOPUS_RUNBOOKRUN_ID is set, so this run cannot be found in Octopus: the step template passes them from #{Octopus.Deployment.Id} and #{Octopus.RunbookRun.Id}.",
+            ))
         }
     };
     octopus

@@ -30,37 +30,102 @@ impl Error {
     }
 }
 
-/// Whether a failed call may succeed if tried again, and how long the server asked us to wait.
+/// What went wrong with a call to Azure or Octopus. The kind alone decides whether another
+/// try may help ([`FailureKind::is_transient`]), in this one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
-    /// Trying again will not help (bad credentials, not found, forbidden, bad response).
-    Never,
-    /// A throttle, a server error or a network fault: try again, after `Retry-After` if given.
-    After(Option<Duration>),
+pub enum FailureKind {
+    /// 429: the server asks us to slow down.
+    Throttled,
+    /// 5xx: the server failed this time.
+    ServerError,
+    /// 408, or no answer in time.
+    Timeout,
+    /// The connection broke (reset, closed early).
+    ConnectionLost,
+    /// Nothing listens there. Transient once (a server restarting); the callers give up after
+    /// [`REFUSALS_TO_GIVE_UP`] in a row.
+    ConnectionRefused,
+    /// The host name does not resolve.
+    Dns,
+    /// TLS failed: an untrusted certificate, a handshake error.
+    Tls,
+    /// 401: the credential was refused.
+    Unauthorized,
+    /// 403: the credential may not do this.
+    Forbidden,
+    /// 404: the thing (or the server's path) is not there.
+    NotFound,
+    /// Anything else trying again will not change: a 400, an answer that cannot be read, a
+    /// link that cannot be followed.
+    Permanent,
 }
 
-impl Retry {
-    /// True for throttles, server errors and network faults.
+/// Connection refused this many times running is a wrong address, not a restart.
+pub const REFUSALS_TO_GIVE_UP: u32 = 3;
+
+impl FailureKind {
+    /// True for throttles, server errors, timeouts and broken or refused connections.
     pub fn is_transient(self) -> bool {
-        matches!(self, Retry::After(_))
+        matches!(
+            self,
+            FailureKind::Throttled
+                | FailureKind::ServerError
+                | FailureKind::Timeout
+                | FailureKind::ConnectionLost
+                | FailureKind::ConnectionRefused
+        )
     }
 
-    /// The delay the server asked for, if any.
-    pub fn retry_after(self) -> Option<Duration> {
-        match self {
-            Retry::After(d) => d,
-            Retry::Never => None,
+    /// The kind of an HTTP error status.
+    pub fn from_status(status: u16) -> FailureKind {
+        match status {
+            401 => FailureKind::Unauthorized,
+            403 => FailureKind::Forbidden,
+            404 => FailureKind::NotFound,
+            408 => FailureKind::Timeout,
+            429 => FailureKind::Throttled,
+            500..=599 => FailureKind::ServerError,
+            _ => FailureKind::Permanent,
         }
     }
 }
 
-/// A failed call to Azure or Octopus, described for the user, and whether trying again may help.
+/// A failed call to Azure or Octopus, described for the user, typed for the retry decision.
 #[derive(Debug, Clone)]
 pub struct Failure {
     /// One sentence saying what failed and what to check.
     pub message: String,
-    /// Whether to try again, and when.
-    pub retry: Retry,
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// The server's `Retry-After`, if it sent one.
+    pub retry_after: Option<Duration>,
+}
+
+impl Failure {
+    /// A failure of this kind.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            kind,
+            retry_after: None,
+        }
+    }
+
+    /// A failure trying again will not change.
+    pub fn permanent(message: impl Into<String>) -> Failure {
+        Failure::new(FailureKind::Permanent, message)
+    }
+
+    /// The same failure, with the server's `Retry-After`.
+    pub fn retry_after(mut self, after: Option<Duration>) -> Failure {
+        self.retry_after = after;
+        self
+    }
+
+    /// True when another try may help.
+    pub fn is_transient(&self) -> bool {
+        self.kind.is_transient()
+    }
 }
 
 /// Parses a `Retry-After` header given in seconds (the form ARM and Octopus use).
@@ -79,6 +144,18 @@ mod tests {
         assert_eq!(Error::Timeout("x".into()).exit_code(), 1);
         assert_eq!(Error::Azure("x".into()).exit_code(), 1);
         assert_eq!(Error::Octopus("x".into()).exit_code(), 1);
+    }
+
+    #[test]
+    fn only_passing_faults_are_transient() {
+        for status in [429, 500, 502, 503, 504, 408] {
+            assert!(FailureKind::from_status(status).is_transient(), "{status}");
+        }
+        for status in [400, 401, 403, 404, 409] {
+            assert!(!FailureKind::from_status(status).is_transient(), "{status}");
+        }
+        assert!(FailureKind::ConnectionRefused.is_transient());
+        assert!(!FailureKind::Dns.is_transient() && !FailureKind::Tls.is_transient());
     }
 
     #[test]

@@ -4,11 +4,11 @@
 //! print of a request shows it. Throttles, server errors and network faults are retried a few
 //! times with backoff (`backon`), honouring `Retry-After` only while it is short.
 
-use crate::error::{Failure, Retry};
+use crate::error::{Failure, FailureKind};
 use crate::output::Reporter;
 use crate::reconcile::{Participation, Scope, Target, Tenant};
 use crate::redacted::Secret;
-use crate::retry::{retrying, RetryPolicy};
+use crate::retry::{retrying, Budget, RetryPolicy};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -108,6 +108,9 @@ pub struct OctopusClient {
     space: Option<String>,
     headers: HeaderMap,
     retry: RetryPolicy,
+    /// Shared by every call: unlimited until the wait ends.
+    budget: Budget,
+    request_timeout: Duration,
     reporter: Arc<Reporter>,
 }
 
@@ -117,30 +120,36 @@ impl OctopusClient {
         base: &Url,
         api_key: &Secret,
         space: Option<&str>,
+        request_timeout: Duration,
         reporter: Arc<Reporter>,
     ) -> Result<Self, Failure> {
-        let mut key = HeaderValue::from_str(api_key.expose()).map_err(|_| Failure {
-            message: "VMSS.Octopus.ApiKey holds characters an HTTP header cannot carry: paste the key again.".into(),
-            retry: Retry::Never,
+        let mut key = HeaderValue::from_str(api_key.expose()).map_err(|_| {
+            Failure::permanent("VMSS.Octopus.ApiKey holds characters an HTTP header cannot carry: paste the key again.")
         })?;
         key.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert("X-Octopus-ApiKey", key);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         Ok(OctopusClient {
-            http: crate::http::client(),
+            http: crate::http::client(request_timeout),
             base: base.clone(),
             space: space.map(str::to_string),
             headers,
             retry: RetryPolicy::default(),
+            budget: Budget::default(),
+            request_timeout,
             reporter,
         })
     }
 
-    /// Replaces the retry policy (tests use short delays).
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
+    /// From now on every call, retries included, ends by `ends`.
+    pub fn end_calls_at(&self, ends: tokio::time::Instant) {
+        self.budget.end_at(ends);
+    }
+
+    /// True once the calls' time is spent.
+    pub fn out_of_time(&self) -> bool {
+        self.budget.spent()
     }
 
     /// `{base}api/{space}/{rest}`, or `{base}api/{rest}` on servers without spaces.
@@ -181,6 +190,35 @@ impl OctopusClient {
         }
         let machines: Vec<Machine> = self.all_pages(url, "list deployment targets").await?;
         Ok(machines.into_iter().map(Target::from).collect())
+    }
+
+    /// The preflight: reads the run's environment, which shows in one request that the key is
+    /// accepted and that the space and the environment exist on this server.
+    pub async fn environment(&self, id: &str) -> Result<(), Failure> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Environment {
+            #[allow(dead_code)]
+            id: String,
+        }
+        let doing = format!("read this run's environment {id}");
+        match self
+            .get_json::<Environment>(&self.api(&format!("environments/{id}")), &doing)
+            .await
+        {
+            Err(f) if f.kind == FailureKind::NotFound => Err(Failure::new(
+                FailureKind::NotFound,
+                format!(
+                    "Octopus at {} has no environment {id}{}: VMSS.Octopus.Url must be the Octopus Server running this deployment, with its path prefix if it has one.",
+                    self.base,
+                    self.space
+                        .as_deref()
+                        .map(|s| format!(" in space {s}"))
+                        .unwrap_or_default()
+                ),
+            )),
+            other => other.map(|_| ()),
+        }
     }
 
     /// Reads the run's tenant for the tags it carries: a target linked to one of them is the
@@ -230,10 +268,9 @@ impl OctopusClient {
                 None => None,
             };
             if pages > 10_000 {
-                return Err(Failure {
-                    message: format!("Octopus kept returning pages while trying to {doing}; stopped after 10,000."),
-                    retry: Retry::Never,
-                });
+                return Err(Failure::permanent(format!(
+                    "Octopus kept returning pages while trying to {doing}; stopped after 10,000."
+                )));
             }
         }
         Ok(out)
@@ -283,12 +320,11 @@ impl OctopusClient {
             .bytes()
             .await
             .map_err(|e| network(url, doing, &e))?;
-        serde_json::from_slice(&bytes).map_err(|e| Failure {
-            message: format!(
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::permanent(format!(
                 "The server at {} did not answer like an Octopus Server while trying to {doing} ({e}). Check VMSS.Octopus.Url, including any path prefix.",
                 self.base
-            ),
-            retry: Retry::Never,
+            ))
         })
     }
 
@@ -309,10 +345,16 @@ impl OctopusClient {
         doing: &str,
     ) -> Result<reqwest::Response, (Option<StatusCode>, Failure)> {
         let attempt = || async {
+            // No try outlives the budget (the retry wrapper cuts it off at the end anyway).
+            let timeout = self
+                .budget
+                .remaining()
+                .map_or(self.request_timeout, |left| left.min(self.request_timeout));
             let response = self
                 .http
                 .request(method.clone(), url.clone())
                 .headers(self.headers.clone())
+                .timeout(timeout)
                 .send()
                 .await
                 .map_err(|e| (None, network(url, doing, &e)))?;
@@ -331,7 +373,7 @@ impl OctopusClient {
                 self.http_failure(status, body, retry_after, doing),
             ))
         };
-        retrying(self.retry, &self.reporter, attempt).await
+        retrying(self.retry, &self.budget, &self.reporter, attempt).await
     }
 
     fn http_failure(
@@ -352,26 +394,15 @@ impl OctopusClient {
             format!(": {detail}")
         };
         let code = status.as_u16();
-        let (message, retry) = match code {
-            401 => (
-                format!("Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). Check that the key is current and its user is active."),
-                Retry::Never,
-            ),
-            403 => (
-                format!("The user of the API key in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give it a role with deployment target view and delete, event view and task view/cancel permissions in this space and environment."),
-                Retry::Never,
-            ),
-            404 => (
-                format!("Octopus answered 404 Not Found while trying to {doing}{said}. Check VMSS.Octopus.Url (including any path prefix) and the space."),
-                Retry::Never,
-            ),
-            408 | 429 | 500..=599 => (
-                format!("Octopus failed to {doing} (HTTP {code}{said})."),
-                Retry::After(retry_after),
-            ),
-            _ => (format!("Octopus refused to {doing} (HTTP {code}{said})."), Retry::Never),
+        let kind = FailureKind::from_status(code);
+        let message = match kind {
+            FailureKind::Unauthorized => format!("Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). Check that the key is current and its user is active."),
+            FailureKind::Forbidden => format!("The user of the API key in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give it a role with deployment target view and delete, environment view, event view and task view/cancel permissions in this space and environment."),
+            FailureKind::NotFound => format!("Octopus answered 404 Not Found while trying to {doing}{said}. Check VMSS.Octopus.Url (including any path prefix) and the space."),
+            k if k.is_transient() => format!("Octopus failed to {doing} (HTTP {code}{said})."),
+            _ => format!("Octopus refused to {doing} (HTTP {code}{said})."),
         };
-        Failure { message, retry }
+        Failure::new(kind, message).retry_after(retry_after)
     }
 }
 
@@ -413,18 +444,21 @@ fn network(url: &Url, doing: &str, e: &reqwest::Error) -> Failure {
     while let Some(next) = cause.source() {
         cause = next;
     }
-    let what = if e.is_timeout() {
-        "timed out"
-    } else {
-        "failed"
+    let kind = crate::http::classify(e);
+    let (what, check) = match kind {
+        FailureKind::Timeout => ("got no answer in time", "that the server is up and answering, and VMSS.Octopus.Url"),
+        FailureKind::Dns => ("failed: the host name does not resolve", "VMSS.Octopus.Url and the worker's DNS"),
+        FailureKind::Tls => ("failed a TLS check", "that the worker trusts the server's certificate (its CA in the system store or SSL_CERT_FILE), and VMSS.Octopus.Url"),
+        FailureKind::ConnectionRefused => ("was refused", "VMSS.Octopus.Url (host and port)"),
+        _ => ("failed", "VMSS.Octopus.Url"),
     };
-    Failure {
-        message: format!(
-            "A request to Octopus at {} {what} while trying to {doing}: {cause}. Check VMSS.Octopus.Url and the worker's network and proxy settings.",
+    Failure::new(
+        kind,
+        format!(
+            "A request to Octopus at {} {what} while trying to {doing} ({cause}). Check {check}, and the worker's network and proxy settings.",
             url.origin().ascii_serialization()
         ),
-        retry: Retry::After(None),
-    }
+    )
 }
 
 #[cfg(test)]
@@ -441,6 +475,7 @@ mod tests {
             &Url::parse(base).unwrap(),
             &Secret::new("API-X"),
             space,
+            crate::http::REQUEST_TIMEOUT,
             reporter,
         )
         .unwrap()

@@ -1,12 +1,20 @@
-//! Bounded retries for single calls made after the wait (listing targets, deleting one, the
-//! final instance listing), on `backon`. The wait itself is not retried here: a failed check
-//! during the wait is just another check, paced by [`crate::wait::WaitPolicy`].
+//! Bounded retries for single calls outside the wait (preflight, the run context, listing
+//! targets, deleting one, the final instance listing), on `backon`. The wait itself is not
+//! retried here: a failed check during the wait is just another check, paced by
+//! [`crate::wait`].
+//!
+//! Everything after the wait shares one [`Budget`], which ends a fixed time past the wait's
+//! deadline: no attempt outlives it, and no backoff or `Retry-After` sleeps past it, so the
+//! step ends on time whatever a server does (hangs included).
 
-use crate::error::Failure;
+use crate::error::{Failure, FailureKind, REFUSALS_TO_GIVE_UP};
 use crate::output::Reporter;
 use backon::{ExponentialBuilder, Retryable};
+use std::cell::Cell;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// A `Retry-After` longer than this ends the retries: better to fail and say so than to hang.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -33,31 +41,69 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Errors that carry a [`Failure`].
+/// The time calls may still take: unlimited until the wait ends, then until a fixed time past
+/// its deadline. Shared by every call of a client (interior mutability, so a client can be
+/// handed its budget once the wait is over).
+#[derive(Debug, Default)]
+pub struct Budget {
+    ends: Mutex<Option<Instant>>,
+}
+
+impl Budget {
+    /// From now on, calls end by `ends`.
+    pub fn end_at(&self, ends: Instant) {
+        *self.ends.lock().unwrap_or_else(|e| e.into_inner()) = Some(ends);
+    }
+
+    /// What is left, or `None` while unlimited.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.ends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|end| end.saturating_duration_since(Instant::now()))
+    }
+
+    /// True once a limited budget is spent.
+    pub fn spent(&self) -> bool {
+        self.remaining().is_some_and(|r| r.is_zero())
+    }
+}
+
+/// Errors that carry a [`Failure`], and can be made from one.
 pub trait AsFailure {
     /// The failure inside.
     fn failure(&self) -> &Failure;
+    /// An error holding just this failure.
+    fn from_failure(f: Failure) -> Self;
 }
 
 impl AsFailure for Failure {
     fn failure(&self) -> &Failure {
         self
     }
-}
-
-impl<S> AsFailure for (S, Failure) {
-    fn failure(&self) -> &Failure {
-        &self.1
+    fn from_failure(f: Failure) -> Self {
+        f
     }
 }
 
-/// Runs `call`, retrying throttles, server errors and network faults with jittered exponential
-/// backoff, stretched to a server's `Retry-After` when it asks for no more than
-/// [`MAX_RETRY_AFTER`]. Each retry is logged (verbose) with the reason.
+impl<S: Default> AsFailure for (S, Failure) {
+    fn failure(&self) -> &Failure {
+        &self.1
+    }
+    fn from_failure(f: Failure) -> Self {
+        (S::default(), f)
+    }
+}
+
+/// Runs `call`, retrying transient failures with jittered exponential backoff, stretched to a
+/// server's `Retry-After` when it asks for no more than [`MAX_RETRY_AFTER`], within `budget`.
+/// Connection refused [`REFUSALS_TO_GIVE_UP`] times running ends the retries. Each retry is
+/// logged (verbose) with the reason.
 pub async fn retrying<T, E, F, Fut>(
     policy: RetryPolicy,
+    budget: &Budget,
     reporter: &Reporter,
-    call: F,
+    mut call: F,
 ) -> Result<T, E>
 where
     E: AsFailure,
@@ -69,13 +115,42 @@ where
         .with_max_delay(policy.max_delay)
         .with_max_times(policy.max_retries)
         .with_jitter();
-    call.retry(backoff)
+    let refusals = Cell::new(0u32);
+    let attempt = || {
+        let call = call();
+        async move {
+            match budget.remaining() {
+                None => call.await,
+                Some(left) if left.is_zero() => Err(E::from_failure(out_of_time())),
+                Some(left) => tokio::time::timeout(left, call)
+                    .await
+                    .unwrap_or_else(|_| Err(E::from_failure(out_of_time()))),
+            }
+        }
+    };
+    attempt
+        .retry(backoff)
         .sleep(tokio::time::sleep)
-        .when(|e: &E| e.failure().retry.is_transient())
-        .adjust(|e: &E, backoff| match e.failure().retry.retry_after() {
-            Some(asked) if asked > MAX_RETRY_AFTER => None,
-            Some(asked) => backoff.map(|b| b.max(asked)),
-            None => backoff,
+        .when(|e: &E| {
+            let f = e.failure();
+            if f.kind == FailureKind::ConnectionRefused {
+                refusals.set(refusals.get() + 1);
+            } else {
+                refusals.set(0);
+            }
+            f.is_transient() && refusals.get() < REFUSALS_TO_GIVE_UP && !budget.spent()
+        })
+        .adjust(|e: &E, backoff| {
+            let delay = match e.failure().retry_after {
+                Some(asked) if asked > MAX_RETRY_AFTER => return None,
+                Some(asked) => backoff.map(|b| b.max(asked)),
+                None => backoff,
+            }?;
+            // A sleep that would end past the budget is no use: stop now.
+            match budget.remaining() {
+                Some(left) if delay >= left => None,
+                _ => Some(delay),
+            }
         })
         .notify(|e: &E, delay| {
             reporter.verbose(&format!(
@@ -85,4 +160,82 @@ where
             ));
         })
         .await
+}
+
+fn out_of_time() -> Failure {
+    Failure::new(
+        FailureKind::Timeout,
+        "The step's time ran out (2 minutes past VMSS.Timeout.Value, for the work after the wait) before this call could finish.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redacted::Redactor;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn reporter() -> Reporter {
+        Reporter::to_writer(Redactor::default(), Box::new(std::io::sink()))
+    }
+
+    async fn count_attempts(budget: &Budget, failure: Failure) -> (u32, Result<(), Failure>) {
+        let n = AtomicU32::new(0);
+        let result = retrying(RetryPolicy::default(), budget, &reporter(), || {
+            n.fetch_add(1, Ordering::SeqCst);
+            let f = failure.clone();
+            async move { Err::<(), _>(f) }
+        })
+        .await;
+        (n.load(Ordering::SeqCst), result)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_retried_permanent_ones_are_not() {
+        let budget = Budget::default();
+        let (n, _) = count_attempts(&budget, Failure::new(FailureKind::ServerError, "503")).await;
+        assert_eq!(n, 5, "one try and four retries");
+        let (n, _) = count_attempts(&budget, Failure::new(FailureKind::Unauthorized, "401")).await;
+        assert_eq!(n, 1);
+        let (n, _) = count_attempts(&budget, Failure::new(FailureKind::Dns, "no such host")).await;
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connection_refused_three_times_running_ends_the_retries() {
+        let budget = Budget::default();
+        let refused = Failure::new(FailureKind::ConnectionRefused, "refused");
+        let (n, r) = count_attempts(&budget, refused).await;
+        assert_eq!(n, REFUSALS_TO_GIVE_UP);
+        assert_eq!(r.unwrap_err().kind, FailureKind::ConnectionRefused);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_retry_sleeps_past_the_budget() {
+        let budget = Budget::default();
+        budget.end_at(Instant::now() + Duration::from_secs(3));
+        let started = Instant::now();
+        let throttled =
+            Failure::new(FailureKind::Throttled, "429").retry_after(Some(Duration::from_secs(25)));
+        let (n, _) = count_attempts(&budget, throttled).await;
+        assert_eq!(n, 1, "a Retry-After that does not fit ends the retries");
+        assert!(started.elapsed() < Duration::from_secs(3));
+
+        let (n, _) = count_attempts(&budget, Failure::new(FailureKind::ServerError, "503")).await;
+        assert!(n < 5, "backoff stops where the budget ends");
+        assert!(started.elapsed() <= Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_call_ends_with_the_budget() {
+        let budget = Budget::default();
+        budget.end_at(Instant::now() + Duration::from_secs(2));
+        let started = Instant::now();
+        let r: Result<(), Failure> = retrying(RetryPolicy::default(), &budget, &reporter(), || {
+            std::future::pending()
+        })
+        .await;
+        assert_eq!(r.unwrap_err().kind, FailureKind::Timeout);
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
 }

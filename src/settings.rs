@@ -151,6 +151,11 @@ pub struct Settings {
     pub dry_run: bool,
     /// `VMSS.Poll.Interval`.
     pub poll_interval: Duration,
+    /// Longest wait for one HTTP request (`VMSS_CHECK_REQUEST_TIMEOUT`, a test knob).
+    pub request_timeout: Duration,
+    /// How long the work after the wait may run past the deadline (`VMSS_CHECK_OVERRUN`, a
+    /// test knob): the contract's 2 minutes.
+    pub overrun: Duration,
     /// The Azure account.
     pub azure: AzureSettings,
     /// The Octopus run.
@@ -208,6 +213,16 @@ impl Settings {
         ));
         let dry_run = p.take(yes_no(args.dry_run.as_deref(), "VMSS.Reconcile.DryRun"));
         let poll_interval = p.take(poll_seconds(args.poll_interval.as_deref()));
+        let request_timeout = p.take(knob_seconds(
+            args.request_timeout.as_deref(),
+            "VMSS_CHECK_REQUEST_TIMEOUT",
+            crate::http::REQUEST_TIMEOUT,
+        ));
+        let overrun = p.take(knob_seconds(
+            args.overrun.as_deref(),
+            "VMSS_CHECK_OVERRUN",
+            Duration::from_secs(120),
+        ));
         let azure = p.take(parse_azure(args));
         let run = p.take(parse_run(args));
         if !p.0.is_empty() {
@@ -229,6 +244,8 @@ impl Settings {
             old_window: old_window.ok_or_else(missing)?,
             dry_run: dry_run.ok_or_else(missing)?,
             poll_interval: poll_interval.ok_or_else(missing)?,
+            request_timeout: request_timeout.ok_or_else(missing)?,
+            overrun: overrun.ok_or_else(missing)?,
             azure: azure.ok_or_else(missing)?,
             run: run.ok_or_else(missing)?,
         })
@@ -376,6 +393,22 @@ fn poll_seconds(value: Option<&str>) -> Result<Duration, String> {
         ));
     }
     Ok(Duration::from_secs_f64(n))
+}
+
+/// A test knob in seconds: more than 0, at most the default (a knob may only shorten).
+fn knob_seconds(
+    value: Option<&str>,
+    variable: &str,
+    default: Duration,
+) -> Result<Duration, String> {
+    let max = default.as_secs_f64();
+    match number(value, max) {
+        Some(n) if n > 0.0 && n <= max => Ok(Duration::from_secs_f64(n)),
+        _ => Err(format!(
+            "{variable} must be a number of seconds above 0 and at most {max}, got \"{}\".",
+            value.unwrap_or("").trim()
+        )),
+    }
 }
 
 /// A decimal number; blank means the default. Accepts a decimal comma too (`0,5`), as typed in

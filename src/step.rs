@@ -7,15 +7,18 @@ use crate::context::{self, ThisRun};
 use crate::error::{Error, Failure};
 use crate::octopus::{Deleted, OctopusClient};
 use crate::output::Reporter;
-use crate::reconcile::{self, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target};
-use crate::retry::{retrying, RetryPolicy};
+use crate::reconcile::{
+    self, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
+};
+use crate::retry::{retrying, Budget, RetryPolicy};
 use crate::settings::{DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
-use crate::wait::{Next, WaitPolicy};
+use crate::wait::{Look, Progress, WaitPolicy, Waited};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
-/// A check that starts just before the deadline still gets this long to finish.
-const CHECK_GRACE: Duration = Duration::from_secs(30);
+/// The preflight's own limit: a wrong URL or a hung server is found in seconds.
+const PREFLIGHT: Duration = Duration::from_secs(45);
 /// How many names to list in one log line before summarising.
 const NAMES_SHOWN: usize = 10;
 
@@ -91,14 +94,6 @@ impl SetView {
     }
 }
 
-/// How the wait ended.
-enum Waited {
-    /// Nothing is changing any more.
-    Settled,
-    /// The deadline came with something still changing.
-    TimedOut(Vec<SetView>),
-}
-
 /// Runs the step. Errors carry the sentence for `resultMessage`.
 pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome, Error> {
     let started = Instant::now();
@@ -107,6 +102,8 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
         dry_run: settings.dry_run,
         ..Outcome::default()
     };
+    // A wrong key, URL, space or environment fails here, in seconds, not after the wait.
+    let tenant = step.preflight().await?;
 
     // Only a triggered run (duplicates) or ExcludeFromOutput (creation window) needs to know
     // when this run was queued; a manual run without it asks Octopus nothing here.
@@ -128,7 +125,11 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
     }
 
     let scale_sets = step.wait_for_scale_sets(started, &mut outcome).await?;
-    step.reconcile(&scale_sets, &mut outcome).await?;
+    // Everything after the wait shares one budget, ending a fixed time past the deadline.
+    let ends = started + settings.timeout + settings.overrun;
+    step.octopus.end_calls_at(ends);
+    step.azure_budget.end_at(ends);
+    step.reconcile(&scale_sets, tenant, &mut outcome).await?;
     if let (true, Some(this)) = (settings.exclude_old, &this_run) {
         step.exclude_pre_existing(&mut outcome, this).await?;
     }
@@ -147,6 +148,8 @@ struct Step<'a> {
     reporter: Arc<Reporter>,
     octopus: OctopusClient,
     azure: AzureClient,
+    /// For the Azure calls after the wait.
+    azure_budget: Budget,
 }
 
 impl<'a> Step<'a> {
@@ -155,16 +158,41 @@ impl<'a> Step<'a> {
             &settings.octopus_url,
             &settings.api_key,
             settings.run.space_id.as_deref(),
+            settings.request_timeout,
             reporter.clone(),
         )
         .map_err(|f| Error::Input(f.message))?;
-        let azure = AzureClient::new(&settings.azure);
+        let azure = AzureClient::new(&settings.azure, settings.request_timeout);
         Ok(Step {
             settings,
             reporter,
             octopus,
             azure,
+            azure_budget: Budget::default(),
         })
+    }
+
+    /// The cheap Octopus checks: the key is accepted, and the space and environment exist on
+    /// this server (one request); for a tenanted run, the tenant and its tags. Azure's are the
+    /// wait's first check (sign-in, each scale set read), whose permanent failures end the step
+    /// at once.
+    async fn preflight(&self) -> Result<Option<Tenant>, Error> {
+        let run = &self.settings.run;
+        let checks = async {
+            self.octopus.environment(&run.environment_id).await?;
+            match &run.tenant_id {
+                Some(id) => self.octopus.tenant(id).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        match tokio::time::timeout(PREFLIGHT, checks).await {
+            Ok(r) => r.map_err(octopus_error),
+            Err(_) => Err(Error::Octopus(format!(
+                "Octopus at {} did not answer within {} seconds. Check VMSS.Octopus.Url, and that the server is up; nothing was removed.",
+                self.settings.octopus_url,
+                PREFLIGHT.as_secs()
+            ))),
+        }
     }
 
     /// True when a trigger started this run and the previous run finished inside the window.
@@ -244,15 +272,31 @@ impl<'a> Step<'a> {
             interval: settings.poll_interval,
             timeout: settings.timeout,
         };
-        let (waited, last) = wait(&self.azure, sets, policy, started, &self.reporter).await?;
+        let mut progress = WaitProgress {
+            reporter: &self.reporter,
+        };
+        let azure = &self.azure;
+        let waited = crate::wait::wait(policy, started, fastrand::f64, &mut progress, || {
+            look(azure, sets)
+        })
+        .await
+        .map_err(|stopped| {
+            let note = if stopped.timed_out {
+                "The wait ran out before Azure answered; nothing was removed."
+            } else {
+                "Nothing was removed."
+            };
+            Error::Azure(format!("{} {note}", stopped.failure.message))
+        })?;
         let views = match waited {
-            Waited::Settled => {
+            Waited::Settled(views) => {
+                report_ready(&views, &self.reporter);
                 self.reporter.highlight(&format!(
                     "{} settled after {}.",
                     capitalise(&which),
                     human(started.elapsed())
                 ));
-                return Ok(last);
+                return Ok(read(&views));
             }
             Waited::TimedOut(views) => views,
         };
@@ -270,7 +314,7 @@ impl<'a> Step<'a> {
             human(settings.timeout)
         ));
         outcome.timed_out = true;
-        Ok(last)
+        Ok(read(&views))
     }
 
     /// Lists targets, then every scale set's instances, plans, and removes the targets of gone
@@ -278,13 +322,10 @@ impl<'a> Step<'a> {
     async fn reconcile(
         &self,
         scale_sets: &[(ScaleSetRef, ScaleSet)],
+        tenant: Option<Tenant>,
         outcome: &mut Outcome,
     ) -> Result<(), Error> {
         let settings = self.settings;
-        let tenant = match &settings.run.tenant_id {
-            Some(id) => Some(self.octopus.tenant(id).await.map_err(octopus_error)?),
-            None => None,
-        };
         let scope = Scope {
             environment_id: settings.run.environment_id.clone(),
             roles: settings.roles.clone(),
@@ -297,9 +338,12 @@ impl<'a> Step<'a> {
         let mut instances = Vec::new();
         let mut prefixes = Vec::new();
         for (set, ss) in scale_sets {
-            let listed = retrying(RetryPolicy::default(), &self.reporter, || {
-                self.azure.instances(set, ss)
-            })
+            let listed = retrying(
+                RetryPolicy::default(),
+                &self.azure_budget,
+                &self.reporter,
+                || self.azure.instances(set, ss),
+            )
             .await
             .map_err(|f: Failure| Error::Azure(format!("{} Nothing was removed.", f.message)))?;
             if let Some(prefix) = lent_prefix(set, ss, &listed, &self.reporter)? {
@@ -350,79 +394,56 @@ impl<'a> Step<'a> {
     }
 }
 
-/// Polls until every scale set and every instance have settled, or the deadline comes.
-/// Returns how it ended and the scale sets as last read.
-async fn wait(
-    azure: &AzureClient,
-    sets: &[ScaleSetRef],
-    policy: WaitPolicy,
-    started: Instant,
-    reporter: &Reporter,
-) -> Result<(Waited, Vec<(ScaleSetRef, ScaleSet)>), Error> {
-    let mut checks = 0u32;
-    loop {
-        checks += 1;
-        let limit = policy.remaining(started.elapsed()) + CHECK_GRACE;
-        let checked = tokio::time::timeout(limit, check(azure, sets))
-            .await
-            .unwrap_or_else(|_| {
-                Err(Failure {
-                    message: format!("Azure did not answer within {}.", human(limit)),
-                    retry: crate::error::Retry::After(None),
-                })
-            });
-        let (last, retry_after) = match checked {
-            Ok(views) if views.iter().all(SetView::settled) => {
-                let all: Vec<&Instance> = views.iter().flat_map(listed).collect();
-                let ready = all
-                    .iter()
-                    .filter(|i| i.state() == InstanceState::Member)
-                    .count();
-                reporter.progress(100, &format!("{ready} instance(s) ready"));
-                return Ok((Waited::Settled, read(&views)));
-            }
-            Ok(views) => {
-                let all: Vec<&Instance> = views.iter().flat_map(listed).collect();
-                let ready = all
-                    .iter()
-                    .filter(|i| i.state() == InstanceState::Member)
-                    .count();
-                let total = all
-                    .iter()
-                    .filter(|i| i.state() != InstanceState::Gone)
-                    .count();
-                let pct = (ready * 100).checked_div(total).unwrap_or(0) as u8;
-                reporter.progress(pct, &format!("{ready} of {total} instance(s) ready"));
-                reporter.info(&format!(
-                    "Check {checks}: {ready} of {total} instance(s) ready; {}.",
-                    still_changing(&views)
-                ));
-                (Ok(views), None)
-            }
-            Err(f) if f.retry.is_transient() => {
-                reporter.warn(&format!("Check {checks}: {} Will check again.", f.message));
-                let after = f.retry.retry_after();
-                (Err(f), after)
-            }
-            Err(f) => return Err(Error::Azure(format!("{} Nothing was removed.", f.message))),
-        };
-        match policy.next_delay(started.elapsed(), retry_after) {
-            Next::Sleep(d) => tokio::time::sleep(d).await,
-            Next::TimedOut => {
-                return match last {
-                    Ok(views) => {
-                        let sets = read(&views);
-                        Ok((Waited::TimedOut(views), sets))
-                    }
-                    // Proceed never covers a failed listing.
-                    Err(f) => Err(Error::Azure(format!(
-                        "{} The wait ran out before Azure answered; nothing was removed.",
-                        f.message
-                    ))),
-                };
-            }
+/// Tells the log how the wait goes: a line per check, and a transient failure once, then
+/// counted in the verbose log while it repeats.
+struct WaitProgress<'r> {
+    reporter: &'r Reporter,
+}
+
+impl Progress<Vec<SetView>> for WaitProgress<'_> {
+    fn changing(&mut self, check: u32, views: &Vec<SetView>) {
+        let (ready, total) = counts(views);
+        let pct = (ready * 100).checked_div(total).unwrap_or(0) as u8;
+        self.reporter
+            .progress(pct, &format!("{ready} of {total} instance(s) ready"));
+        self.reporter.info(&format!(
+            "Check {check}: {ready} of {total} instance(s) ready; {}.",
+            still_changing(views)
+        ));
+    }
+
+    fn failed(&mut self, check: u32, failure: &Failure, repeats: u32) {
+        if repeats == 0 {
+            self.reporter.warn(&format!(
+                "Check {check}: {} Will check again.",
+                failure.message
+            ));
+        } else {
+            self.reporter.verbose(&format!(
+                "Check {check}: the same failure again ({} checks in a row).",
+                repeats + 1
+            ));
         }
     }
+}
+
+/// Ready (member) instances and live ones, across the scale sets.
+fn counts(views: &[SetView]) -> (usize, usize) {
+    let all: Vec<&Instance> = views.iter().flat_map(listed).collect();
+    let ready = all
+        .iter()
+        .filter(|i| i.state() == InstanceState::Member)
+        .count();
+    let total = all
+        .iter()
+        .filter(|i| i.state() != InstanceState::Gone)
+        .count();
+    (ready, total)
+}
+
+fn report_ready(views: &[SetView], reporter: &Reporter) {
+    let (ready, _) = counts(views);
+    reporter.progress(100, &format!("{ready} instance(s) ready"));
 }
 
 /// What is still changing across the scale sets, naming each when there are several.
@@ -449,8 +470,8 @@ fn read(views: &[SetView]) -> Vec<(ScaleSetRef, ScaleSet)> {
 
 /// One look at every scale set: the set, then (only once it is steady) its instances. The
 /// sets are read concurrently; any failure makes the whole check a failure.
-async fn check(azure: &AzureClient, sets: &[ScaleSetRef]) -> Result<Vec<SetView>, Failure> {
-    futures::future::try_join_all(sets.iter().map(|set| async move {
+async fn look(azure: &AzureClient, sets: &[ScaleSetRef]) -> Result<Look<Vec<SetView>>, Failure> {
+    let views = futures::future::try_join_all(sets.iter().map(|set| async move {
         let scale_set = azure.scale_set(set).await?;
         let instances =
             if reconcile::scale_set_is_transient(scale_set.provisioning_state.as_deref()) {
@@ -458,13 +479,18 @@ async fn check(azure: &AzureClient, sets: &[ScaleSetRef]) -> Result<Vec<SetView>
             } else {
                 Some(azure.instances(set, &scale_set).await?)
             };
-        Ok(SetView {
+        Ok::<_, Failure>(SetView {
             set: set.clone(),
             scale_set,
             instances,
         })
     }))
-    .await
+    .await?;
+    Ok(Look {
+        settled: views.iter().all(SetView::settled),
+        pace: None,
+        value: views,
+    })
 }
 
 /// The contract's empty-listing rule, per scale set. A set that says it has VMs but lists none
@@ -629,7 +655,12 @@ async fn remove(
 ) -> Result<Vec<(Target, RemovalReason)>, Error> {
     let mut removed = Vec::new();
     let mut failed = Vec::new();
+    let mut not_tried = 0;
     for (target, reason) in &plan.remove {
+        if !dry_run && octopus.out_of_time() {
+            not_tried += 1;
+            continue;
+        }
         if dry_run {
             reporter.highlight(&format!(
                 "Dry run: would remove target {} ({}): {reason}.",
@@ -655,6 +686,17 @@ async fn remove(
             }
             Err(f) => failed.push((target.name.clone(), f.message)),
         }
+    }
+    if not_tried > 0 {
+        return Err(Error::Octopus(format!(
+            "The step's time ran out (2 minutes past VMSS.Timeout.Value) after removing {} of {} target(s); {not_tried} were not tried{}. A later run will remove them.",
+            removed.len(),
+            plan.remove.len(),
+            failed
+                .first()
+                .map(|(name, why)| format!(", and {name} failed: {why}"))
+                .unwrap_or_default()
+        )));
     }
     if let Some((name, first)) = failed.first() {
         return Err(Error::Octopus(format!(

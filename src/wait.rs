@@ -1,20 +1,29 @@
-//! The wait policy, kept apart from the I/O it drives (the shape of aws-smithy's waiters).
+//! The wait: a pure policy ([`WaitPolicy`]) and a small orchestrator ([`wait`]) that drives a
+//! check with it, in the shape of aws-smithy's waiters.
 //!
-//! One deadline covers the whole wait. After each check that finds the scale set still
-//! changing, [`WaitPolicy::next_delay`] says how long to sleep before the next check, or that
-//! the wait is over. It never sleeps past the deadline, not even for a server's `Retry-After`:
-//! a throttle that asks for more time than is left ends the wait now, instead of sleeping
-//! through the deadline or hammering a server that asked us to back off.
+//! One deadline covers the whole wait. After each check that finds something still changing,
+//! [`WaitPolicy::next_delay`] says how long to sleep before the next check, or that the wait is
+//! over. It never sleeps past the deadline, not even for a server's `Retry-After`: a throttle
+//! that asks for more time than is left ends the wait now. The orchestrator reads tokio's clock
+//! and sleeps on it, so tests run it on a paused clock: minutes of waiting in milliseconds.
 
+use crate::error::{Failure, FailureKind, REFUSALS_TO_GIVE_UP};
+use std::future::Future;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Below this, what is left of the deadline is not worth another check.
 const MIN_USEFUL_DELAY: Duration = Duration::from_millis(1);
+/// A check that starts just before the deadline still gets this long to finish.
+pub const CHECK_GRACE: Duration = Duration::from_secs(30);
+/// The most jitter adds to a sleep, as a fraction of it: enough that scale sets started by one
+/// trigger drift apart instead of polling in step.
+pub const JITTER: f64 = 0.2;
 
 /// When to check again while waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitPolicy {
-    /// Time between checks (`VMSS.Poll.Interval`).
+    /// The shortest time between checks (`VMSS.Poll.Interval`): a floor, never undercut.
     pub interval: Duration,
     /// The whole wait's budget, from the step's start (`VMSS.Timeout.Value`).
     pub timeout: Duration,
@@ -31,8 +40,14 @@ pub enum Next {
 
 impl WaitPolicy {
     /// What to do after a check that found something still changing (or failed transiently),
-    /// `elapsed` after the wait started. `retry_after` is a server's request to back off.
-    pub fn next_delay(&self, elapsed: Duration, retry_after: Option<Duration>) -> Next {
+    /// `elapsed` after the wait started. `retry_after` is a server's request to back off;
+    /// `pace` the interval a shared read budget asks for (see [`pace`]).
+    pub fn next_delay(
+        &self,
+        elapsed: Duration,
+        retry_after: Option<Duration>,
+        pace: Option<Duration>,
+    ) -> Next {
         let Some(left) = self
             .timeout
             .checked_sub(elapsed)
@@ -40,11 +55,14 @@ impl WaitPolicy {
         else {
             return Next::TimedOut;
         };
-        let wanted = self.interval.max(retry_after.unwrap_or_default());
         if retry_after.is_some_and(|r| r > left) {
             // The server will refuse us until after the deadline: waiting on is pointless.
             return Next::TimedOut;
         }
+        let wanted = self
+            .interval
+            .max(retry_after.unwrap_or_default())
+            .max(pace.unwrap_or_default());
         // The last check lands on the deadline itself, never after it.
         Next::Sleep(wanted.min(left))
     }
@@ -55,9 +73,162 @@ impl WaitPolicy {
     }
 }
 
+/// What is left in one of Azure's read buckets (`x-ms-ratelimit-remaining-resource`), and how
+/// much of it one check spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    /// The bucket's window: 3 or 30 minutes.
+    pub window: Duration,
+    /// Reads left in it, as the last answer said.
+    pub remaining: u32,
+    /// Reads of it one check makes.
+    pub per_check: u32,
+}
+
+/// The interval that makes every bucket last until its window refills, spending at most half
+/// of what is left: the other half is for the rest of the subscription (other steps, other
+/// deployments) sharing it. `None` when no bucket is known.
+pub fn pace(buckets: &[Bucket]) -> Option<Duration> {
+    buckets
+        .iter()
+        .map(|b| {
+            let checks_left =
+                (f64::from(b.remaining) / 2.0 / f64::from(b.per_check.max(1))).max(1.0);
+            b.window.div_f64(checks_left)
+        })
+        .max()
+}
+
+/// What one check saw.
+#[derive(Debug)]
+pub struct Look<T> {
+    /// What it read.
+    pub value: T,
+    /// True when nothing is changing any more.
+    pub settled: bool,
+    /// The interval the read budget asks for, if any ([`pace`]).
+    pub pace: Option<Duration>,
+}
+
+/// How the wait ended.
+#[derive(Debug)]
+pub enum Waited<T> {
+    /// Nothing is changing any more.
+    Settled(T),
+    /// The deadline came with something still changing; the last thing seen.
+    TimedOut(T),
+}
+
+/// Why the wait stopped without an answer.
+#[derive(Debug)]
+pub struct Stopped {
+    /// The last failure.
+    pub failure: Failure,
+    /// True when the deadline came while the checks were failing (transiently).
+    pub timed_out: bool,
+}
+
+/// What the wait tells its caller as it goes.
+pub trait Progress<T> {
+    /// Check number `check` found something still changing.
+    fn changing(&mut self, check: u32, value: &T);
+    /// Check number `check` failed transiently; `repeats` is how many checks in a row before
+    /// it failed the same way (0: a new failure, worth saying; more: worth counting).
+    fn failed(&mut self, check: u32, failure: &Failure, repeats: u32);
+}
+
+/// Checks until settled or the deadline (`started` + the policy's timeout). A permanent
+/// failure, or connection refused [`REFUSALS_TO_GIVE_UP`] times running, ends the wait at
+/// once. Sleeps are stretched by [`JITTER`] times `jitter()` (a number in `[0, 1)`), never past
+/// the deadline.
+pub async fn wait<T, F, Fut>(
+    policy: WaitPolicy,
+    started: Instant,
+    mut jitter: impl FnMut() -> f64,
+    progress: &mut impl Progress<T>,
+    mut check: F,
+) -> Result<Waited<T>, Stopped>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Look<T>, Failure>>,
+{
+    let mut checks = 0u32;
+    let mut refusals = 0u32;
+    let mut previous: Option<String> = None;
+    let mut repeats = 0u32;
+    loop {
+        checks += 1;
+        let limit = policy.remaining(started.elapsed()) + CHECK_GRACE;
+        let checked = tokio::time::timeout(limit, check())
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure::new(
+                    FailureKind::Timeout,
+                    format!(
+                        "Azure did not answer within {} seconds.",
+                        limit.as_secs_f64().round()
+                    ),
+                ))
+            });
+        let (last, retry_after, pace) = match checked {
+            Ok(look) if look.settled => return Ok(Waited::Settled(look.value)),
+            Ok(look) => {
+                progress.changing(checks, &look.value);
+                (refusals, previous) = (0, None);
+                (Ok(look.value), None, look.pace)
+            }
+            Err(f) if f.is_transient() => {
+                refusals = if f.kind == FailureKind::ConnectionRefused {
+                    refusals + 1
+                } else {
+                    0
+                };
+                if refusals >= REFUSALS_TO_GIVE_UP {
+                    return Err(Stopped {
+                        failure: f,
+                        timed_out: false,
+                    });
+                }
+                repeats = match &previous {
+                    Some(p) if *p == f.message => repeats + 1,
+                    _ => 0,
+                };
+                previous = Some(f.message.clone());
+                progress.failed(checks, &f, repeats);
+                let after = f.retry_after;
+                (Err(f), after, None)
+            }
+            Err(f) => {
+                return Err(Stopped {
+                    failure: f,
+                    timed_out: false,
+                })
+            }
+        };
+        match policy.next_delay(started.elapsed(), retry_after, pace) {
+            Next::Sleep(d) => {
+                let left = policy.remaining(started.elapsed());
+                let stretched = d.mul_f64(1.0 + JITTER * jitter().clamp(0.0, 1.0));
+                tokio::time::sleep(stretched.min(left)).await
+            }
+            Next::TimedOut => {
+                return match last {
+                    Ok(value) => Ok(Waited::TimedOut(value)),
+                    // Proceed never covers a failed listing.
+                    Err(failure) => Err(Stopped {
+                        failure,
+                        timed_out: true,
+                    }),
+                };
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
 
     const S: fn(u64) -> Duration = Duration::from_secs;
 
@@ -70,24 +241,75 @@ mod tests {
 
     #[test]
     fn sleeps_the_interval_while_time_is_left() {
-        assert_eq!(policy().next_delay(S(0), None), Next::Sleep(S(10)));
-        assert_eq!(policy().next_delay(S(45), None), Next::Sleep(S(10)));
+        assert_eq!(policy().next_delay(S(0), None, None), Next::Sleep(S(10)));
+        assert_eq!(policy().next_delay(S(45), None, None), Next::Sleep(S(10)));
     }
 
     #[test]
     fn the_last_sleep_ends_at_the_deadline() {
-        assert_eq!(policy().next_delay(S(55), None), Next::Sleep(S(5)));
-        assert_eq!(policy().next_delay(S(60), None), Next::TimedOut);
-        assert_eq!(policy().next_delay(S(61), None), Next::TimedOut);
+        assert_eq!(policy().next_delay(S(55), None, None), Next::Sleep(S(5)));
+        assert_eq!(policy().next_delay(S(60), None, None), Next::TimedOut);
+        assert_eq!(policy().next_delay(S(61), None, None), Next::TimedOut);
     }
 
     #[test]
     fn retry_after_stretches_the_delay_but_never_past_the_deadline() {
-        assert_eq!(policy().next_delay(S(0), Some(S(30))), Next::Sleep(S(30)));
+        assert_eq!(
+            policy().next_delay(S(0), Some(S(30)), None),
+            Next::Sleep(S(30))
+        );
         // Shorter than the interval: the interval wins, we do not poll faster than asked.
-        assert_eq!(policy().next_delay(S(0), Some(S(2))), Next::Sleep(S(10)));
+        assert_eq!(
+            policy().next_delay(S(0), Some(S(2)), None),
+            Next::Sleep(S(10))
+        );
         // Azure has been seen asking for 1200 s: with 50 s left, that ends the wait now.
-        assert_eq!(policy().next_delay(S(10), Some(S(1200))), Next::TimedOut);
+        assert_eq!(
+            policy().next_delay(S(10), Some(S(1200)), None),
+            Next::TimedOut
+        );
+    }
+
+    #[test]
+    fn the_read_budget_stretches_the_interval_the_interval_is_the_floor() {
+        assert_eq!(
+            policy().next_delay(S(0), None, Some(S(25))),
+            Next::Sleep(S(25))
+        );
+        assert_eq!(
+            policy().next_delay(S(0), None, Some(S(1))),
+            Next::Sleep(S(10))
+        );
+        assert_eq!(
+            policy().next_delay(S(50), None, Some(S(25))),
+            Next::Sleep(S(10))
+        );
+    }
+
+    #[test]
+    fn pace_makes_half_of_what_is_left_last_the_window() {
+        let three = S(180);
+        let b = |remaining, per_check| Bucket {
+            window: three,
+            remaining,
+            per_check,
+        };
+        // Plenty left: well under any floor.
+        assert_eq!(pace(&[b(200, 1)]), Some(Duration::from_secs_f64(1.8)));
+        // 18 left, one read a check: 9 checks over 3 minutes.
+        assert_eq!(pace(&[b(18, 1)]), Some(S(20)));
+        // Two reads a check halve the checks left.
+        assert_eq!(pace(&[b(18, 2)]), Some(S(40)));
+        // Nothing left: one check a window.
+        assert_eq!(pace(&[b(0, 1)]), Some(three));
+        // The tightest bucket decides.
+        let thirty = Bucket {
+            window: S(1800),
+            remaining: 60,
+            per_check: 1,
+        };
+        assert_eq!(pace(&[b(200, 1), thirty]), Some(S(60)));
+        assert_eq!(pace(&[]), None);
     }
 
     #[test]
@@ -96,12 +318,127 @@ mod tests {
             interval: S(10),
             timeout: S(0),
         };
-        assert_eq!(p.next_delay(S(0), None), Next::TimedOut);
+        assert_eq!(p.next_delay(S(0), None, None), Next::TimedOut);
     }
 
-    #[test]
-    fn remaining_saturates() {
-        assert_eq!(policy().remaining(S(20)), S(40));
-        assert_eq!(policy().remaining(S(90)), S(0));
+    /// A scripted check, and what the wait said.
+    #[derive(Default)]
+    struct Script {
+        said: Vec<String>,
+    }
+
+    impl Progress<u32> for Script {
+        fn changing(&mut self, check: u32, value: &u32) {
+            self.said.push(format!("{check}: changing {value}"));
+        }
+        fn failed(&mut self, check: u32, failure: &Failure, repeats: u32) {
+            self.said
+                .push(format!("{check}: {} x{repeats}", failure.message));
+        }
+    }
+
+    async fn run(
+        answers: Vec<Result<(u32, bool), Failure>>,
+        jitter: f64,
+    ) -> (Result<Waited<u32>, Stopped>, Script, Vec<Duration>) {
+        let started = Instant::now();
+        let mut queue: VecDeque<_> = answers.into();
+        let mut script = Script::default();
+        let mut at = Vec::new();
+        let result = wait(
+            policy(),
+            started,
+            || jitter,
+            &mut script,
+            || {
+                at.push(started.elapsed());
+                let next = queue.pop_front().unwrap_or(Ok((0, false)));
+                async move {
+                    next.map(|(value, settled)| Look {
+                        value,
+                        settled,
+                        pace: None,
+                    })
+                }
+            },
+        )
+        .await;
+        (result, script, at)
+    }
+
+    fn failure(kind: FailureKind, text: &str) -> Failure {
+        Failure::new(kind, text)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_until_settled_on_the_interval() {
+        let (r, script, at) = run(vec![Ok((1, false)), Ok((2, false)), Ok((3, true))], 0.0).await;
+        assert!(matches!(r, Ok(Waited::Settled(3))));
+        assert_eq!(at, [S(0), S(10), S(20)]);
+        assert_eq!(script.said, ["1: changing 1", "2: changing 2"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn times_out_on_the_deadline_never_after_it() {
+        let (r, _, at) = run(vec![], 0.9).await;
+        assert!(matches!(r, Ok(Waited::TimedOut(0))));
+        // Jitter stretches each sleep by up to a fifth, but the last check is at the deadline.
+        assert_eq!(*at.last().unwrap(), S(60));
+        let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        let (last, before) = gaps.split_last().unwrap();
+        assert!(
+            before.iter().all(|g| *g >= S(10)),
+            "the floor holds: {at:?}"
+        );
+        assert!(
+            *last <= S(12),
+            "the last sleep is cut at the deadline: {at:?}"
+        );
+        assert!(
+            at.windows(2).any(|w| w[1] - w[0] > S(10)),
+            "jitter applied: {at:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_repeated_failure_is_said_once_then_counted() {
+        let busy = || Err(failure(FailureKind::ServerError, "busy"));
+        let (r, script, _) = run(vec![busy(), busy(), busy(), Ok((1, true))], 0.0).await;
+        assert!(matches!(r, Ok(Waited::Settled(1))));
+        assert_eq!(script.said, ["1: busy x0", "2: busy x1", "3: busy x2"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_permanent_failure_ends_the_wait_at_once() {
+        let (r, _, at) = run(vec![Err(failure(FailureKind::Forbidden, "403"))], 0.0).await;
+        let stopped = r.unwrap_err();
+        assert_eq!(stopped.failure.kind, FailureKind::Forbidden);
+        assert!(!stopped.timed_out);
+        assert_eq!(at.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connection_refused_three_times_running_is_permanent() {
+        let refused = || Err(failure(FailureKind::ConnectionRefused, "refused"));
+        let (r, _, at) = run(
+            vec![refused(), Ok((1, false)), refused(), refused(), refused()],
+            0.0,
+        )
+        .await;
+        assert_eq!(r.unwrap_err().failure.kind, FailureKind::ConnectionRefused);
+        assert_eq!(at.len(), 5, "a success in between resets the count");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failing_at_the_deadline_is_not_a_timeout_to_proceed_on() {
+        let throttled = failure(FailureKind::Throttled, "429").retry_after(Some(S(1200)));
+        let (r, _, at) = run(vec![Ok((1, false)), Err(throttled)], 0.0).await;
+        let stopped = r.unwrap_err();
+        assert!(stopped.timed_out);
+        assert_eq!(
+            at,
+            [S(0), S(10)],
+            "a Retry-After past the deadline ends the wait now"
+        );
     }
 }

@@ -61,6 +61,19 @@ fn router(world: Shared, base: String, service: Service, handler: Handler) -> Ro
                     headers,
                     body,
                 };
+                let hangs = {
+                    let w = world.lock().unwrap_or_else(|e| e.into_inner());
+                    let answered = w.seen.iter().filter(|s| s.service == service).count();
+                    w.faults
+                        .hang
+                        .iter()
+                        .any(|(svc, after)| *svc == service && answered >= *after)
+                };
+                if hangs {
+                    // Like a server that accepts and never answers: only the client's
+                    // timeout ends this request.
+                    std::future::pending::<()>().await;
+                }
                 let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
                 let response = handler(&mut w, &base, &incoming);
                 w.seen.push(world::Seen {

@@ -75,6 +75,19 @@ pub fn server(w: &mut World, _base: &str, inc: &Incoming) -> Response {
         ("GET", ["api", sp, "machines"]) if *sp == space => list_machines(w, &q, rest),
         ("DELETE", ["api", sp, "machines", id]) if *sp == space => delete_machine(w, id),
         ("GET", ["api", sp, "tasks"]) if *sp == space => list_tasks(w, &q),
+        ("GET", ["api", sp, "environments", id]) if *sp == space => {
+            if w.environments.iter().any(|e| e == id) {
+                json(
+                    StatusCode::OK,
+                    json!({"Id": id, "Name": id, "SpaceId": space, "SortOrder": 0, "UseGuidedFailure": false, "Links": {"Self": format!("/api/{space}/environments/{id}")}}),
+                )
+            } else {
+                error(
+                    StatusCode::NOT_FOUND,
+                    &format!("The resource '{id}' was not found."),
+                )
+            }
+        }
         ("GET", ["api", sp, "tenants", id]) if *sp == space => {
             match w.tenants.iter().find(|t| t.id == *id) {
                 Some(t) => json(
@@ -250,6 +263,12 @@ fn list_machines(w: &World, q: &HashMap<String, String>, path: &str) -> Response
 }
 
 fn delete_machine(w: &mut World, id: &str) -> Response {
+    if let Some(after) = w.faults.delete_unavailable {
+        let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "Octopus Server is busy.");
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(after));
+        return r;
+    }
     if w.faults.forbid_delete.iter().any(|f| f == id) {
         return error(
             StatusCode::FORBIDDEN,

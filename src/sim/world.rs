@@ -177,6 +177,10 @@ pub struct Faults {
     pub forbid_delete: Vec<String>,
     /// Serve this body for the resource group's VM list instead of the simulated VMs.
     pub vm_list_body: Option<serde_json::Value>,
+    /// Accept these services' requests after the first `n` of each, and never answer them.
+    pub hang: Vec<(Service, usize)>,
+    /// Answer every DELETE of a target with 503 and this `Retry-After` (seconds).
+    pub delete_unavailable: Option<u64>,
     /// Answer every Resource Manager request with this status, error code and message.
     pub arm_error: Option<(u16, String, String)>,
     /// Ignore the task list's filters (project, environment, tenant, runbook), as servers do
@@ -247,6 +251,8 @@ pub struct World {
     pub machines: Vec<SimMachine>,
     /// Octopus tenants.
     pub tenants: Vec<SimTenant>,
+    /// Octopus environments of the space.
+    pub environments: Vec<String>,
     /// Injected faults.
     pub faults: Faults,
     /// The clock: scale-set reads so far.
@@ -288,6 +294,7 @@ impl World {
             space_id: "Spaces-1".into(),
             machines: Vec::new(),
             tenants: Vec::new(),
+            environments: vec![super::stories::ENVIRONMENT.into()],
             faults: Faults::default(),
             tick: 0,
             seen: Vec::new(),

@@ -136,6 +136,15 @@ pub fn vm_list_requests(sim: &Sim) -> Vec<Seen> {
         .collect()
 }
 
+/// `METHOD /path` of every request the Octopus Server saw, in order.
+pub fn octopus_paths(sim: &Sim) -> Vec<String> {
+    sim.world()
+        .requests(Service::Octopus)
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
 /// Names of the targets the simulator saw deleted.
 pub fn deleted(sim: &Sim) -> Vec<String> {
     sim.world().deleted.clone()

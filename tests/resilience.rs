@@ -1,0 +1,206 @@
+//! Failing fast and never hanging, through the built binary against misbehaving simulated
+//! servers: mistakes found before the wait, permanent faults ending the step at once,
+//! transient ones said once, and hung or throttling servers unable to hold the step past its
+//! budget. Durations are shortened with the test knobs (`VMSS_CHECK_REQUEST_TIMEOUT`,
+//! `VMSS_CHECK_OVERRUN`), so nothing sleeps for real minutes.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+use vmss_check::sim::stories::{computer_name, SCALE_SET};
+use vmss_check::sim::{Service, Sim, World};
+
+/// A scale set that never settles, so any failure that came only after the wait would take the
+/// whole (30 s) timeout to show.
+fn never_settles() -> World {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Updating")], &[(0, 2)]);
+    for i in 0..2 {
+        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
+        w.add_target(&c, 0);
+    }
+    w.add_target(&computer_name("web", 9), 0);
+    w
+}
+
+fn settled_with_stale(stale: u32) -> World {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
+    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
+    w.add_target(&c, 0);
+    for i in 0..stale {
+        w.add_target(&computer_name("web", 100 + i), 0);
+    }
+    w
+}
+
+const SLOW: &[(&str, &str)] = &[("VMSS_TIMEOUT_VALUE", "0.5"), ("VMSS_POLL_INTERVAL", "1")];
+
+fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    base.iter().chain(extra).copied().collect()
+}
+
+#[test]
+fn a_wrong_api_key_fails_before_the_wait() {
+    let sim = Sim::start(never_settles());
+    let run = run_step(
+        &sim,
+        &with(SLOW, &[("VMSS_OCTOPUS_APIKEY", "API-WRONGKEY")]),
+    );
+    run.assert_failed(1, "Octopus rejected the API key in VMSS.Octopus.ApiKey");
+    assert_eq!(count(&sim, Service::Arm), 0, "Azure was not even read");
+    assert!(run.took < Duration::from_secs(10), "took {:?}", run.took);
+}
+
+#[test]
+fn an_octopus_url_of_another_server_fails_before_the_wait() {
+    let sim = Sim::start(never_settles());
+    let run = run_step(
+        &sim,
+        &with(SLOW, &[("OCTOPUS_ENVIRONMENT_ID", "Environments-404")]),
+    );
+    run.assert_failed(1, "has no environment Environments-404 in space Spaces-1");
+    run.assert_failed(
+        1,
+        "VMSS.Octopus.Url must be the Octopus Server running this deployment",
+    );
+    assert_eq!(count(&sim, Service::Arm), 0);
+    assert!(run.took < Duration::from_secs(10), "took {:?}", run.took);
+}
+
+#[test]
+fn an_octopus_url_where_nothing_listens_fails_in_seconds() {
+    let sim = Sim::start(never_settles());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}/");
+    let run = run_step(&sim, &with(SLOW, &[("VMSS_OCTOPUS_URL", &url)]));
+    run.assert_failed(1, "was refused");
+    run.assert_failed(1, "Check VMSS.Octopus.Url (host and port)");
+    assert_eq!(count(&sim, Service::Arm), 0);
+    assert!(
+        run.took < Duration::from_secs(10),
+        "refused three times running is permanent: took {:?}",
+        run.took
+    );
+}
+
+#[test]
+fn a_wrong_scale_set_fails_at_the_first_check_not_at_the_deadline() {
+    let sim = Sim::start(never_settles());
+    let run = run_step(&sim, &with(SLOW, &[("VMSS_SCALESET_NAME", "vmss-wbe")]));
+    run.assert_failed(1, "Scale set 'vmss-wbe' was not found");
+    assert_eq!(count(&sim, Service::Arm), 1);
+    assert!(run.took < Duration::from_secs(10), "took {:?}", run.took);
+}
+
+#[test]
+fn a_hung_resource_manager_is_a_transient_failure_said_once() {
+    let mut w = never_settles();
+    // Every Resource Manager request is accepted and never answered.
+    w.faults.hang = vec![(Service::Arm, 0)];
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[
+            ("VMSS_TIMEOUT_VALUE", "0.05"),
+            ("VMSS_POLL_INTERVAL", "0.2"),
+            ("VMSS_CHECK_REQUEST_TIMEOUT", "0.3"),
+        ],
+    );
+    run.assert_failed(
+        1,
+        "The wait ran out before Azure answered; nothing was removed.",
+    );
+    let warnings = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("Check ") && l.ends_with("Will check again."))
+        .count();
+    assert_eq!(warnings, 1, "said once:\n{}", run.stdout);
+    assert!(
+        run.stdout.contains("the same failure again"),
+        "then counted:\n{}",
+        run.stdout
+    );
+    assert!(deleted(&sim).is_empty());
+    assert!(run.took < Duration::from_secs(8), "took {:?}", run.took);
+}
+
+#[test]
+fn a_hung_octopus_after_the_wait_ends_the_step_within_the_overrun() {
+    let mut w = settled_with_stale(3);
+    // The preflight is answered; everything after it hangs.
+    w.faults.hang = vec![(Service::Octopus, 1)];
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[
+            ("VMSS_TIMEOUT_VALUE", "0.01"),
+            ("VMSS_CHECK_REQUEST_TIMEOUT", "1"),
+            ("VMSS_CHECK_OVERRUN", "3"),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let msg = run.result_message().unwrap();
+    assert!(msg.contains("list deployment targets"), "{msg}");
+    assert!(deleted(&sim).is_empty());
+    // 0.6 s of wait, then 3 s of budget: the step ends near 3.6 s, not minutes later.
+    assert!(run.took < Duration::from_secs(7), "took {:?}", run.took);
+}
+
+#[test]
+fn octopus_refusing_deletes_cannot_hold_the_step_past_the_overrun() {
+    let mut w = settled_with_stale(5);
+    // Retry-After: 25 does not fit in what is left: no sleeping for it.
+    w.faults.delete_unavailable = Some(25);
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[("VMSS_TIMEOUT_VALUE", "0.01"), ("VMSS_CHECK_OVERRUN", "3")],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let msg = run.result_message().unwrap();
+    assert!(
+        msg.contains("Could not remove 5 of 5 target(s)") || msg.contains("time ran out"),
+        "{msg}"
+    );
+    assert!(deleted(&sim).is_empty());
+    assert!(run.took < Duration::from_secs(7), "took {:?}", run.took);
+}
+
+#[test]
+fn a_server_error_on_deletes_is_retried_only_within_the_overrun() {
+    let mut w = settled_with_stale(40);
+    // Retry-After: 1 fits: every delete is retried with backoff, and the budget ends it.
+    w.faults.delete_unavailable = Some(1);
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[("VMSS_TIMEOUT_VALUE", "0.01"), ("VMSS_CHECK_OVERRUN", "4")],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let msg = run.result_message().unwrap();
+    assert!(
+        msg.contains("after removing 0 of 40 target(s)")
+            || msg.contains("Could not remove 40 of 40 target(s)"),
+        "{msg}"
+    );
+    assert!(deleted(&sim).is_empty());
+    // Without the shared budget, 40 deletes x 4 retries would take minutes.
+    assert!(run.took < Duration::from_secs(8), "took {:?}", run.took);
+}
+
+#[test]
+fn test_knobs_are_checked_like_any_input() {
+    let sim = Sim::start(settled_with_stale(0));
+    let run = run_step(&sim, &[("VMSS_CHECK_OVERRUN", "600")]);
+    run.assert_failed(
+        2,
+        "VMSS_CHECK_OVERRUN must be a number of seconds above 0 and at most 120",
+    );
+    assert!(sim.world().seen.is_empty());
+}
