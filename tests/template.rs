@@ -317,6 +317,17 @@ fn scratch(name: &str) -> PathBuf {
 /// Runs the template's body as Octopus would: parameters at their defaults unless `set`,
 /// `#{...}` substituted, the package extracted into `./VMSS.Package/`.
 fn run_template(sim: &Sim, set: &[(&str, &str)], account: &[(&str, String)]) -> Run {
+    run_template_on(sim, set, account, &|_| Vec::new())
+}
+
+/// [`run_template`] on a worker that `worker` prepares: it may change the extracted package
+/// folder it is given, and returns environment variables the worker adds (e.g. `TMPDIR`).
+fn run_template_on(
+    sim: &Sim,
+    set: &[(&str, &str)],
+    account: &[(&str, String)],
+    worker: &dyn Fn(&Path) -> Vec<(String, String)>,
+) -> Run {
     let t = template();
     let dir = scratch("template");
     let archive = package(&dir.join("feed"));
@@ -330,6 +341,7 @@ fn run_template(sim: &Sim, set: &[(&str, &str)], account: &[(&str, String)]) -> 
         .status()
         .unwrap();
     assert!(tar.success());
+    let worker_env = worker(&extracted);
 
     let w = sim.world();
     let mut system: BTreeMap<String, String> = [
@@ -405,7 +417,8 @@ fn run_template(sim: &Sim, set: &[(&str, &str)], account: &[(&str, String)]) -> 
         .arg("script.sh")
         .current_dir(&dir)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(worker_env);
     let run = run_command(cmd);
     let _ = std::fs::remove_dir_all(&dir);
     run
@@ -501,4 +514,93 @@ fn package_sh_writes_a_correctly_named_archive_whose_binary_runs() {
         format!("vmss-check {}", env!("CARGO_PKG_VERSION"))
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Replaces the extracted `vmss-check` with a script, executable like the real one.
+fn replace_binary(extracted: &Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bin = extracted.join("vmss-check");
+    std::fs::remove_file(&bin).unwrap();
+    std::fs::write(&bin, script).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// What a `noexec` mount does to every exec: `execve` fails with EACCES, which Bash reports as
+/// exit 126. A script whose interpreter is not executable gets exactly that, anywhere.
+const NEVER_RUNS: &str = "#!/dev/null\n";
+
+#[test]
+fn the_body_fails_clearly_when_the_binary_cannot_be_executed() {
+    let sim = Sim::start(stories::scale_out());
+    let secret = sim.world().client_secret.clone();
+    let tmp = scratch("tmpdir");
+    let missing = tmp.join("missing");
+    for (tmpdir, why_not_the_copy) in [
+        // A temporary directory on a noexec file system too: the copy fails like the original.
+        (&tmp, "(Permission denied)"),
+        // No usable temporary directory at all.
+        (&missing, "(no copy could be made there)"),
+    ] {
+        let run = run_template_on(&sim, &[], &[("Password", secret.clone())], &|extracted| {
+            replace_binary(extracted, NEVER_RUNS);
+            vec![("TMPDIR".into(), tmpdir.to_string_lossy().into_owned())]
+        });
+        // fail_step's exit 1 with a message saying what to do, not Bash's bare 126.
+        run.assert_failed(1, "vmss-check cannot be executed from the package folder ");
+        let msg = run.result_message().unwrap();
+        for needle in [
+            "/VMSS.Package (Permission denied)",
+            &format!("nor from a copy in {} {why_not_the_copy}", tmpdir.display()),
+            "mounted noexec",
+            "set TMPDIR for the Tentacle or worker service",
+            "x86_64 Linux worker",
+        ] {
+            assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
+        }
+        assert_no_secrets(&sim, &run);
+    }
+    assert!(
+        sim.world().seen.is_empty(),
+        "nothing may be contacted by a binary that never ran"
+    );
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the failed copy is removed"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn the_body_runs_a_copy_when_the_package_folder_is_noexec() {
+    let sim = Sim::start(stories::scale_out());
+    let secret = sim.world().client_secret.clone();
+    let tmp = scratch("tmpdir");
+    let run = run_template_on(&sim, &[], &[("Password", secret)], &|extracted| {
+        // Refuses to run from the package folder as a noexec mount would (EACCES, 126), and is
+        // the real binary anywhere else.
+        replace_binary(
+            extracted,
+            &format!(
+                "#!/bin/sh\ncase \"$0\" in\n  */VMSS.Package/*) echo \"$0: Permission denied\" >&2; exit 126 ;;\nesac\nexec '{}' \"$@\"\n",
+                env!("CARGO_BIN_EXE_vmss-check")
+            ),
+        );
+        vec![("TMPDIR".into(), tmp.to_string_lossy().into_owned())]
+    });
+    assert_scale_out_outcome(&sim, &run);
+    assert!(
+        run.stdout.contains(&format!(
+            "vmss-check cannot be executed from the package folder (Permission denied): running a copy from {}/",
+            tmp.display()
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the copy is removed once vmss-check ends"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
 }
