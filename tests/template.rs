@@ -17,6 +17,7 @@ const TEMPLATE: &str = concat!(
     "/step-template/azure-vmss-wait-and-reconcile-targets.json"
 );
 const PACKAGE_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/step-template/package.sh");
+const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
 
 fn template() -> Value {
     let raw = std::fs::read(TEMPLATE).unwrap();
@@ -603,4 +604,82 @@ fn the_body_runs_a_copy_when_the_package_folder_is_noexec() {
         "the copy is removed once vmss-check ends"
     );
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The run condition the contract recommends, before and after the step's name: Octostache
+/// iterates over the comma list and compares whole ids.
+const EXACT_MEMBERSHIP: (&str, &str) = (
+    "#{each id in Octopus.Action[",
+    "].Output.VMSSDeploymentTargetIds}#{if id == Octopus.Machine.Id}True#{/if}#{/each}",
+);
+
+/// The step names of the exact-membership run conditions in `text`.
+fn exact_membership_conditions(text: &str) -> Vec<&str> {
+    let (head, tail) = EXACT_MEMBERSHIP;
+    text.match_indices(head)
+        .filter_map(|(at, _)| {
+            let rest = &text[at + head.len()..];
+            let step = &rest[..rest.find(tail)?];
+            (!step.is_empty() && !step.contains(['[', ']', '{', '}', '\n'])).then_some(step)
+        })
+        .collect()
+}
+
+#[test]
+fn the_docs_recommend_exact_membership_and_never_contains() {
+    let t = template();
+    let mut texts = vec![
+        (
+            "the template's description".to_string(),
+            t["Description"].as_str().unwrap().to_string(),
+        ),
+        (
+            "README.md".to_string(),
+            std::fs::read_to_string(README).unwrap(),
+        ),
+    ];
+    for p in parameters(&t) {
+        texts.push((
+            format!("{}'s help", p["Name"]),
+            p["HelpText"].as_str().unwrap().to_string(),
+        ));
+    }
+    for (what, text) in &texts {
+        // Octostache's Contains is a substring test: Machines-1 is in Machines-10.
+        for filter in ["| Contains", "|Contains", "| contains"] {
+            assert!(
+                !text.contains(filter),
+                "{what} recommends the {filter:?} filter"
+            );
+        }
+        assert!(
+            !text.contains(".VMSSDeploymentTargetIds |")
+                && !text.contains(".VMSSDeploymentTargetIds|"),
+            "{what} filters the target ids"
+        );
+    }
+    for (what, text) in &texts[..2] {
+        let steps = exact_membership_conditions(text);
+        assert!(
+            !steps.is_empty(),
+            "{what} lacks the exact-membership run condition"
+        );
+        // Every run condition with a step name must be the complete form.
+        assert_eq!(
+            text.matches("Output.VMSSDeploymentTargetIds}").count(),
+            steps.len(),
+            "{what}: a run condition that is not the exact-membership form"
+        );
+    }
+}
+
+#[test]
+fn exact_membership_conditions_are_recognised_only_when_complete() {
+    let (head, tail) = EXACT_MEMBERSHIP;
+    let good = format!("use {head}Check VMSS{tail} here, or {head}STEP{tail}.");
+    assert_eq!(exact_membership_conditions(&good), ["Check VMSS", "STEP"]);
+    let cut = format!("{head}Check VMSS].Output.VMSSDeploymentTargetIds}}#{{if id == Octopus.Machine.Id}}True#{{/each}}");
+    assert!(exact_membership_conditions(&cut).is_empty());
+    let contains = "#{Octopus.Action[Check VMSS].Output.VMSSDeploymentTargetIds | Contains #{Octopus.Machine.Id}}";
+    assert!(exact_membership_conditions(contains).is_empty());
 }
