@@ -683,3 +683,82 @@ fn exact_membership_conditions_are_recognised_only_when_complete() {
     let contains = "#{Octopus.Action[Check VMSS].Output.VMSSDeploymentTargetIds | Contains #{Octopus.Machine.Id}}";
     assert!(exact_membership_conditions(contains).is_empty());
 }
+
+/// The contract's outputs and the extras the step sets.
+const OUTPUTS: [&str; 12] = [
+    "VMSSHasServersToDeployTo",
+    "VMSSDeploymentTargetIds",
+    "VMSSDeploymentTargetNames",
+    "VMSSDuplicateRun",
+    "VMSSFailedTargetNames",
+    "VMSSStoppedTargetNames",
+    "VMSSUnregisteredInstanceNames",
+    "VMSSRemovedTargetIds",
+    "VMSSRemovedTargetNames",
+    "VMSSPendingTargetNames",
+    "VMSSPreExistingTargetNames",
+    "VMSSTimedOut",
+];
+
+#[test]
+fn the_readme_documents_every_input_and_output_itself() {
+    let t = template();
+    let readme = std::fs::read_to_string(README).unwrap();
+    let desc = t["Description"].as_str().unwrap();
+    for p in parameters(&t) {
+        let name = p["Name"].as_str().unwrap();
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "README.md's inputs table lacks {name}"
+        );
+    }
+    // Every environment variable the body hands the binary, Azure's and the run's included.
+    let exported: Vec<String> = body(&t)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("export "))
+        .map(|l| l.split('=').next().unwrap().to_string())
+        .collect();
+    assert!(exported.len() > 30, "{exported:?}");
+    let rule = |name: &str| name.to_uppercase().replace('.', "_");
+    assert!(readme.contains("upper-cased with `.`\nreplaced by `_`"));
+    for v in exported
+        .iter()
+        .chain(&["AZURE_FEDERATED_TOKEN_FILE".to_string()])
+    {
+        if v.starts_with("VMSS_") {
+            // The README gives the rule, and the body follows it.
+            assert!(
+                parameters(&t)
+                    .iter()
+                    .any(|p| rule(p["Name"].as_str().unwrap()) == *v),
+                "{v} is no parameter's name by the README's rule"
+            );
+        } else {
+            assert!(readme.contains(&format!("`{v}`")), "README.md lacks {v}");
+        }
+    }
+    for o in OUTPUTS {
+        assert!(readme.contains(&format!("`{o}`")), "README.md lacks {o}");
+        assert!(
+            desc.contains(&format!("`{o}`")),
+            "the description lacks {o}"
+        );
+    }
+    // The contract is not in the repository: the README stands on its own.
+    assert!(
+        !readme.contains("contract"),
+        "README.md refers to the contract"
+    );
+    // What a newcomer needs before installing.
+    for needle in [
+        "`VMSS.Azure.Account`",
+        "`Reader`",
+        "`MachineDelete`",
+        "`TaskCancel`",
+        "2024.3.11643",
+        "x86_64 Linux",
+        "VmssCheck.<version>.tar.gz",
+    ] {
+        assert!(readme.contains(needle), "README.md lacks {needle}");
+    }
+}
