@@ -25,6 +25,7 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     /// What to run; the step itself when omitted.
+    #[cfg(feature = "sim")]
     #[command(subcommand)]
     pub command: Option<Command>,
     /// The step's inputs.
@@ -36,10 +37,12 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the step against a simulated Azure and Octopus playing a scale-out, then summarise.
+    #[cfg(feature = "sim")]
     Demo(DemoArgs),
 }
 
 /// Options of `vmss-check demo`.
+#[cfg(feature = "sim")]
 #[derive(Args)]
 pub struct DemoArgs {
     /// Seconds between checks in the demo (the real step's default is 10).

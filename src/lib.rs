@@ -10,6 +10,7 @@
 pub mod azure;
 pub mod cli;
 pub mod context;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod error;
 pub mod http;
@@ -19,6 +20,7 @@ pub mod reconcile;
 pub mod redacted;
 pub mod retry;
 pub mod settings;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod step;
 pub mod wait;

@@ -3,7 +3,7 @@
 use clap::Parser as _;
 use std::process::ExitCode;
 use std::sync::Arc;
-use vmss_check::cli::{Cli, Command};
+use vmss_check::cli::Cli;
 use vmss_check::output::Reporter;
 use vmss_check::settings::Settings;
 
@@ -36,7 +36,8 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("the async runtime starts");
-    if let Some(Command::Demo(args)) = &cli.command {
+    #[cfg(feature = "sim")]
+    if let Some(vmss_check::cli::Command::Demo(args)) = &cli.command {
         return ExitCode::from(runtime.block_on(vmss_check::demo::run(args)) as u8);
     }
     // Inputs are checked before anything is contacted; exit 2 names the Octopus parameter.

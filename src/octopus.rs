@@ -530,7 +530,7 @@ mod tests {
     #[test]
     fn task_pages_from_an_old_server_deserialize() {
         // A real capture from OctopusClients: BOM, no NumberOfPages, relative Page.Next.
-        let raw = include_bytes!("../../shared/fixtures/octopus/tasks.skip=0.GET.json");
+        let raw = include_bytes!("../tests/fixtures/octopus/tasks.skip=0.GET.json");
         let text = std::str::from_utf8(raw)
             .unwrap()
             .trim_start_matches('\u{feff}');

@@ -5,7 +5,8 @@
 #   step-template/package.sh [OUT_DIR]        default OUT_DIR: dist/
 #
 # The binary links glibc statically (-C target-feature=+crt-static) and resolves DNS itself,
-# so it runs on any x86_64 Linux, old glibc or new. VMSS_CHECK_BINARY=PATH packages an
+# so it runs on any x86_64 Linux, old glibc or new. It is built without the default `sim`
+# feature: no simulator, no `demo`, none of the simulator's fake secrets. VMSS_CHECK_BINARY=PATH packages an
 # already-built binary instead of building one (the tests use it to stay fast).
 set -euo pipefail
 
@@ -20,8 +21,9 @@ else
   target=x86_64-unknown-linux-gnu
   # With --target, RUSTFLAGS reach only the binary, not build scripts or proc macros.
   RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build --release --locked --target "$target" --manifest-path "$root/Cargo.toml"
-  bin=$root/target/$target/release/vmss-check
+    cargo build --release --locked --no-default-features --target "$target" \
+      --manifest-path "$root/Cargo.toml"
+  bin=${CARGO_TARGET_DIR:-$root/target}/$target/release/vmss-check
 fi
 
 stage=$(mktemp -d)

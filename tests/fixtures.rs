@@ -1,5 +1,5 @@
-//! Azure's own example payloads (shared/fixtures/arm, from azure-rest-api-specs 2024-07-01)
-//! through the SDK models and vmss-check's conversions.
+//! Azure's own example payloads (tests/fixtures/arm, from azure-rest-api-specs 2024-07-01; see
+//! tests/fixtures/SOURCES.md) through the SDK models and vmss-check's conversions.
 
 use azure_mgmt_compute::package_2024_07_01::models;
 use serde_json::Value;
@@ -10,10 +10,7 @@ use vmss_check::azure::{
 use vmss_check::reconcile::InstanceState;
 
 fn body(file: &str, status: &str) -> Value {
-    let path = format!(
-        "{}/../shared/fixtures/arm/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/arm/{file}", env!("CARGO_MANIFEST_DIR"));
     let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let v: Value = serde_json::from_str(&raw).unwrap();
     v["responses"][status]["body"].clone()

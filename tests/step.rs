@@ -647,7 +647,7 @@ fn a_listing_that_cannot_be_completed_fails_and_removes_nothing() {
     // Azure's own example: a Flexible VM list whose nextLink cannot be followed.
     let raw = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/arm/VirtualMachine_List_MaximumSet_Gen.json"
+        "/tests/fixtures/arm/VirtualMachine_List_MaximumSet_Gen.json"
     ))
     .unwrap();
     let fixture: serde_json::Value = serde_json::from_str(&raw).unwrap();

@@ -17,6 +17,7 @@ const TEMPLATE: &str = concat!(
     "/step-template/azure-vmss-wait-and-reconcile-targets.json"
 );
 const PACKAGE_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/step-template/package.sh");
+const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
 
 fn template() -> Value {
     let raw = std::fs::read(TEMPLATE).unwrap();
@@ -317,6 +318,17 @@ fn scratch(name: &str) -> PathBuf {
 /// Runs the template's body as Octopus would: parameters at their defaults unless `set`,
 /// `#{...}` substituted, the package extracted into `./VMSS.Package/`.
 fn run_template(sim: &Sim, set: &[(&str, &str)], account: &[(&str, String)]) -> Run {
+    run_template_on(sim, set, account, &|_| Vec::new())
+}
+
+/// [`run_template`] on a worker that `worker` prepares: it may change the extracted package
+/// folder it is given, and returns environment variables the worker adds (e.g. `TMPDIR`).
+fn run_template_on(
+    sim: &Sim,
+    set: &[(&str, &str)],
+    account: &[(&str, String)],
+    worker: &dyn Fn(&Path) -> Vec<(String, String)>,
+) -> Run {
     let t = template();
     let dir = scratch("template");
     let archive = package(&dir.join("feed"));
@@ -330,6 +342,7 @@ fn run_template(sim: &Sim, set: &[(&str, &str)], account: &[(&str, String)]) -> 
         .status()
         .unwrap();
     assert!(tar.success());
+    let worker_env = worker(&extracted);
 
     let w = sim.world();
     let mut system: BTreeMap<String, String> = [
@@ -405,7 +418,8 @@ fn run_template(sim: &Sim, set: &[(&str, &str)], account: &[(&str, String)]) -> 
         .arg("script.sh")
         .current_dir(&dir)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(worker_env);
     let run = run_command(cmd);
     let _ = std::fs::remove_dir_all(&dir);
     run
@@ -506,4 +520,250 @@ fn package_sh_writes_a_correctly_named_archive_whose_binary_runs() {
         format!("vmss-check {}", env!("CARGO_PKG_VERSION"))
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Replaces the extracted `vmss-check` with a script, executable like the real one.
+fn replace_binary(extracted: &Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bin = extracted.join("vmss-check");
+    std::fs::remove_file(&bin).unwrap();
+    std::fs::write(&bin, script).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// What a `noexec` mount does to every exec: `execve` fails with EACCES, which Bash reports as
+/// exit 126. A script whose interpreter is not executable gets exactly that, anywhere.
+const NEVER_RUNS: &str = "#!/dev/null\n";
+
+#[test]
+fn the_body_fails_clearly_when_the_binary_cannot_be_executed() {
+    let sim = Sim::start(stories::scale_out());
+    let secret = sim.world().client_secret.clone();
+    let tmp = scratch("tmpdir");
+    let missing = tmp.join("missing");
+    for (tmpdir, why_not_the_copy) in [
+        // A temporary directory on a noexec file system too: the copy fails like the original.
+        (&tmp, "(Permission denied)"),
+        // No usable temporary directory at all.
+        (&missing, "(no copy could be made there)"),
+    ] {
+        let run = run_template_on(&sim, &[], &[("Password", secret.clone())], &|extracted| {
+            replace_binary(extracted, NEVER_RUNS);
+            vec![("TMPDIR".into(), tmpdir.to_string_lossy().into_owned())]
+        });
+        // fail_step's exit 1 with a message saying what to do, not Bash's bare 126.
+        run.assert_failed(1, "vmss-check cannot be executed from the package folder ");
+        let msg = run.result_message().unwrap();
+        for needle in [
+            "/VMSS.Package (Permission denied)",
+            &format!("nor from a copy in {} {why_not_the_copy}", tmpdir.display()),
+            "mounted noexec",
+            "set TMPDIR for the Tentacle or worker service",
+            "x86_64 Linux worker",
+        ] {
+            assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
+        }
+        assert_no_secrets(&sim, &run);
+    }
+    assert!(
+        sim.world().seen.is_empty(),
+        "nothing may be contacted by a binary that never ran"
+    );
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the failed copy is removed"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn the_body_runs_a_copy_when_the_package_folder_is_noexec() {
+    let sim = Sim::start(stories::scale_out());
+    let secret = sim.world().client_secret.clone();
+    let tmp = scratch("tmpdir");
+    let run = run_template_on(&sim, &[], &[("Password", secret)], &|extracted| {
+        // Refuses to run from the package folder as a noexec mount would (EACCES, 126), and is
+        // the real binary anywhere else.
+        replace_binary(
+            extracted,
+            &format!(
+                "#!/bin/sh\ncase \"$0\" in\n  */VMSS.Package/*) echo \"$0: Permission denied\" >&2; exit 126 ;;\nesac\nexec '{}' \"$@\"\n",
+                env!("CARGO_BIN_EXE_vmss-check")
+            ),
+        );
+        vec![("TMPDIR".into(), tmp.to_string_lossy().into_owned())]
+    });
+    assert_scale_out_outcome(&sim, &run);
+    assert!(
+        run.stdout.contains(&format!(
+            "vmss-check cannot be executed from the package folder (Permission denied): running a copy from {}/",
+            tmp.display()
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the copy is removed once vmss-check ends"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The run condition the contract recommends, before and after the step's name: Octostache
+/// iterates over the comma list and compares whole ids.
+const EXACT_MEMBERSHIP: (&str, &str) = (
+    "#{each id in Octopus.Action[",
+    "].Output.VMSSDeploymentTargetIds}#{if id == Octopus.Machine.Id}True#{/if}#{/each}",
+);
+
+/// The step names of the exact-membership run conditions in `text`.
+fn exact_membership_conditions(text: &str) -> Vec<&str> {
+    let (head, tail) = EXACT_MEMBERSHIP;
+    text.match_indices(head)
+        .filter_map(|(at, _)| {
+            let rest = &text[at + head.len()..];
+            let step = &rest[..rest.find(tail)?];
+            (!step.is_empty() && !step.contains(['[', ']', '{', '}', '\n'])).then_some(step)
+        })
+        .collect()
+}
+
+#[test]
+fn the_docs_recommend_exact_membership_and_never_contains() {
+    let t = template();
+    let mut texts = vec![
+        (
+            "the template's description".to_string(),
+            t["Description"].as_str().unwrap().to_string(),
+        ),
+        (
+            "README.md".to_string(),
+            std::fs::read_to_string(README).unwrap(),
+        ),
+    ];
+    for p in parameters(&t) {
+        texts.push((
+            format!("{}'s help", p["Name"]),
+            p["HelpText"].as_str().unwrap().to_string(),
+        ));
+    }
+    for (what, text) in &texts {
+        // Octostache's Contains is a substring test: Machines-1 is in Machines-10.
+        for filter in ["| Contains", "|Contains", "| contains"] {
+            assert!(
+                !text.contains(filter),
+                "{what} recommends the {filter:?} filter"
+            );
+        }
+        assert!(
+            !text.contains(".VMSSDeploymentTargetIds |")
+                && !text.contains(".VMSSDeploymentTargetIds|"),
+            "{what} filters the target ids"
+        );
+    }
+    for (what, text) in &texts[..2] {
+        let steps = exact_membership_conditions(text);
+        assert!(
+            !steps.is_empty(),
+            "{what} lacks the exact-membership run condition"
+        );
+        // Every run condition with a step name must be the complete form.
+        assert_eq!(
+            text.matches("Output.VMSSDeploymentTargetIds}").count(),
+            steps.len(),
+            "{what}: a run condition that is not the exact-membership form"
+        );
+    }
+}
+
+#[test]
+fn exact_membership_conditions_are_recognised_only_when_complete() {
+    let (head, tail) = EXACT_MEMBERSHIP;
+    let good = format!("use {head}Check VMSS{tail} here, or {head}STEP{tail}.");
+    assert_eq!(exact_membership_conditions(&good), ["Check VMSS", "STEP"]);
+    let cut = format!("{head}Check VMSS].Output.VMSSDeploymentTargetIds}}#{{if id == Octopus.Machine.Id}}True#{{/each}}");
+    assert!(exact_membership_conditions(&cut).is_empty());
+    let contains = "#{Octopus.Action[Check VMSS].Output.VMSSDeploymentTargetIds | Contains #{Octopus.Machine.Id}}";
+    assert!(exact_membership_conditions(contains).is_empty());
+}
+
+/// The contract's outputs and the extras the step sets.
+const OUTPUTS: [&str; 12] = [
+    "VMSSHasServersToDeployTo",
+    "VMSSDeploymentTargetIds",
+    "VMSSDeploymentTargetNames",
+    "VMSSDuplicateRun",
+    "VMSSFailedTargetNames",
+    "VMSSStoppedTargetNames",
+    "VMSSUnregisteredInstanceNames",
+    "VMSSRemovedTargetIds",
+    "VMSSRemovedTargetNames",
+    "VMSSPendingTargetNames",
+    "VMSSPreExistingTargetNames",
+    "VMSSTimedOut",
+];
+
+#[test]
+fn the_readme_documents_every_input_and_output_itself() {
+    let t = template();
+    let readme = std::fs::read_to_string(README).unwrap();
+    let desc = t["Description"].as_str().unwrap();
+    for p in parameters(&t) {
+        let name = p["Name"].as_str().unwrap();
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "README.md's inputs table lacks {name}"
+        );
+    }
+    // Every environment variable the body hands the binary, Azure's and the run's included.
+    let exported: Vec<String> = body(&t)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("export "))
+        .map(|l| l.split('=').next().unwrap().to_string())
+        .collect();
+    assert!(exported.len() > 30, "{exported:?}");
+    let rule = |name: &str| name.to_uppercase().replace('.', "_");
+    assert!(readme.contains("upper-cased with `.`\nreplaced by `_`"));
+    for v in exported
+        .iter()
+        .chain(&["AZURE_FEDERATED_TOKEN_FILE".to_string()])
+    {
+        if v.starts_with("VMSS_") {
+            // The README gives the rule, and the body follows it.
+            assert!(
+                parameters(&t)
+                    .iter()
+                    .any(|p| rule(p["Name"].as_str().unwrap()) == *v),
+                "{v} is no parameter's name by the README's rule"
+            );
+        } else {
+            assert!(readme.contains(&format!("`{v}`")), "README.md lacks {v}");
+        }
+    }
+    for o in OUTPUTS {
+        assert!(readme.contains(&format!("`{o}`")), "README.md lacks {o}");
+        assert!(
+            desc.contains(&format!("`{o}`")),
+            "the description lacks {o}"
+        );
+    }
+    // The contract is not in the repository: the README stands on its own.
+    assert!(
+        !readme.contains("contract"),
+        "README.md refers to the contract"
+    );
+    // What a newcomer needs before installing.
+    for needle in [
+        "`VMSS.Azure.Account`",
+        "`Reader`",
+        "`MachineDelete`",
+        "`TaskCancel`",
+        "2024.3.11643",
+        "x86_64 Linux",
+        "VmssCheck.<version>.tar.gz",
+    ] {
+        assert!(readme.contains(needle), "README.md lacks {needle}");
+    }
 }
