@@ -7,6 +7,18 @@
 use crate::redacted::{Redactor, Secret};
 use clap::{Args, Parser, Subcommand};
 
+/// What `--help` says after the options (a literal, so builds with the demo can add to it).
+macro_rules! after_help {
+    () => {
+        "Run without a subcommand, this is the Octopus step: inputs come from the environment \
+                  (VMSS_* as the step template sets them, AZURE_* for the Azure account, OCTOPUS_* for the run). \
+                  Exit codes: 0 done, 1 the step failed, 2 invalid input (nothing was contacted).\n\n\
+                  Later steps should run only on the chosen targets. Use exact membership, not `Contains` \
+                  (a substring test: Machines-1 is in Machines-10): \
+                  #{each id in Octopus.Action[STEP].Output.VMSSDeploymentTargetIds}#{if id == Octopus.Machine.Id}True#{/if}#{/each}"
+    };
+}
+
 /// Command-line arguments of `vmss-check`.
 #[derive(Parser)]
 #[command(
@@ -15,14 +27,12 @@ use clap::{Args, Parser, Subcommand};
     about = "Waits for an Azure VM Scale Set to settle, removes the Octopus targets of VMs that are gone, \
              and tells the rest of the deployment which targets to deploy to.",
     long_about = None,
-    after_help = "Run without a subcommand, this is the Octopus step: inputs come from the environment \
-                  (VMSS_* as the step template sets them, AZURE_* for the Azure account, OCTOPUS_* for the run). \
-                  Exit codes: 0 done, 1 the step failed, 2 invalid input (nothing was contacted).\n\n\
-                  Later steps should run only on the chosen targets. Use exact membership, not `Contains` \
-                  (a substring test: Machines-1 is in Machines-10): \
-                  #{each id in Octopus.Action[STEP].Output.VMSSDeploymentTargetIds}#{if id == Octopus.Machine.Id}True#{/if}#{/each}\n\n\
-                  Try `vmss-check demo` to watch a simulated scale-out."
 )]
+#[cfg_attr(
+    feature = "sim",
+    command(after_help = concat!(after_help!(), "\n\nTry `vmss-check demo` to watch a simulated scale-out."))
+)]
+#[cfg_attr(not(feature = "sim"), command(after_help = after_help!()))]
 pub struct Cli {
     /// What to run; the step itself when omitted.
     #[cfg(feature = "sim")]
