@@ -38,16 +38,72 @@ pub struct HttpFailure {
     pub sign_in: bool,
 }
 
-/// The HTTP transport handed to the SDK: reqwest, plus typed failures.
+/// The HTTP transport handed to the SDK: reqwest, plus typed failures, plus a record of
+/// Azure's read budget from every answer.
 #[derive(Debug)]
 pub struct Transport {
     inner: reqwest::Client,
+    limits: Arc<RateLimits>,
 }
 
 impl Transport {
-    /// Wraps a client built by [`crate::http::client`].
-    pub fn new(inner: reqwest::Client) -> Self {
-        Transport { inner }
+    /// Wraps a client built by [`crate::http::client`], recording budgets into `limits`.
+    pub fn new(inner: reqwest::Client, limits: Arc<RateLimits>) -> Self {
+        Transport { inner, limits }
+    }
+}
+
+/// The header in which Resource Manager says what is left of compute's read budgets:
+/// `Microsoft.Compute/GetVMScaleSet3Min;197,Microsoft.Compute/GetVMScaleSet30Min;1297`.
+const REMAINING_RESOURCE: &str = "x-ms-ratelimit-remaining-resource";
+
+/// What Azure said of its read buckets during one check: per bucket, the least remaining and
+/// how many answers (reads) named it. Compute's budget is per subscription and region, shared
+/// with every other step and deployment there; this is how a step learns how fast it may poll.
+#[derive(Debug, Default)]
+pub struct RateLimits {
+    seen: std::sync::Mutex<std::collections::HashMap<String, (u32, u32)>>,
+}
+
+impl RateLimits {
+    /// Records one answer's header.
+    pub fn record(&self, header: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, remaining) in header.split(',').filter_map(|b| {
+            let (name, n) = b.trim().split_once(';')?;
+            Some((name.trim(), n.trim().parse::<u32>().ok()?))
+        }) {
+            let entry = seen.entry(name.to_string()).or_insert((remaining, 0));
+            entry.0 = entry.0.min(remaining);
+            entry.1 += 1;
+        }
+    }
+
+    /// The buckets seen since the last call, with their windows (`...3Min` is three of
+    /// `minute`), and forgets them: each check is paced on what it itself spent.
+    pub fn take(&self, minute: Duration) -> Vec<(String, crate::wait::Bucket)> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(String, crate::wait::Bucket)> = seen
+            .drain()
+            .filter_map(|(name, (remaining, hits))| {
+                let minutes: u32 = name
+                    .strip_suffix("Min")?
+                    .rsplit(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some((
+                    name,
+                    crate::wait::Bucket {
+                        window: minute * minutes,
+                        remaining,
+                        per_check: hits,
+                    },
+                ))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 }
 
@@ -66,6 +122,15 @@ impl HttpClient for Transport {
             }
             None => self.inner.execute_request(request).await?,
         };
+        if let Some(remaining) =
+            response
+                .headers()
+                .get_optional_str(&azure_core::headers::HeaderName::from_static(
+                    REMAINING_RESOURCE,
+                ))
+        {
+            self.limits.record(remaining);
+        }
         if response.status().is_success() {
             return Ok(response);
         }
@@ -154,13 +219,17 @@ const INSTANCE_VIEW: &str = "instanceView";
 pub struct AzureClient {
     client: compute::Client,
     settings: AzureSettings,
+    limits: Arc<RateLimits>,
 }
 
 impl AzureClient {
     /// Builds the credential and the compute client; sends nothing yet.
     pub fn new(settings: &AzureSettings, request_timeout: Duration) -> Self {
-        let http: Arc<dyn HttpClient> =
-            Arc::new(Transport::new(crate::http::client(request_timeout)));
+        let limits = Arc::new(RateLimits::default());
+        let http: Arc<dyn HttpClient> = Arc::new(Transport::new(
+            crate::http::client(request_timeout),
+            limits.clone(),
+        ));
         let credential: Arc<dyn TokenCredential> = match &settings.credential {
             AzureCredential::ClientSecret(secret) => Arc::new(ClientSecretCredential::new(
                 http.clone(),
@@ -191,7 +260,13 @@ impl AzureClient {
         AzureClient {
             client,
             settings: settings.clone(),
+            limits,
         }
+    }
+
+    /// Azure's read budgets as the answers since the last call reported them.
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.limits
     }
 
     /// Reads a scale set.
@@ -615,6 +690,38 @@ fn with_instance_view(url: &url::Url) -> Option<url::Url> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_budgets_are_taken_per_check_with_their_windows() {
+        let limits = RateLimits::default();
+        limits.record(
+            "Microsoft.Compute/GetVMScaleSet3Min;197,Microsoft.Compute/GetVMScaleSet30Min;1297",
+        );
+        limits.record(
+            "Microsoft.Compute/GetVMScaleSet3Min;195, Microsoft.Compute/GetVMScaleSet30Min;1295",
+        );
+        limits.record("Microsoft.Compute/HighCostGetVMScaleSet3Min;107,garbage,NoWindow;3");
+        let minute = Duration::from_secs(60);
+        let b = |name: &str, window, remaining, per_check| {
+            (
+                name.to_string(),
+                crate::wait::Bucket {
+                    window: Duration::from_secs(window),
+                    remaining,
+                    per_check,
+                },
+            )
+        };
+        assert_eq!(
+            limits.take(minute),
+            vec![
+                b("Microsoft.Compute/GetVMScaleSet30Min", 1800, 1295, 2),
+                b("Microsoft.Compute/GetVMScaleSet3Min", 180, 195, 2),
+                b("Microsoft.Compute/HighCostGetVMScaleSet3Min", 180, 107, 1),
+            ]
+        );
+        assert!(limits.take(minute).is_empty(), "each check starts afresh");
+    }
 
     #[test]
     fn error_shapes() {

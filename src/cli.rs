@@ -136,6 +136,11 @@ pub struct StepArgs {
     #[arg(long, env = "VMSS_CHECK_OVERRUN", hide = true)]
     pub overrun: Option<String>,
 
+    /// How long a minute of Azure's read-budget windows lasts, in seconds [default: 60]. For
+    /// tests and benchmarks against the simulator, whose windows are shortened alike.
+    #[arg(long, env = "VMSS_CHECK_MINUTE", hide = true)]
+    pub minute: Option<String>,
+
     /// The Azure subscription holding the scale set.
     #[arg(long, env = "AZURE_SUBSCRIPTION_ID", help_heading = "Azure account")]
     pub azure_subscription_id: Option<String>,

@@ -156,6 +156,8 @@ pub struct Settings {
     /// How long the work after the wait may run past the deadline (`VMSS_CHECK_OVERRUN`, a
     /// test knob): the contract's 2 minutes.
     pub overrun: Duration,
+    /// A minute of Azure's read-budget windows (`VMSS_CHECK_MINUTE`, a test knob).
+    pub minute: Duration,
     /// The Azure account.
     pub azure: AzureSettings,
     /// The Octopus run.
@@ -223,6 +225,11 @@ impl Settings {
             "VMSS_CHECK_OVERRUN",
             Duration::from_secs(120),
         ));
+        let minute = p.take(knob_seconds(
+            args.minute.as_deref(),
+            "VMSS_CHECK_MINUTE",
+            Duration::from_secs(60),
+        ));
         let azure = p.take(parse_azure(args));
         let run = p.take(parse_run(args));
         if !p.0.is_empty() {
@@ -246,6 +253,7 @@ impl Settings {
             poll_interval: poll_interval.ok_or_else(missing)?,
             request_timeout: request_timeout.ok_or_else(missing)?,
             overrun: overrun.ok_or_else(missing)?,
+            minute: minute.ok_or_else(missing)?,
             azure: azure.ok_or_else(missing)?,
             run: run.ok_or_else(missing)?,
         })

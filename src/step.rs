@@ -275,9 +275,14 @@ impl<'a> Step<'a> {
         let mut progress = WaitProgress {
             reporter: &self.reporter,
         };
-        let azure = &self.azure;
+        let pacing = Pacing {
+            azure: &self.azure,
+            minute: settings.minute,
+            floor: settings.poll_interval,
+            reporter: &self.reporter,
+        };
         let waited = crate::wait::wait(policy, started, fastrand::f64, &mut progress, || {
-            look(azure, sets)
+            look(&pacing, sets)
         })
         .await
         .map_err(|stopped| {
@@ -468,9 +473,40 @@ fn read(views: &[SetView]) -> Vec<(ScaleSetRef, ScaleSet)> {
         .collect()
 }
 
+/// What a check needs to pace the next one on Azure's read budget.
+struct Pacing<'a> {
+    azure: &'a AzureClient,
+    minute: Duration,
+    floor: Duration,
+    reporter: &'a Reporter,
+}
+
+impl Pacing<'_> {
+    /// The interval the buckets this check read from ask for; said (verbose) when it stretches
+    /// the poll interval, naming the tightest bucket.
+    fn pace(&self) -> Option<Duration> {
+        let buckets = self.azure.rate_limits().take(self.minute);
+        let plain: Vec<crate::wait::Bucket> = buckets.iter().map(|(_, b)| *b).collect();
+        let pace = crate::wait::pace(&plain)?;
+        if pace > self.floor {
+            let (name, tightest) = buckets
+                .iter()
+                .max_by_key(|(_, b)| crate::wait::pace(&[*b]))
+                .expect("a pace comes from some bucket");
+            self.reporter.verbose(&format!(
+                "Azure's read budget is running low ({name}: {} left); checking every {} so that it lasts, for this step and the rest of the subscription.",
+                tightest.remaining,
+                human(pace)
+            ));
+        }
+        Some(pace)
+    }
+}
+
 /// One look at every scale set: the set, then (only once it is steady) its instances. The
 /// sets are read concurrently; any failure makes the whole check a failure.
-async fn look(azure: &AzureClient, sets: &[ScaleSetRef]) -> Result<Look<Vec<SetView>>, Failure> {
+async fn look(pacing: &Pacing<'_>, sets: &[ScaleSetRef]) -> Result<Look<Vec<SetView>>, Failure> {
+    let azure = pacing.azure;
     let views = futures::future::try_join_all(sets.iter().map(|set| async move {
         let scale_set = azure.scale_set(set).await?;
         let instances =
@@ -488,7 +524,7 @@ async fn look(azure: &AzureClient, sets: &[ScaleSetRef]) -> Result<Look<Vec<SetV
     .await?;
     Ok(Look {
         settled: views.iter().all(SetView::settled),
-        pace: None,
+        pace: pacing.pace(),
         value: views,
     })
 }

@@ -204,3 +204,52 @@ fn test_knobs_are_checked_like_any_input() {
     );
     assert!(sim.world().seen.is_empty());
 }
+
+#[test]
+fn a_step_paces_itself_on_azures_read_budget_and_is_never_throttled() {
+    use vmss_check::sim::ReadBudget;
+    let mut w = World::new();
+    w.add_scale_set(
+        SCALE_SET,
+        "Uniform",
+        &[(0, "Updating"), (12, "Succeeded")],
+        &[(0, 2)],
+    );
+    for i in 0..2 {
+        let c = w.add_instance(SCALE_SET, i, &[(0, "Creating"), (10, "Succeeded")]);
+        w.add_target(&c, 0);
+    }
+    // A subscription whose budget others have nearly spent: 30 scale-set reads per "3
+    // minutes", with a minute lasting 0.1 s here (so the windows are 0.3 s and 3 s).
+    let mut budget = ReadBudget::azure(Duration::from_millis(100));
+    budget.limits = vec![
+        ("GetVMScaleSet".into(), 30, 60),
+        ("HighCostGetVMScaleSet".into(), 30, 60),
+    ];
+    w.read_budget = Some(budget);
+    // The story moves with the wall clock (a tick each 0.2 s), not with our reads.
+    w.tick_every = Some(Duration::from_millis(200));
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[
+            ("VMSS_POLL_INTERVAL", "0.01"),
+            ("VMSS_TIMEOUT_VALUE", "0.5"),
+            ("VMSS_CHECK_MINUTE", "0.1"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDeploymentTargetNames"), "web000000,web000001");
+    let throttled = sim.world().read_budget.as_ref().unwrap().throttled;
+    assert_eq!(throttled, 0, "never throttled:\n{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Azure's read budget is running low (Microsoft.Compute/GetVMScaleSet"),
+        "{}",
+        run.stdout
+    );
+    // Polling at the 10 ms floor for 2.4 s would take ~240 reads; pacing keeps it to what
+    // the budget refills (60 per 3 s, spending half).
+    let reads = count(&sim, Service::Arm);
+    assert!(reads < 80, "{reads} reads");
+}

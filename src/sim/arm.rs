@@ -1,6 +1,6 @@
 //! Simulated Azure AD token endpoint and Resource Manager (Microsoft.Compute, 2024-07-01).
 
-use super::world::{at, SimProfile, SimScaleSet, SimVm, World};
+use super::world::{at, SimProfile, SimScaleSet, SimVm, World, LISTINGS, SCALE_SET_READS};
 use super::{json, Incoming};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -159,6 +159,46 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
         );
         return r;
     }
+    // A story on the wall clock moves with every request.
+    w.advance(false);
+    // Compute's read budget: spent by each read, reported on each answer, 429 when empty.
+    let kind = if inc
+        .uri
+        .path()
+        .to_ascii_lowercase()
+        .ends_with("/virtualmachines")
+    {
+        LISTINGS
+    } else {
+        SCALE_SET_READS
+    };
+    let now = Instant::now();
+    let remaining = match w.read_budget.as_mut().map(|b| b.spend(kind, now)) {
+        Some(Err((retry_after, header))) => {
+            let mut r = json(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"code": "OperationNotAllowed", "message": format!("The server rejected the request because too many requests have been received for this subscription. Please retry after {retry_after} seconds.")}),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            if let Ok(h) = HeaderValue::from_str(&header) {
+                r.headers_mut().insert(REMAINING, h);
+            }
+            return r;
+        }
+        Some(Ok(header)) => Some(header),
+        None => None,
+    };
+    let mut response = route(w, base, inc, &q);
+    if let Some(h) = remaining.and_then(|h| HeaderValue::from_str(&h).ok()) {
+        response.headers_mut().insert(REMAINING, h);
+    }
+    response
+}
+
+const REMAINING: &str = "x-ms-ratelimit-remaining-resource";
+
+fn route(w: &mut World, base: &str, inc: &Incoming, q: &HashMap<String, String>) -> Response {
     if let Some((status, code, message)) = &w.faults.arm_error {
         let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return arm_error(status, code, message);
@@ -216,9 +256,9 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
             get_scale_set(w, &rg, &seg[7])
         }
         ["providers", "microsoft.compute", "virtualmachinescalesets", _, "virtualmachines"] => {
-            list_scale_set_vms(w, base, &path, &rg, &seg[7], &q)
+            list_scale_set_vms(w, base, &path, &rg, &seg[7], q)
         }
-        ["providers", "microsoft.compute", "virtualmachines"] => list_vms(w, base, &path, &rg, &q),
+        ["providers", "microsoft.compute", "virtualmachines"] => list_vms(w, base, &path, &rg, q),
         _ => arm_error(
             StatusCode::NOT_FOUND,
             "InvalidResourceType",
@@ -246,8 +286,8 @@ fn get_scale_set(w: &mut World, rg: &str, name: &str) -> Response {
     let Some(ss) = find_scale_set(w, rg, name) else {
         return not_found(rg, name);
     };
-    // Each read of a scale set is one tick of the story's clock.
-    w.tick += 1;
+    // Each read of a scale set is one tick of the story's clock (unless it follows the wall).
+    w.advance(true);
     let tick = w.tick;
     let mut props = json!({
         "singlePlacementGroup": true,

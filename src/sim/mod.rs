@@ -9,8 +9,8 @@ pub mod stories;
 pub mod world;
 
 pub use world::{
-    Faults, Service, SimEvent, SimFailure, SimMachine, SimProfile, SimScaleSet, SimTask, SimTenant,
-    SimVm, World, NOW,
+    Faults, ReadBudget, Service, SimEvent, SimFailure, SimMachine, SimProfile, SimScaleSet,
+    SimTask, SimTenant, SimVm, World, NOW,
 };
 
 use axum::body::Bytes;
@@ -103,6 +103,8 @@ impl Sim {
         let azure_ad_url = format!("{}/", url(&ad));
         let arm_url = format!("{}/", url(&arm_l));
         let octopus_url = format!("{}{}", url(&octo), world.octopus_prefix);
+        let mut world = world;
+        world.started = std::time::Instant::now();
         let shared: Shared = Arc::new(Mutex::new(world));
         let routers = [
             (

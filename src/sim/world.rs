@@ -188,6 +188,90 @@ pub struct Faults {
     pub ignore_task_filters: bool,
 }
 
+/// Compute's read budget for one subscription: for each kind of read, a 3-minute and a
+/// 30-minute token bucket refilling continuously, as Azure reports them in
+/// `x-ms-ratelimit-remaining-resource`. A minute lasts `minute`, so a test or benchmark can run
+/// the windows in seconds.
+#[derive(Debug, Clone)]
+pub struct ReadBudget {
+    /// How long a minute of the windows lasts.
+    pub minute: Duration,
+    /// Per kind (`GetVMScaleSet`, `HighCostGetVMScaleSet`): the 3- and 30-minute limits.
+    pub limits: Vec<(String, u32, u32)>,
+    /// Tokens left per bucket name, as of when.
+    tokens: HashMap<String, (f64, Instant)>,
+    /// Requests answered 429 for want of budget.
+    pub throttled: u32,
+}
+
+/// The bucket a scale-set read draws from.
+pub const SCALE_SET_READS: &str = "GetVMScaleSet";
+/// The bucket an instance listing (any page) draws from.
+pub const LISTINGS: &str = "HighCostGetVMScaleSet";
+
+impl ReadBudget {
+    /// Azure's limits as seen in the field: about 200 scale-set reads and 190 listings per
+    /// 3 minutes, 1,300 and 900 per 30 minutes.
+    pub fn azure(minute: Duration) -> ReadBudget {
+        ReadBudget {
+            minute,
+            limits: vec![
+                (SCALE_SET_READS.into(), 200, 1300),
+                (LISTINGS.into(), 190, 900),
+            ],
+            tokens: HashMap::new(),
+            throttled: 0,
+        }
+    }
+
+    /// Spends one read of `kind`. `Ok(header)` with what is left; `Err((retry_after, header))`
+    /// when a bucket is empty: nothing is spent, and the client is told when one token is back.
+    pub fn spend(&mut self, kind: &str, now: Instant) -> Result<String, (u64, String)> {
+        let Some((_, three, thirty)) = self.limits.iter().find(|(k, _, _)| k == kind).cloned()
+        else {
+            return Ok(String::new());
+        };
+        let buckets = [(3u32, three), (30u32, thirty)];
+        let mut wait = Duration::ZERO;
+        let mut levels = Vec::new();
+        for (minutes, limit) in buckets {
+            let name = format!("Microsoft.Compute/{kind}{minutes}Min");
+            let window = self.minute * minutes;
+            let rate = f64::from(limit) / window.as_secs_f64();
+            let (tokens, at) = self
+                .tokens
+                .get(&name)
+                .copied()
+                .unwrap_or((f64::from(limit), now));
+            let tokens = (tokens + rate * now.saturating_duration_since(at).as_secs_f64())
+                .min(f64::from(limit));
+            if tokens < 1.0 {
+                wait = wait.max(Duration::from_secs_f64((1.0 - tokens) / rate));
+            }
+            levels.push((name, tokens));
+        }
+        let header = |levels: &[(String, f64)]| {
+            levels
+                .iter()
+                .map(|(n, t)| format!("{n};{}", t.floor().max(0.0) as u64))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        if !wait.is_zero() {
+            self.throttled += 1;
+            for (name, tokens) in &levels {
+                self.tokens.insert(name.clone(), (*tokens, now));
+            }
+            return Err((wait.as_secs_f64().ceil() as u64, header(&levels)));
+        }
+        for (name, tokens) in levels.iter_mut() {
+            *tokens -= 1.0;
+            self.tokens.insert(name.clone(), (*tokens, now));
+        }
+        Ok(header(&levels))
+    }
+}
+
 /// Which server saw a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -255,8 +339,15 @@ pub struct World {
     pub environments: Vec<String>,
     /// Injected faults.
     pub faults: Faults,
-    /// The clock: scale-set reads so far.
+    /// The clock: scale-set reads so far, or (with `tick_every`) wall-clock ticks since start.
     pub tick: u64,
+    /// When set, the story's clock follows the wall clock, one tick per this long, instead of
+    /// one tick per scale-set read: for many steps sharing one world.
+    pub tick_every: Option<Duration>,
+    /// When the world was started.
+    pub started: Instant,
+    /// Compute's read budget for the subscription, when modelled.
+    pub read_budget: Option<ReadBudget>,
     /// Every request seen.
     pub seen: Vec<Seen>,
     /// Target ids deleted, in order.
@@ -297,6 +388,9 @@ impl World {
             environments: vec![super::stories::ENVIRONMENT.into()],
             faults: Faults::default(),
             tick: 0,
+            tick_every: None,
+            started: Instant::now(),
+            read_budget: None,
             seen: Vec::new(),
             deleted: Vec::new(),
             tokens: HashMap::new(),
@@ -325,6 +419,18 @@ impl World {
             "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachineScaleSets/{}",
             self.subscription_id, resource_group, name
         )
+    }
+
+    /// Moves the story's clock for a request: with `tick_every`, to the wall clock's tick; else
+    /// one tick per scale-set read.
+    pub fn advance(&mut self, scale_set_read: bool) {
+        match self.tick_every {
+            Some(every) => {
+                self.tick = (self.started.elapsed().as_secs_f64() / every.as_secs_f64()) as u64
+            }
+            None if scale_set_read => self.tick += 1,
+            None => {}
+        }
     }
 
     /// Targets visible at the current tick.
