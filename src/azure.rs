@@ -211,6 +211,75 @@ pub struct ScaleSet {
     pub computer_name_prefix: Option<String>,
 }
 
+/// A federated (OIDC) token exchanged for access tokens through `azure_identity`'s
+/// `WorkloadIdentityCredential`, which caches them. That credential keeps the assertion it was
+/// built with for ever, so a wait that outlives the assertion could never sign in again; this
+/// one reads `AZURE_FEDERATED_TOKEN_FILE` again whenever a token is asked for, and starts a new
+/// credential when the file holds a new assertion.
+#[derive(Debug)]
+struct FederatedCredential {
+    http: Arc<dyn HttpClient>,
+    settings: AzureSettings,
+    file: Option<std::path::PathBuf>,
+    /// The assertion in use and its credential.
+    current: std::sync::Mutex<Option<(String, Arc<WorkloadIdentityCredential>)>>,
+    /// The assertion as first read (or given directly).
+    first: String,
+}
+
+impl FederatedCredential {
+    fn credential(&self) -> Arc<WorkloadIdentityCredential> {
+        let assertion = self
+            .file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| self.first.clone());
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        match &*current {
+            Some((held, credential)) if *held == assertion => credential.clone(),
+            _ => {
+                let credential = Arc::new(WorkloadIdentityCredential::new(
+                    self.http.clone(),
+                    self.settings.authority_host.clone(),
+                    self.settings.tenant_id.clone(),
+                    self.settings.client_id.clone(),
+                    assertion.clone(),
+                ));
+                *current = Some((assertion, credential.clone()));
+                credential
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenCredential for FederatedCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+    ) -> azure_core::Result<azure_core::auth::AccessToken> {
+        self.credential().get_token(scopes).await
+    }
+
+    async fn clear_cache(&self) -> azure_core::Result<()> {
+        self.credential().clear_cache().await
+    }
+}
+
+/// When a JWT expires (its `exp` claim), if it says: the Octopus OIDC token's lifetime bounds
+/// how long the step can keep signing in to Azure.
+pub fn jwt_expiry(token: &str) -> Option<time::OffsetDateTime> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    time::OffsetDateTime::from_unix_timestamp(claims.get("exp")?.as_i64()?).ok()
+}
+
 /// The expansion every instance listing asks for: without the instance view there is no power
 /// state, and a stopped VM would look like a member.
 const INSTANCE_VIEW: &str = "instanceView";
@@ -238,13 +307,13 @@ impl AzureClient {
                 settings.client_id.clone(),
                 secret.expose().to_string(),
             )),
-            AzureCredential::FederatedToken(token) => Arc::new(WorkloadIdentityCredential::new(
-                http.clone(),
-                settings.authority_host.clone(),
-                settings.tenant_id.clone(),
-                settings.client_id.clone(),
-                token.expose().to_string(),
-            )),
+            AzureCredential::FederatedToken { token, file } => Arc::new(FederatedCredential {
+                http: http.clone(),
+                settings: settings.clone(),
+                file: file.clone(),
+                current: std::sync::Mutex::new(None),
+                first: token.expose().to_string(),
+            }),
         };
         let scope = format!(
             "{}/.default",
@@ -690,6 +759,23 @@ fn with_instance_view(url: &url::Url) -> Option<url::Url> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jwts_expiry_is_its_exp_claim() {
+        use base64::Engine as _;
+        let part = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        let jwt = format!(
+            "{}.{}.c2ln",
+            part(r#"{"alg":"RS256","typ":"JWT"}"#),
+            part(r#"{"aud":"api://AzureADTokenExchange","exp":1795420800}"#)
+        );
+        assert_eq!(
+            jwt_expiry(&jwt),
+            Some(time::macros::datetime!(2026-11-23 08:00 UTC))
+        );
+        assert_eq!(jwt_expiry("not.a-jwt.at-all"), None);
+        assert_eq!(jwt_expiry("opaque-token"), None);
+    }
 
     #[test]
     fn read_budgets_are_taken_per_check_with_their_windows() {

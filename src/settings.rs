@@ -58,8 +58,14 @@ pub enum DuplicateHandle {
 pub enum AzureCredential {
     /// An app registration's client secret.
     ClientSecret(Secret),
-    /// A federated (OIDC) token, exchanged for an access token.
-    FederatedToken(Secret),
+    /// A federated (OIDC) token, exchanged for an access token. When it came from a file, the
+    /// file is read again for each new access token (whoever issued it may have renewed it).
+    FederatedToken {
+        /// The token as first read.
+        token: Secret,
+        /// `AZURE_FEDERATED_TOKEN_FILE`, when the token came from one.
+        file: Option<std::path::PathBuf>,
+    },
 }
 
 /// Where and as whom the step talks to Azure.
@@ -264,7 +270,9 @@ impl Settings {
         let mut r = Redactor::default();
         r.add(&self.api_key);
         match &self.azure.credential {
-            AzureCredential::ClientSecret(s) | AzureCredential::FederatedToken(s) => r.add(s),
+            AzureCredential::ClientSecret(s) | AzureCredential::FederatedToken { token: s, .. } => {
+                r.add(s)
+            }
         }
         r
     }
@@ -540,7 +548,10 @@ fn parse_azure(args: &StepArgs) -> Result<AzureSettings, String> {
     })?;
     let credential = match (&args.azure_client_secret, &args.azure_federated_token) {
         (Some(s), _) if !s.is_blank() => AzureCredential::ClientSecret(s.clone()),
-        (_, Some(t)) if !t.is_blank() => AzureCredential::FederatedToken(Secret::new(t.expose().trim())),
+        (_, Some(t)) if !t.is_blank() => AzureCredential::FederatedToken {
+            token: Secret::new(t.expose().trim()),
+            file: None,
+        },
         _ => match present(&args.azure_federated_token_file) {
             Some(path) => {
                 let token = std::fs::read_to_string(path).map_err(|e| {
@@ -550,7 +561,10 @@ fn parse_azure(args: &StepArgs) -> Result<AzureSettings, String> {
                 if token.is_blank() {
                     return Err(format!("AZURE_FEDERATED_TOKEN_FILE \"{path}\" is empty: check the OIDC settings of the Azure account in {AZURE_ACCOUNT}."));
                 }
-                AzureCredential::FederatedToken(token)
+                AzureCredential::FederatedToken {
+                    token,
+                    file: Some(path.into()),
+                }
             }
             None => {
                 return Err(format!(
@@ -733,7 +747,7 @@ mod tests {
         a.azure_federated_token = Some(Secret::new("eyJhbGciOi"));
         assert!(matches!(
             Settings::from_args(&a).unwrap().azure.credential,
-            AzureCredential::FederatedToken(_)
+            AzureCredential::FederatedToken { .. }
         ));
         a.azure_environment = Some("AzureChinaCloud".into());
         let s = Settings::from_args(&a).unwrap();

@@ -11,7 +11,7 @@ use crate::reconcile::{
     self, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
 };
 use crate::retry::{retrying, Budget, RetryPolicy};
-use crate::settings::{DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
+use crate::settings::{AzureCredential, DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
 use crate::wait::{Look, Progress, WaitPolicy, Waited};
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,6 +104,7 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
     };
     // A wrong key, URL, space or environment fails here, in seconds, not after the wait.
     let tenant = step.preflight().await?;
+    step.warn_if_the_oidc_token_expires_first();
 
     // Only a triggered run (duplicates) or ExcludeFromOutput (creation window) needs to know
     // when this run was queued; a manual run without it asks Octopus nothing here.
@@ -170,6 +171,28 @@ impl<'a> Step<'a> {
             azure,
             azure_budget: Budget::default(),
         })
+    }
+
+    /// An OIDC account's token ends the step's ability to sign in to Azure when it expires: if
+    /// the wait could outlive it, say so now, and what to change, rather than fail mid-way.
+    fn warn_if_the_oidc_token_expires_first(&self) {
+        let AzureCredential::FederatedToken { token, .. } = &self.settings.azure.credential else {
+            return;
+        };
+        let Some(expires) = crate::azure::jwt_expiry(token.expose()) else {
+            return;
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let latest = now + self.settings.timeout + self.settings.overrun;
+        if expires < latest {
+            let left = (expires - now).max(time::Duration::ZERO);
+            self.reporter.warn(&format!(
+                "The Azure account's federated (OIDC) token expires at {} UTC, in {}, which is before this step's wait could end (VMSS.Timeout.Value is {}). Azure AD will not issue a new access token after then (AADSTS700024), so a wait that needs one fails. Lower VMSS.Timeout.Value, or use an Azure account with a client secret for long waits.",
+                expires.format(&time::macros::format_description!("[hour]:[minute]:[second]")).unwrap_or_default(),
+                human(left.unsigned_abs()),
+                human(self.settings.timeout)
+            ));
+        }
     }
 
     /// The cheap Octopus checks: the key is accepted, and the space and environment exist on

@@ -253,3 +253,126 @@ fn a_step_paces_itself_on_azures_read_budget_and_is_never_throttled() {
     let reads = count(&sim, Service::Arm);
     assert!(reads < 80, "{reads} reads");
 }
+
+#[test]
+fn an_oidc_token_that_expires_before_the_wait_could_end_is_warned_about_at_the_start() {
+    let mut w = settled_with_stale(0);
+    let token = jwt(300, "space-1:project-1");
+    w.federated_token = token.clone();
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[
+            ("AZURE_CLIENT_SECRET", ""),
+            ("AZURE_FEDERATED_TOKEN", &token),
+            ("VMSS_TIMEOUT_VALUE", "30"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let warning = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("federated (OIDC) token expires at"))
+        .unwrap_or_else(|| panic!("no warning\n{}", run.stdout));
+    assert!(
+        warning.contains("VMSS.Timeout.Value is 30 minutes") && warning.contains("AADSTS700024"),
+        "{warning}"
+    );
+    assert_no_secrets(&sim, &run);
+
+    // A token that outlives the wait: no warning.
+    let long = jwt(3 * 3600, "space-1:project-1");
+    sim.world().federated_token = long.clone();
+    let run = run_step(
+        &sim,
+        &[
+            ("AZURE_CLIENT_SECRET", ""),
+            ("AZURE_FEDERATED_TOKEN", &long),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(!run.stdout.contains("token expires at"), "{}", run.stdout);
+}
+
+#[test]
+fn an_expired_oidc_token_gets_its_own_message() {
+    let mut w = settled_with_stale(0);
+    let token = jwt(-60, "space-1:project-1");
+    w.federated_token = token.clone();
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[
+            ("AZURE_CLIENT_SECRET", ""),
+            ("AZURE_FEDERATED_TOKEN", &token),
+        ],
+    );
+    run.assert_failed(
+        1,
+        "The federated (OIDC) token of the Azure account had expired",
+    );
+    run.assert_failed(1, "AADSTS700024");
+    run.assert_failed(1, "lower VMSS.Timeout.Value");
+    assert!(deleted(&sim).is_empty());
+}
+
+#[test]
+fn the_token_file_is_read_again_for_each_new_access_token() {
+    let mut w = World::new();
+    w.add_scale_set(
+        SCALE_SET,
+        "Uniform",
+        &[(0, "Updating"), (40, "Succeeded")],
+        &[(0, 1)],
+    );
+    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
+    w.add_target(&c, 0);
+    // Access tokens go stale after a second (the SDK renews 20 s before expiry).
+    w.token_lifetime = Duration::from_secs(21);
+    let first = jwt(3600, "first");
+    w.federated_token = first.clone();
+    let sim = Sim::start(w);
+    let dir = std::env::temp_dir().join(format!("vmss-check-rotate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, &first).unwrap();
+
+    let mut env = sim.env();
+    env.retain(|(k, _)| k != "AZURE_CLIENT_SECRET");
+    env.extend(
+        [
+            ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap()),
+            ("VMSS_POLL_INTERVAL", "0.05"),
+            ("VMSS_TIMEOUT_VALUE", "0.5"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+        .env_clear()
+        .envs(env)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first token is issued, Octopus renews the assertion: the file changes, and
+    // Azure AD accepts only the new one.
+    let started = std::time::Instant::now();
+    while count(&sim, Service::AzureAd) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "no sign-in");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = jwt(3600, "second");
+    std::fs::write(&file, &second).unwrap();
+    sim.world().federated_token = second;
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let w = sim.world();
+    let sign_ins = w.requests(Service::AzureAd);
+    assert!(sign_ins.len() >= 2, "a new access token was needed");
+    assert!(
+        sign_ins.iter().all(|r| r.status == 200),
+        "every sign-in used the assertion in the file at the time: {sign_ins:?}"
+    );
+    drop(w);
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -73,6 +73,17 @@ pub fn azure_ad(w: &mut World, _base: &str, inc: &Incoming) -> Response {
             "AADSTS1002012: The provided value for scope is not valid.",
         );
     }
+    if form.contains_key("client_assertion") {
+        let expired = crate::azure::jwt_expiry(field("client_assertion"))
+            .is_some_and(|exp| exp <= time::OffsetDateTime::now_utc());
+        if expired {
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_client",
+                "AADSTS700024: Client assertion is not within its valid time range. Current time: 2026-11-23T10:30:00Z, assertion valid from 2026-11-23T10:00:00Z, expiry time of assertion 2026-11-23T10:05:00Z.",
+            );
+        }
+    }
     let ok = if form.contains_key("client_assertion") {
         field("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
             && field("client_assertion") == w.federated_token

@@ -49,6 +49,23 @@ impl Run {
     }
 }
 
+/// An OIDC token as Octopus issues one (unsigned here): expiring `exp_in_secs` from now.
+pub fn jwt(exp_in_secs: i64, subject: &str) -> String {
+    let part = |json: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + exp_in_secs;
+    format!(
+        "{}.{}.c2ln",
+        part(r#"{"alg":"RS256","typ":"JWT"}"#.to_string()),
+        part(format!(
+            r#"{{"aud":"api://AzureADTokenExchange","sub":"{subject}","exp":{exp}}}"#
+        ))
+    )
+}
+
 pub fn encode(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
