@@ -237,8 +237,9 @@ impl OctopusClient {
     }
 
     /// Follows `Page.Next` (or skip/take, on servers that omit links) to the end. Items are
-    /// de-duplicated by `Id`, since a target registering mid-listing shifts later pages; the
-    /// offset only ever moves forward, so a shifted page can never make the listing loop.
+    /// de-duplicated by `Id`. The offset only moves forward, so a page shifted by a target
+    /// registering (or going) mid-listing can never make it loop; if the server's count then
+    /// says more items exist than were seen, the listing is read once more, and that is all.
     pub async fn all_pages<T: DeserializeOwned + HasId>(
         &self,
         first: Url,
@@ -246,19 +247,42 @@ impl OctopusClient {
     ) -> Result<Vec<T>, Failure> {
         let mut out: Vec<T> = Vec::new();
         let mut seen = HashSet::new();
+        for pass in 0..2 {
+            let total = self.one_pass(&first, doing, &mut out, &mut seen).await?;
+            match total {
+                Some(total) if out.len() < total && pass == 0 => self.reporter.verbose(&format!(
+                    "Octopus counted {total} items but the pages held {} while trying to {doing} (the list changed while it was read): reading it once more.",
+                    out.len()
+                )),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads every page once, adding unseen items; returns the last page's `TotalResults`.
+    async fn one_pass<T: DeserializeOwned + HasId>(
+        &self,
+        first: &Url,
+        doing: &str,
+        out: &mut Vec<T>,
+        seen: &mut HashSet<String>,
+    ) -> Result<Option<usize>, Failure> {
         let mut next = Some(first.clone());
         let mut pages = 0;
+        let mut total = None;
         while let Some(url) = next.take() {
             pages += 1;
             let page: Page<T> = self.get_json(&url, doing).await?;
             let count = page.items.len();
+            total = page.total_results;
             for item in page.items {
                 if seen.insert(item.id().to_string()) {
                     out.push(item);
                 }
             }
             next = match page.links.get("Page.Next") {
-                Some(link) => self.next_page(&first, link),
+                Some(link) => self.next_page(first, link),
                 None if page.links.is_empty() => {
                     // A server that sends no links at all: page by skip, always forward.
                     let skip = skip_of(&url) + count;
@@ -273,7 +297,7 @@ impl OctopusClient {
                 )));
             }
         }
-        Ok(out)
+        Ok(total)
     }
 
     /// Resolves a `Page.Next` link, putting back any parameter of the first request that the

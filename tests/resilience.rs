@@ -376,3 +376,29 @@ fn the_token_file_is_read_again_for_each_new_access_token() {
     drop(w);
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_target_registering_while_the_targets_are_paged_costs_one_reread_never_a_loop() {
+    let mut w = vmss_check::sim::stories::fleet(600, 0);
+    // A target sorting before all the others registers once page 1 has been served, shifting
+    // page 2 by one: page 2 repeats an item, and the new one is not on any page read.
+    let late = w.add_target("aaa-late-registration", u64::MAX);
+    w.faults.register_after_pages = Some((1, vec![late.clone()]));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(list(run.var("VMSSDeploymentTargetIds")).len(), 600);
+    assert!(deleted(&sim).is_empty());
+    // The second pass found the late target (kept: it carries no prefix of the scale set).
+    assert!(
+        run.stdout.contains("aaa-late-registration"),
+        "{}",
+        run.stdout
+    );
+    let pages = octopus_paths(&sim)
+        .iter()
+        .filter(|p| p.ends_with("/machines"))
+        .count();
+    assert_eq!(pages, 4, "two pages, read twice, and no more");
+    assert!(run.took < Duration::from_secs(20), "took {:?}", run.took);
+}

@@ -1,7 +1,7 @@
 //! Simulated Octopus Server REST API: targets (list, delete), with paging and errors shaped like
 //! the real server's.
 
-use super::world::{SimEvent, SimMachine, SimTask, World};
+use super::world::{Service, SimEvent, SimMachine, SimTask, World};
 use super::{json, Incoming};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -211,7 +211,21 @@ fn machine_json(m: &SimMachine) -> Value {
     })
 }
 
-fn list_machines(w: &World, q: &HashMap<String, String>, path: &str) -> Response {
+fn list_machines(w: &mut World, q: &HashMap<String, String>, path: &str) -> Response {
+    let listed = w
+        .seen
+        .iter()
+        .filter(|s| {
+            s.service == Service::Octopus && s.method == "GET" && s.path.ends_with("/machines")
+        })
+        .count();
+    if let Some((after, ids)) = w.faults.register_after_pages.clone() {
+        if listed >= after {
+            for m in w.machines.iter_mut().filter(|m| ids.contains(&m.id)) {
+                m.appears_at = 0;
+            }
+        }
+    }
     let envs = list_param(q, "environmentIds");
     let roles = list_param(q, "roles");
     let tenants = list_param(q, "tenantIds");

@@ -179,6 +179,9 @@ pub struct Faults {
     pub vm_list_body: Option<serde_json::Value>,
     /// Accept these services' requests after the first `n` of each, and never answer them.
     pub hang: Vec<(Service, usize)>,
+    /// After this many target listings (pages) have been answered, these targets register:
+    /// a scale-out going on while the step pages through the targets.
+    pub register_after_pages: Option<(usize, Vec<String>)>,
     /// Answer every DELETE of a target with 503 and this `Retry-After` (seconds).
     pub delete_unavailable: Option<u64>,
     /// Answer every Resource Manager request with this status, error code and message.
