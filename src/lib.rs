@@ -18,6 +18,7 @@ pub mod octopus;
 pub mod output;
 pub mod reconcile;
 pub mod redacted;
+pub mod report;
 pub mod retry;
 pub mod settings;
 #[cfg(feature = "sim")]

@@ -10,6 +10,9 @@ use crate::output::Reporter;
 use crate::reconcile::{
     self, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
 };
+use crate::report;
+/// The output variables' names live with the other words; re-exported for the demo.
+pub use crate::report::vars;
 use crate::retry::{retrying, Budget, RetryPolicy};
 use crate::settings::{AzureCredential, DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
 use crate::wait::{Look, Progress, WaitPolicy, Waited};
@@ -19,9 +22,6 @@ use tokio::time::Instant;
 
 /// The preflight's own limit: a wrong URL or a hung server is found in seconds.
 const PREFLIGHT: Duration = Duration::from_secs(45);
-/// How many names to list in one log line before summarising.
-const NAMES_SHOWN: usize = 10;
-
 /// What the step did, for the demo's summary and for tests of the library.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -82,7 +82,7 @@ impl SetView {
                 format!(
                     "{} instance(s) still changing: {}",
                     pending.len(),
-                    names(&pending)
+                    report::names(&pending)
                 )
             }
         };
@@ -97,6 +97,7 @@ impl SetView {
 /// Runs the step. Errors carry the sentence for `resultMessage`.
 pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome, Error> {
     let started = Instant::now();
+    reporter.verbose(&report::version());
     let step = Step::new(settings, reporter)?;
     let mut outcome = Outcome {
         dry_run: settings.dry_run,
@@ -134,7 +135,7 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
     if let (true, Some(this)) = (settings.exclude_old, &this_run) {
         step.exclude_pre_existing(&mut outcome, this).await?;
     }
-    write_outputs(&outcome, &step.reporter);
+    report::outputs(&outcome, &step.reporter);
     step.reporter.done();
     Ok(outcome)
 }
@@ -189,8 +190,8 @@ impl<'a> Step<'a> {
             self.reporter.warn(&format!(
                 "The Azure account's federated (OIDC) token expires at {} UTC, in {}, which is before this step's wait could end (VMSS.Timeout.Value is {}). Azure AD will not issue a new access token after then (AADSTS700024), so a wait that needs one fails. Lower VMSS.Timeout.Value, or use an Azure account with a client secret for long waits.",
                 expires.format(&time::macros::format_description!("[hour]:[minute]:[second]")).unwrap_or_default(),
-                human(left.unsigned_abs()),
-                human(self.settings.timeout)
+                report::duration(left.unsigned_abs()),
+                report::duration(self.settings.timeout)
             ));
         }
     }
@@ -230,7 +231,7 @@ impl<'a> Step<'a> {
         let Some(previous) = previous else {
             self.reporter.verbose(&format!(
                 "Not a duplicate: no other run of this project in this environment finished within {} before this run was queued at {}.",
-                human(settings.duplicate_window),
+                report::duration(settings.duplicate_window),
                 context::format_time(this.queued)
             ));
             return Ok(false);
@@ -242,7 +243,7 @@ impl<'a> Step<'a> {
             previous.task_id,
             previous.state,
             context::format_time(previous.finished),
-            human(settings.duplicate_window)
+            report::duration(settings.duplicate_window)
         ));
         if settings.duplicate_handle == DuplicateHandle::Proceed {
             self.reporter.info("Carrying on (VMSS.Duplicate.Handle is Proceed): targets are reconciled, but none are output.");
@@ -257,7 +258,7 @@ impl<'a> Step<'a> {
             this.task_id
         ));
         // Outputs first: once the cancel lands, Octopus may stop this process at any moment.
-        write_outputs(outcome, &self.reporter);
+        report::outputs(outcome, &self.reporter);
         let url = self.octopus.api(&format!("tasks/{}/cancel", this.task_id));
         self.octopus
             .post(&url, &format!("cancel task {}", this.task_id))
@@ -289,7 +290,7 @@ impl<'a> Step<'a> {
         };
         self.reporter.highlight(&format!(
             "Waiting up to {} for {which} to settle.",
-            human(settings.timeout)
+            report::duration(settings.timeout)
         ));
         let policy = WaitPolicy {
             interval: settings.poll_interval,
@@ -322,7 +323,7 @@ impl<'a> Step<'a> {
                 self.reporter.highlight(&format!(
                     "{} settled after {}.",
                     capitalise(&which),
-                    human(started.elapsed())
+                    report::duration(started.elapsed())
                 ));
                 return Ok(read(&views));
             }
@@ -333,13 +334,13 @@ impl<'a> Step<'a> {
             return Err(Error::Timeout(format!(
                 "{} did not settle within {} ({still}); nothing was removed. Raise VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed to deploy to the instances that are ready.",
                 capitalise(&which),
-                human(settings.timeout)
+                report::duration(settings.timeout)
             )));
         }
         self.reporter.warn(&format!(
             "{} did not settle within {} ({still}). Proceeding: the targets of instances still changing are neither removed nor deployed to.",
             capitalise(&which),
-            human(settings.timeout)
+            report::duration(settings.timeout)
         ));
         outcome.timed_out = true;
         Ok(read(&views))
@@ -381,7 +382,7 @@ impl<'a> Step<'a> {
         }
 
         let plan = reconcile::plan(&instances, &targets, &scope, &prefixes);
-        report_plan(&plan, &instances, &prefixes, scale_sets, &self.reporter);
+        report::plan(&plan, &instances, &prefixes, scale_sets, &self.reporter);
         outcome.removed = remove(&plan, &self.octopus, settings.dry_run, &self.reporter).await?;
         outcome.pending = plan.pending;
         outcome.failed = plan.failed.into_iter().map(|(t, _)| t).collect();
@@ -413,7 +414,7 @@ impl<'a> Step<'a> {
                 "Leaving {} pre-existing target(s) out of the output, created before {} (VMSS.OldServers.TimeInMinutes before this run was queued) or with no creation event: {}.",
                 old.len(),
                 context::format_time(since),
-                names(&ns)
+                report::names(&ns)
             ));
         }
         outcome.output = new;
@@ -519,7 +520,7 @@ impl Pacing<'_> {
             self.reporter.verbose(&format!(
                 "Azure's read budget is running low ({name}: {} left); checking every {} so that it lasts, for this step and the rest of the subscription.",
                 tightest.remaining,
-                human(pace)
+                report::duration(pace)
             ));
         }
         Some(pace)
@@ -585,125 +586,6 @@ fn lent_prefix(
     }))
 }
 
-fn report_plan(
-    plan: &Plan,
-    instances: &[Instance],
-    prefixes: &[Prefix],
-    scale_sets: &[(ScaleSetRef, ScaleSet)],
-    reporter: &Reporter,
-) {
-    let count = |s| instances.iter().filter(|i| i.state() == s).count();
-    reporter.verbose(&format!(
-        "Instances: {} ready, {} changing, {} stopped, {} failed, {} gone. Targets in scope: {} to deploy to, {} changing, {} to remove, {} kept; {} out of scope.",
-        count(InstanceState::Member),
-        count(InstanceState::Pending),
-        count(InstanceState::Stopped),
-        count(InstanceState::Failed),
-        count(InstanceState::Gone),
-        plan.members.len(),
-        plan.pending.len(),
-        plan.remove.len(),
-        plan.stopped.len() + plan.failed.len() + plan.foreign.len() + plan.unverified.len() + plan.disabled.len(),
-        plan.out_of_scope
-    ));
-    if plan.in_scope() == 0 && instances.iter().any(|i| i.state() != InstanceState::Gone) {
-        reporter.warn(
-            "No deployment target in this environment has all the roles in VMSS.DeploymentTarget.Roles, \
-             although the scale set has VMs: check the roles for a typo, and that the VMs' Tentacles register with them.",
-        );
-    }
-    if !plan.failed.is_empty() {
-        let ns: Vec<String> = plan
-            .failed
-            .iter()
-            .map(|(t, i)| {
-                let why = i.reason.as_deref().unwrap_or("Azure gave no reason");
-                format!("{} (VM {} in {}: {why})", t.name, i.name, i.scale_set)
-            })
-            .collect();
-        reporter.warn(&format!(
-            "Kept {} target(s) whose VM Azure reports Failed, and left them out of the output: {}. A Failed VM may still be serving; fix the cause (often an extension), then reimage or redeploy it.",
-            ns.len(),
-            names(&ns)
-        ));
-    }
-    if !plan.stopped.is_empty() {
-        let ns: Vec<String> = plan
-            .stopped
-            .iter()
-            .map(|(t, i)| {
-                format!(
-                    "{} ({} in {})",
-                    t.name,
-                    i.power_state.as_deref().unwrap_or("stopped"),
-                    i.scale_set
-                )
-            })
-            .collect();
-        reporter.warn(&format!(
-            "Kept {} target(s) whose VM is stopped or deallocated (an evicted Spot VM among them), and left them out of the output: {}. Start the VMs to deploy to them.",
-            ns.len(),
-            names(&ns)
-        ));
-    }
-    if !plan.foreign.is_empty() {
-        let ns: Vec<String> = plan.foreign.iter().map(|t| t.name.clone()).collect();
-        let known: Vec<String> = prefixes
-            .iter()
-            .map(|p| format!("{}* ({})", p.prefix, p.scale_set))
-            .collect();
-        let without: Vec<String> = scale_sets
-            .iter()
-            .filter(|(set, _)| !prefixes.iter().any(|p| p.scale_set == set.name))
-            .map(|(set, _)| set.name.clone())
-            .collect();
-        let mut why = if known.is_empty() {
-            "no computer name prefix is known for the scale set(s)".to_string()
-        } else {
-            format!(
-                "their names carry none of the scale sets' computer name prefixes ({})",
-                known.join(", ")
-            )
-        };
-        if !without.is_empty() && !known.is_empty() {
-            why.push_str(&format!("; {} lend no prefix", without.join(", ")));
-        }
-        reporter.warn(&format!(
-            "Kept {} target(s) with the roles that match no VM of the scale set(s), because {why}: {}. They may belong to another scale set or a plain VM sharing the roles; vmss-check never removes those.",
-            ns.len(),
-            names(&ns)
-        ));
-    }
-    if !plan.unverified.is_empty() {
-        let ns: Vec<String> = plan.unverified.iter().map(|t| t.name.clone()).collect();
-        reporter.warn(&format!(
-            "Kept {} target(s) that match no named instance ({}), because some instance has no computer name yet; a later run will remove them if their VMs are gone.",
-            ns.len(),
-            names(&ns)
-        ));
-    }
-    if !plan.disabled.is_empty() {
-        let ns: Vec<String> = plan.disabled.iter().map(|t| t.name.clone()).collect();
-        reporter.info(&format!(
-            "Left {} disabled target(s) out of the output: {}.",
-            ns.len(),
-            names(&ns)
-        ));
-    }
-    if !plan.unregistered.is_empty() {
-        let ns: Vec<String> = plan
-            .unregistered
-            .iter()
-            .map(|i| format!("{} ({})", i.display_name(), i.scale_set))
-            .collect();
-        reporter.warn(&format!(
-            "{} VM(s) are ready and running but have no deployment target in scope: {}. Their Tentacle did not register, so no deployment will reach them: check the scale set's custom script extension and the roles it registers with.",
-            ns.len(),
-            names(&ns)
-        ));
-    }
-}
-
 /// Removes the planned targets one by one. Every target is attempted; if any fails, the step
 /// fails after the rest, saying which.
 async fn remove(
@@ -721,7 +603,7 @@ async fn remove(
             continue;
         }
         if dry_run {
-            reporter.highlight(&format!(
+            reporter.verbose(&format!(
                 "Dry run: would remove target {} ({}): {reason}.",
                 target.name, target.id
             ));
@@ -730,7 +612,7 @@ async fn remove(
         }
         match octopus.delete_target(&target.id).await {
             Ok(Deleted::Removed) => {
-                reporter.highlight(&format!(
+                reporter.verbose(&format!(
                     "Removed target {} ({}): {reason}.",
                     target.name, target.id
                 ));
@@ -746,6 +628,7 @@ async fn remove(
             Err(f) => failed.push((target.name.clone(), f.message)),
         }
     }
+    report::removed(&removed, dry_run, reporter);
     if not_tried > 0 {
         return Err(Error::Octopus(format!(
             "The step's time ran out (2 minutes past VMSS.Timeout.Value) after removing {} of {} target(s); {not_tried} were not tried{}. A later run will remove them.",
@@ -767,85 +650,6 @@ async fn remove(
     Ok(removed)
 }
 
-/// Output variable names, as later steps read them.
-pub mod vars {
-    /// `True` when there is at least one target to deploy to and the run is not a duplicate.
-    pub const HAS_SERVERS: &str = "VMSSHasServersToDeployTo";
-    /// Comma list of target ids.
-    pub const TARGET_IDS: &str = "VMSSDeploymentTargetIds";
-    /// Comma list of target names, same order.
-    pub const TARGET_NAMES: &str = "VMSSDeploymentTargetNames";
-    /// `True` for a duplicate trigger run.
-    pub const DUPLICATE: &str = "VMSSDuplicateRun";
-    /// Comma list of removed target ids (a dry run: those it would remove).
-    pub const REMOVED_IDS: &str = "VMSSRemovedTargetIds";
-    /// Comma list of removed target names.
-    pub const REMOVED_NAMES: &str = "VMSSRemovedTargetNames";
-    /// Comma list of targets left alone because their instance was still changing.
-    pub const PENDING_NAMES: &str = "VMSSPendingTargetNames";
-    /// `True` when the wait timed out and the step proceeded.
-    pub const TIMED_OUT: &str = "VMSSTimedOut";
-    /// Comma list of members left out as pre-existing.
-    pub const PRE_EXISTING_NAMES: &str = "VMSSPreExistingTargetNames";
-    /// Comma list of targets kept but not output because their VM is `Failed`.
-    pub const FAILED_NAMES: &str = "VMSSFailedTargetNames";
-    /// Comma list of targets kept but not output because their VM is stopped or deallocated.
-    pub const STOPPED_NAMES: &str = "VMSSStoppedTargetNames";
-    /// Comma list of computer names of ready VMs that no in-scope target matches.
-    pub const UNREGISTERED_NAMES: &str = "VMSSUnregisteredInstanceNames";
-}
-
-fn write_outputs(outcome: &Outcome, reporter: &Reporter) {
-    let deploy: &[Target] = if outcome.duplicate {
-        &[]
-    } else {
-        &outcome.output
-    };
-    let ids: Vec<&str> = deploy.iter().map(|t| t.id.as_str()).collect();
-    let names_: Vec<&str> = deploy.iter().map(|t| t.name.as_str()).collect();
-    let has = !deploy.is_empty();
-    if has {
-        reporter.highlight(&format!(
-            "Deploying to {} target(s): {}.",
-            ids.len(),
-            names_.join(", ")
-        ));
-    } else {
-        reporter.highlight("No targets to deploy to.");
-    }
-    let bool_ = |b: bool| if b { "True" } else { "False" };
-    reporter.set_variable(vars::HAS_SERVERS, bool_(has));
-    reporter.set_variable(vars::TARGET_IDS, &ids.join(","));
-    reporter.set_variable(vars::TARGET_NAMES, &names_.join(","));
-    reporter.set_variable(vars::DUPLICATE, bool_(outcome.duplicate));
-    let removed_ids: Vec<&str> = outcome.removed.iter().map(|(t, _)| t.id.as_str()).collect();
-    let removed_names: Vec<&str> = outcome
-        .removed
-        .iter()
-        .map(|(t, _)| t.name.as_str())
-        .collect();
-    reporter.set_variable(vars::REMOVED_IDS, &removed_ids.join(","));
-    reporter.set_variable(vars::REMOVED_NAMES, &removed_names.join(","));
-    let pending: Vec<&str> = outcome.pending.iter().map(|t| t.name.as_str()).collect();
-    reporter.set_variable(vars::PENDING_NAMES, &pending.join(","));
-    reporter.set_variable(vars::TIMED_OUT, bool_(outcome.timed_out));
-    let old: Vec<&str> = outcome
-        .pre_existing
-        .iter()
-        .map(|t| t.name.as_str())
-        .collect();
-    reporter.set_variable(vars::PRE_EXISTING_NAMES, &old.join(","));
-    let names_of = |ts: &[Target]| {
-        ts.iter()
-            .map(|t| t.name.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    reporter.set_variable(vars::FAILED_NAMES, &names_of(&outcome.failed));
-    reporter.set_variable(vars::STOPPED_NAMES, &names_of(&outcome.stopped));
-    reporter.set_variable(vars::UNREGISTERED_NAMES, &outcome.unregistered.join(","));
-}
-
 /// `web000003 (Creating)` for every instance in `state`.
 fn describe(instances: &[Instance], state: InstanceState) -> Vec<String> {
     instances
@@ -860,34 +664,4 @@ fn capitalise(s: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
         .unwrap_or_default()
-}
-
-/// A list of names, cut short with a count when long.
-fn names(list: &[String]) -> String {
-    if list.len() <= NAMES_SHOWN {
-        list.join(", ")
-    } else {
-        format!(
-            "{} and {} more",
-            list[..NAMES_SHOWN].join(", "),
-            list.len() - NAMES_SHOWN
-        )
-    }
-}
-
-/// A duration for people: `30 minutes`, `45 seconds`, `1.5 seconds`.
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s >= 120.0 {
-        let m = s / 60.0;
-        if (m - m.round()).abs() < 0.05 {
-            format!("{} minutes", m.round())
-        } else {
-            format!("{m:.1} minutes")
-        }
-    } else if (s - s.round()).abs() < 0.05 {
-        format!("{} seconds", s.round())
-    } else {
-        format!("{s:.1} seconds")
-    }
 }

@@ -112,7 +112,7 @@ fn timeout_with_error_fails_and_removes_nothing() {
     );
     run.assert_failed(
         1,
-        "did not settle within 0.6 seconds (1 instance(s) still changing: web000002 (Creating))",
+        "did not settle within 600 milliseconds (1 instance(s) still changing: web000002 (Creating))",
     );
     assert!(run.result_message().unwrap().contains("VMSS.Timeout.Value"));
     assert!(deleted(&sim).is_empty());
@@ -770,4 +770,57 @@ fn an_azure_error_body_holding_a_service_message_is_printed_harmlessly() {
 
 fn w_id(sim: &Sim, name: &str) -> String {
     sim.world().target_id(name).unwrap()
+}
+
+#[test]
+fn at_1000_vms_and_200_stale_targets_the_summary_fits_a_screen() {
+    let sim = Sim::start(stories::fleet(1000, 200));
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(deleted(&sim).len(), 200);
+    // What the task summary shows: highlighted lines and warnings.
+    let mut shown = Vec::new();
+    let mut verbose = Vec::new();
+    let mut lines = run.stdout.lines();
+    while let Some(l) = lines.next() {
+        match l {
+            "##octopus[stdout-highlight]" | "##octopus[stdout-warning]" => {
+                shown.push(lines.next().unwrap_or_default())
+            }
+            "##octopus[stdout-verbose]" => verbose.push(lines.next().unwrap_or_default()),
+            _ => {}
+        }
+    }
+    assert!(
+        shown.len() <= 25,
+        "{} lines:\n{}",
+        shown.len(),
+        shown.join("\n")
+    );
+    let removed = shown
+        .iter()
+        .find(|l| l.starts_with("Removed 200 target(s) whose VMs are gone: "))
+        .unwrap_or_else(|| panic!("no removal summary:\n{}", shown.join("\n")));
+    assert!(removed.ends_with("and 190 more."), "{removed}");
+    let deploying = shown
+        .iter()
+        .find(|l| l.starts_with("Deploying to 1000 target(s): web000000, "))
+        .unwrap();
+    assert!(deploying.ends_with("and 990 more."), "{deploying}");
+    assert!(shown.iter().all(|l| l.len() < 400), "every line is capped");
+    // The detail is in the verbose log: one line per removal, with its reason.
+    assert_eq!(
+        verbose
+            .iter()
+            .filter(|l| l.starts_with("Removed target ")
+                && l.contains(": no VM of scale set vmss-web has this name."))
+            .count(),
+        200
+    );
+    // The first verbose line says which build ran.
+    assert!(
+        verbose[0].starts_with(&format!("vmss-check {} (", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        verbose[0]
+    );
 }
