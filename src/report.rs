@@ -46,6 +46,273 @@ pub fn version() -> String {
     )
 }
 
+/// `scale set vmss-web in resource group rg-web`, or `2 scale sets (a in rg-a, b in rg-b)`.
+fn which(sets: &[ScaleSetRef]) -> String {
+    match sets {
+        [one] => format!("scale set {one} in resource group {}", one.resource_group),
+        many => format!(
+            "{} scale sets ({})",
+            many.len(),
+            many.iter()
+                .map(|s| format!("{s} in {}", s.resource_group))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// The wait begins.
+pub fn waiting(sets: &[ScaleSetRef], timeout: Duration) -> String {
+    format!(
+        "Waiting up to {} for {} to settle.",
+        duration(timeout),
+        which(sets)
+    )
+}
+
+/// The wait ends well.
+pub fn settled(sets: &[ScaleSetRef], took: Duration) -> String {
+    format!(
+        "{} settled after {}.",
+        capitalise(&which(sets)),
+        duration(took)
+    )
+}
+
+/// The deadline came first: as the step's failure (`VMSS.Timeout.ErrorHandle` is `Error`), or
+/// as the warning it proceeds with.
+pub fn did_not_settle(sets: &[ScaleSetRef], timeout: Duration, still: &str, error: bool) -> String {
+    let head = format!(
+        "{} did not settle within {} ({still})",
+        capitalise(&which(sets)),
+        duration(timeout)
+    );
+    if error {
+        format!("{head}; nothing was removed. Raise VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed to deploy to the instances that are ready.")
+    } else {
+        format!("{head}. Proceeding: the targets of instances still changing are neither removed nor deployed to.")
+    }
+}
+
+/// The wait could not go on.
+pub fn wait_stopped(stopped: &crate::wait::Stopped) -> String {
+    let note = if stopped.timed_out {
+        "The wait ran out before Azure answered; nothing was removed."
+    } else {
+        "Nothing was removed."
+    };
+    format!("{} {note}", stopped.failure.message)
+}
+
+/// A failure that stopped the step before anything was removed.
+pub fn nothing_removed(f: &crate::error::Failure) -> String {
+    format!("{} Nothing was removed.", f.message)
+}
+
+/// The progress bar's text.
+pub fn ready(ready: usize, of: Option<usize>) -> String {
+    match of {
+        Some(total) => format!("{ready} of {total} instance(s) ready"),
+        None => format!("{ready} instance(s) ready"),
+    }
+}
+
+/// One check that found something still changing.
+pub fn check(check: u32, ready: usize, total: usize, still: &str) -> String {
+    format!("Check {check}: {ready} of {total} instance(s) ready; {still}.")
+}
+
+/// A check that failed, said the first time.
+pub fn check_failed(check: u32, failure: &crate::error::Failure) -> String {
+    format!("Check {check}: {} Will check again.", failure.message)
+}
+
+/// The same failure again, counted.
+pub fn check_failed_again(check: u32, repeats: u32) -> String {
+    format!(
+        "Check {check}: the same failure again ({} checks in a row).",
+        repeats + 1
+    )
+}
+
+/// The poll interval stretched for Azure's read budget.
+pub fn pacing(bucket: &str, remaining: u32, every: Duration) -> String {
+    format!(
+        "Azure's read budget is running low ({bucket}: {remaining} left); checking every {} so that it lasts, for this step and the rest of the subscription.",
+        duration(every)
+    )
+}
+
+/// A scale set that says it has VMs but lists none.
+pub fn listed_none_with_capacity(set: &ScaleSetRef, capacity: i64) -> String {
+    format!("Scale set {set} has capacity {capacity} but Azure listed no instances; nothing was removed. Check that the Azure account may read the scale set's VMs.")
+}
+
+/// A scale set that lists none and has no capacity at all.
+pub fn listed_none_without_capacity(set: &ScaleSetRef) -> String {
+    format!("Scale set {set} listed no VMs and reports no capacity, so its listing cannot show which targets are stale: nothing is removed on its account.")
+}
+
+/// The preflight got no answer.
+pub fn octopus_silent(url: &url::Url, within: Duration) -> String {
+    format!(
+        "Octopus at {url} did not answer within {}. Check VMSS.Octopus.Url, and that the server is up; nothing was removed.",
+        duration(within)
+    )
+}
+
+/// The OIDC token will expire before the wait could end.
+pub fn oidc_expires_first(
+    expires: time::OffsetDateTime,
+    left: Duration,
+    timeout: Duration,
+) -> String {
+    format!(
+        "The Azure account's federated (OIDC) token expires at {} UTC, in {}, which is before this step's wait could end (VMSS.Timeout.Value is {}). Azure AD will not issue a new access token after then (AADSTS700024), so a wait that needs one fails. Lower VMSS.Timeout.Value, or use an Azure account with a client secret for long waits.",
+        expires
+            .format(&time::macros::format_description!("[hour]:[minute]:[second]"))
+            .unwrap_or_default(),
+        duration(left),
+        duration(timeout)
+    )
+}
+
+/// A triggered run that is not a duplicate.
+pub fn not_a_duplicate(this: &crate::context::ThisRun, window: Duration) -> String {
+    format!(
+        "Not a duplicate: no other run of this project in this environment finished within {} before this run was queued at {}.",
+        duration(window),
+        crate::context::format_time(this.queued)
+    )
+}
+
+/// A duplicate trigger run.
+pub fn duplicate(
+    trigger: &str,
+    this: &crate::context::ThisRun,
+    previous: &crate::context::PreviousRun,
+    window: Duration,
+) -> String {
+    format!(
+        "Duplicate run: trigger {trigger} queued this run at {}, and the previous run ({}, {}) finished at {}, within VMSS.Duplicate.TimeInMinutes ({}).",
+        crate::context::format_time(this.queued),
+        previous.task_id,
+        previous.state,
+        crate::context::format_time(previous.finished),
+        duration(window)
+    )
+}
+
+/// A duplicate that carries on.
+pub const PROCEEDING_ON_A_DUPLICATE: &str =
+    "Carrying on (VMSS.Duplicate.Handle is Proceed): targets are reconciled, but none are output.";
+
+/// A duplicate that cancels its own task.
+pub fn cancelling(this: &crate::context::ThisRun) -> String {
+    format!(
+        "Cancelling this run's task {} (VMSS.Duplicate.Handle is Cancel); nothing was removed.",
+        this.task_id
+    )
+}
+
+/// Members left out as pre-existing (`VMSS.OldServers.ExcludeFromOutput`).
+pub fn pre_existing(old: &[Target], since: time::OffsetDateTime) -> String {
+    let ns: Vec<&str> = old.iter().map(|t| t.name.as_str()).collect();
+    format!(
+        "Leaving {} pre-existing target(s) out of the output, created before {} (VMSS.OldServers.TimeInMinutes before this run was queued) or with no creation event: {}.",
+        old.len(),
+        crate::context::format_time(since),
+        names(&ns)
+    )
+}
+
+/// What is still changing in one scale set: `the scale set itself is Updating`, or
+/// `2 instance(s) still changing: web000003 (Creating), ...`; with `named`, prefixed by the
+/// scale set's name, for steps that wait for several.
+pub fn still_changing(
+    set: &ScaleSetRef,
+    state: Option<&str>,
+    instances: Option<&[Instance]>,
+    named: bool,
+) -> String {
+    let text = match instances {
+        None => format!(
+            "{} is {}",
+            if named { "it" } else { "the scale set itself" },
+            state.unwrap_or("changing")
+        ),
+        Some(is) => {
+            let pending: Vec<String> = is
+                .iter()
+                .filter(|i| i.state() == InstanceState::Pending)
+                .map(|i| format!("{} ({})", i.display_name(), i.describe_state()))
+                .collect();
+            format!(
+                "{} instance(s) still changing: {}",
+                pending.len(),
+                names(&pending)
+            )
+        }
+    };
+    if named {
+        format!("{set}: {text}")
+    } else {
+        text
+    }
+}
+
+/// One target removed (or, in a dry run, that would be), with the reason: a verbose line.
+pub fn removing(target: &Target, reason: &RemovalReason, dry_run: bool) -> String {
+    let verb = if dry_run {
+        "Dry run: would remove"
+    } else {
+        "Removed"
+    };
+    format!("{verb} target {} ({}): {reason}.", target.name, target.id)
+}
+
+/// A target someone else removed first.
+pub fn already_removed(target: &Target) -> String {
+    format!(
+        "Target {} ({}) was already removed.",
+        target.name, target.id
+    )
+}
+
+/// Why the step fails after removing some of the targets it meant to.
+pub fn not_all_removed(
+    removed: usize,
+    planned: usize,
+    not_tried: usize,
+    failed: &[(String, String)],
+) -> String {
+    if not_tried > 0 {
+        format!(
+            "The step's time ran out (2 minutes past VMSS.Timeout.Value) after removing {removed} of {planned} target(s); {not_tried} were not tried{}. A later run will remove them.",
+            failed
+                .first()
+                .map(|(name, why)| format!(", and {name} failed: {why}"))
+                .unwrap_or_default()
+        )
+    } else {
+        let (name, first) = failed
+            .first()
+            .map(|(n, w)| (n.as_str(), w.as_str()))
+            .unwrap_or_default();
+        format!(
+            "Could not remove {} of {planned} target(s), {name} first: {first}",
+            failed.len()
+        )
+    }
+}
+
 /// What was removed (or, in a dry run, would be): one highlighted summary naming the first
 /// few; each target's reason is in the verbose line written when it went.
 pub fn removed(removed: &[(Target, RemovalReason)], dry_run: bool, reporter: &Reporter) {

@@ -64,33 +64,14 @@ impl SetView {
             .is_some_and(|is| is.iter().all(|i| i.state() != InstanceState::Pending))
     }
 
-    /// What is still changing, for a person: `the scale set itself is Updating`,
-    /// `2 instance(s) still changing: web000003 (Creating), ...`; with `named`, prefixed by
-    /// the scale set's name, for steps that wait for several.
+    /// What is still changing, in words; `named` when the step waits for several sets.
     fn still_changing(&self, named: bool) -> String {
-        let text = match &self.instances {
-            None => format!(
-                "{} is {}",
-                if named { "it" } else { "the scale set itself" },
-                self.scale_set
-                    .provisioning_state
-                    .as_deref()
-                    .unwrap_or("changing")
-            ),
-            Some(is) => {
-                let pending = describe(is, InstanceState::Pending);
-                format!(
-                    "{} instance(s) still changing: {}",
-                    pending.len(),
-                    report::names(&pending)
-                )
-            }
-        };
-        if named {
-            format!("{}: {text}", self.set)
-        } else {
-            text
-        }
+        report::still_changing(
+            &self.set,
+            self.scale_set.provisioning_state.as_deref(),
+            self.instances.as_deref(),
+            named,
+        )
     }
 }
 
@@ -187,11 +168,10 @@ impl<'a> Step<'a> {
         let latest = now + self.settings.timeout + self.settings.overrun;
         if expires < latest {
             let left = (expires - now).max(time::Duration::ZERO);
-            self.reporter.warn(&format!(
-                "The Azure account's federated (OIDC) token expires at {} UTC, in {}, which is before this step's wait could end (VMSS.Timeout.Value is {}). Azure AD will not issue a new access token after then (AADSTS700024), so a wait that needs one fails. Lower VMSS.Timeout.Value, or use an Azure account with a client secret for long waits.",
-                expires.format(&time::macros::format_description!("[hour]:[minute]:[second]")).unwrap_or_default(),
-                report::duration(left.unsigned_abs()),
-                report::duration(self.settings.timeout)
+            self.reporter.warn(&report::oidc_expires_first(
+                expires,
+                left.unsigned_abs(),
+                self.settings.timeout,
             ));
         }
     }
@@ -211,10 +191,9 @@ impl<'a> Step<'a> {
         };
         match tokio::time::timeout(PREFLIGHT, checks).await {
             Ok(r) => r.map_err(octopus_error),
-            Err(_) => Err(Error::Octopus(format!(
-                "Octopus at {} did not answer within {} seconds. Check VMSS.Octopus.Url, and that the server is up; nothing was removed.",
-                self.settings.octopus_url,
-                PREFLIGHT.as_secs()
+            Err(_) => Err(Error::Octopus(report::octopus_silent(
+                &self.settings.octopus_url,
+                PREFLIGHT,
             ))),
         }
     }
@@ -229,34 +208,26 @@ impl<'a> Step<'a> {
             .await
             .map_err(octopus_error)?;
         let Some(previous) = previous else {
-            self.reporter.verbose(&format!(
-                "Not a duplicate: no other run of this project in this environment finished within {} before this run was queued at {}.",
-                report::duration(settings.duplicate_window),
-                context::format_time(this.queued)
-            ));
+            self.reporter
+                .verbose(&report::not_a_duplicate(this, settings.duplicate_window));
             return Ok(false);
         };
         let trigger = run.trigger_name.as_deref().unwrap_or(trigger);
-        self.reporter.warn(&format!(
-            "Duplicate run: trigger {trigger} queued this run at {}, and the previous run ({}, {}) finished at {}, within VMSS.Duplicate.TimeInMinutes ({}).",
-            context::format_time(this.queued),
-            previous.task_id,
-            previous.state,
-            context::format_time(previous.finished),
-            report::duration(settings.duplicate_window)
+        self.reporter.warn(&report::duplicate(
+            trigger,
+            this,
+            &previous,
+            settings.duplicate_window,
         ));
         if settings.duplicate_handle == DuplicateHandle::Proceed {
-            self.reporter.info("Carrying on (VMSS.Duplicate.Handle is Proceed): targets are reconciled, but none are output.");
+            self.reporter.info(report::PROCEEDING_ON_A_DUPLICATE);
         }
         Ok(true)
     }
 
     /// Sets the outputs of a duplicate, then asks Octopus to cancel this run's task.
     async fn cancel(&self, this: &ThisRun, outcome: &Outcome) -> Result<(), Error> {
-        self.reporter.highlight(&format!(
-            "Cancelling this run's task {} (VMSS.Duplicate.Handle is Cancel); nothing was removed.",
-            this.task_id
-        ));
+        self.reporter.highlight(&report::cancelling(this));
         // Outputs first: once the cancel lands, Octopus may stop this process at any moment.
         report::outputs(outcome, &self.reporter);
         let url = self.octopus.api(&format!("tasks/{}/cancel", this.task_id));
@@ -277,21 +248,8 @@ impl<'a> Step<'a> {
     ) -> Result<Vec<(ScaleSetRef, ScaleSet)>, Error> {
         let settings = self.settings;
         let sets = &settings.scale_sets;
-        let which = match sets.as_slice() {
-            [one] => format!("scale set {one} in resource group {}", one.resource_group),
-            many => format!(
-                "{} scale sets ({})",
-                many.len(),
-                many.iter()
-                    .map(|s| format!("{s} in {}", s.resource_group))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
-        self.reporter.highlight(&format!(
-            "Waiting up to {} for {which} to settle.",
-            report::duration(settings.timeout)
-        ));
+        self.reporter
+            .highlight(&report::waiting(sets, settings.timeout));
         let policy = WaitPolicy {
             interval: settings.poll_interval,
             timeout: settings.timeout,
@@ -309,39 +267,23 @@ impl<'a> Step<'a> {
             look(&pacing, sets)
         })
         .await
-        .map_err(|stopped| {
-            let note = if stopped.timed_out {
-                "The wait ran out before Azure answered; nothing was removed."
-            } else {
-                "Nothing was removed."
-            };
-            Error::Azure(format!("{} {note}", stopped.failure.message))
-        })?;
+        .map_err(|stopped| Error::Azure(report::wait_stopped(&stopped)))?;
         let views = match waited {
             Waited::Settled(views) => {
                 report_ready(&views, &self.reporter);
-                self.reporter.highlight(&format!(
-                    "{} settled after {}.",
-                    capitalise(&which),
-                    report::duration(started.elapsed())
-                ));
+                self.reporter
+                    .highlight(&report::settled(sets, started.elapsed()));
                 return Ok(read(&views));
             }
             Waited::TimedOut(views) => views,
         };
         let still = still_changing(&views);
-        if settings.timeout_handle == TimeoutHandle::Error {
-            return Err(Error::Timeout(format!(
-                "{} did not settle within {} ({still}); nothing was removed. Raise VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed to deploy to the instances that are ready.",
-                capitalise(&which),
-                report::duration(settings.timeout)
-            )));
+        let error = settings.timeout_handle == TimeoutHandle::Error;
+        let sentence = report::did_not_settle(sets, settings.timeout, &still, error);
+        if error {
+            return Err(Error::Timeout(sentence));
         }
-        self.reporter.warn(&format!(
-            "{} did not settle within {} ({still}). Proceeding: the targets of instances still changing are neither removed nor deployed to.",
-            capitalise(&which),
-            report::duration(settings.timeout)
-        ));
+        self.reporter.warn(&sentence);
         outcome.timed_out = true;
         Ok(read(&views))
     }
@@ -374,7 +316,7 @@ impl<'a> Step<'a> {
                 || self.azure.instances(set, ss),
             )
             .await
-            .map_err(|f: Failure| Error::Azure(format!("{} Nothing was removed.", f.message)))?;
+            .map_err(|f: Failure| Error::Azure(report::nothing_removed(&f)))?;
             if let Some(prefix) = lent_prefix(set, ss, &listed, &self.reporter)? {
                 prefixes.push(prefix);
             }
@@ -409,13 +351,7 @@ impl<'a> Step<'a> {
                 .map_err(octopus_error)?;
         let (new, old) = context::split_new(&outcome.output, &created, since);
         if !old.is_empty() {
-            let ns: Vec<String> = old.iter().map(|t| t.name.clone()).collect();
-            self.reporter.highlight(&format!(
-                "Leaving {} pre-existing target(s) out of the output, created before {} (VMSS.OldServers.TimeInMinutes before this run was queued) or with no creation event: {}.",
-                old.len(),
-                context::format_time(since),
-                report::names(&ns)
-            ));
+            self.reporter.highlight(&report::pre_existing(&old, since));
         }
         outcome.output = new;
         outcome.pre_existing = old;
@@ -434,24 +370,17 @@ impl Progress<Vec<SetView>> for WaitProgress<'_> {
         let (ready, total) = counts(views);
         let pct = (ready * 100).checked_div(total).unwrap_or(0) as u8;
         self.reporter
-            .progress(pct, &format!("{ready} of {total} instance(s) ready"));
-        self.reporter.info(&format!(
-            "Check {check}: {ready} of {total} instance(s) ready; {}.",
-            still_changing(views)
-        ));
+            .progress(pct, &report::ready(ready, Some(total)));
+        self.reporter
+            .info(&report::check(check, ready, total, &still_changing(views)));
     }
 
     fn failed(&mut self, check: u32, failure: &Failure, repeats: u32) {
         if repeats == 0 {
-            self.reporter.warn(&format!(
-                "Check {check}: {} Will check again.",
-                failure.message
-            ));
+            self.reporter.warn(&report::check_failed(check, failure));
         } else {
-            self.reporter.verbose(&format!(
-                "Check {check}: the same failure again ({} checks in a row).",
-                repeats + 1
-            ));
+            self.reporter
+                .verbose(&report::check_failed_again(check, repeats));
         }
     }
 }
@@ -472,7 +401,7 @@ fn counts(views: &[SetView]) -> (usize, usize) {
 
 fn report_ready(views: &[SetView], reporter: &Reporter) {
     let (ready, _) = counts(views);
-    reporter.progress(100, &format!("{ready} instance(s) ready"));
+    reporter.progress(100, &report::ready(ready, None));
 }
 
 /// What is still changing across the scale sets, naming each when there are several.
@@ -517,11 +446,8 @@ impl Pacing<'_> {
                 .iter()
                 .max_by_key(|(_, b)| crate::wait::pace(&[*b]))
                 .expect("a pace comes from some bucket");
-            self.reporter.verbose(&format!(
-                "Azure's read budget is running low ({name}: {} left); checking every {} so that it lasts, for this step and the rest of the subscription.",
-                tightest.remaining,
-                report::duration(pace)
-            ));
+            self.reporter
+                .verbose(&report::pacing(name, tightest.remaining, pace));
         }
         Some(pace)
     }
@@ -567,15 +493,9 @@ fn lent_prefix(
     if instances.is_empty() {
         match ss.capacity {
             Some(0) => {}
-            Some(n) => {
-                return Err(Error::Azure(format!(
-                    "Scale set {set} has capacity {n} but Azure listed no instances; nothing was removed. Check that the Azure account may read the scale set's VMs."
-                )))
-            }
+            Some(n) => return Err(Error::Azure(report::listed_none_with_capacity(set, n))),
             None => {
-                reporter.warn(&format!(
-                    "Scale set {set} listed no VMs and reports no capacity, so its listing cannot show which targets are stale: nothing is removed on its account."
-                ));
+                reporter.warn(&report::listed_none_without_capacity(set));
                 return Ok(None);
             }
         }
@@ -603,65 +523,30 @@ async fn remove(
             continue;
         }
         if dry_run {
-            reporter.verbose(&format!(
-                "Dry run: would remove target {} ({}): {reason}.",
-                target.name, target.id
-            ));
+            reporter.verbose(&report::removing(target, reason, true));
             removed.push((target.clone(), reason.clone()));
             continue;
         }
         match octopus.delete_target(&target.id).await {
             Ok(Deleted::Removed) => {
-                reporter.verbose(&format!(
-                    "Removed target {} ({}): {reason}.",
-                    target.name, target.id
-                ));
+                reporter.verbose(&report::removing(target, reason, false));
                 removed.push((target.clone(), reason.clone()));
             }
             Ok(Deleted::AlreadyGone) => {
-                reporter.info(&format!(
-                    "Target {} ({}) was already removed.",
-                    target.name, target.id
-                ));
+                reporter.info(&report::already_removed(target));
                 removed.push((target.clone(), reason.clone()));
             }
             Err(f) => failed.push((target.name.clone(), f.message)),
         }
     }
     report::removed(&removed, dry_run, reporter);
-    if not_tried > 0 {
-        return Err(Error::Octopus(format!(
-            "The step's time ran out (2 minutes past VMSS.Timeout.Value) after removing {} of {} target(s); {not_tried} were not tried{}. A later run will remove them.",
+    if not_tried > 0 || !failed.is_empty() {
+        return Err(Error::Octopus(report::not_all_removed(
             removed.len(),
             plan.remove.len(),
-            failed
-                .first()
-                .map(|(name, why)| format!(", and {name} failed: {why}"))
-                .unwrap_or_default()
-        )));
-    }
-    if let Some((name, first)) = failed.first() {
-        return Err(Error::Octopus(format!(
-            "Could not remove {} of {} target(s), {name} first: {first}",
-            failed.len(),
-            plan.remove.len()
+            not_tried,
+            &failed,
         )));
     }
     Ok(removed)
-}
-
-/// `web000003 (Creating)` for every instance in `state`.
-fn describe(instances: &[Instance], state: InstanceState) -> Vec<String> {
-    instances
-        .iter()
-        .filter(|i| i.state() == state)
-        .map(|i| format!("{} ({})", i.display_name(), i.describe_state()))
-        .collect()
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
