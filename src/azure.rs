@@ -215,8 +215,7 @@ pub struct ScaleSet {
 /// `WorkloadIdentityCredential`, which caches them. That credential keeps the assertion it was
 /// built with for ever, so a wait that outlives the assertion could never sign in again; this
 /// one reads `AZURE_FEDERATED_TOKEN_FILE` again whenever a token is asked for, and starts a new
-/// credential when the file holds a new assertion.
-#[derive(Debug)]
+/// credential when the file holds a new assertion. Its Debug shows no assertion.
 struct FederatedCredential {
     http: Arc<dyn HttpClient>,
     settings: AzureSettings,
@@ -225,6 +224,16 @@ struct FederatedCredential {
     current: std::sync::Mutex<Option<(String, Arc<WorkloadIdentityCredential>)>>,
     /// The assertion as first read (or given directly).
     first: String,
+}
+
+impl std::fmt::Debug for FederatedCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FederatedCredential")
+            .field("client_id", &self.settings.client_id)
+            .field("file", &self.file)
+            .field("assertion", &crate::redacted::REDACTED)
+            .finish()
+    }
 }
 
 impl FederatedCredential {
@@ -759,6 +768,35 @@ fn with_instance_view(url: &url::Url) -> Option<url::Url> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_federated_credential_debug_prints_no_assertion() {
+        let settings = AzureSettings {
+            subscription_id: "s".into(),
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            credential: AzureCredential::FederatedToken {
+                token: crate::redacted::Secret::new("eyJ.secret-assertion.sig"),
+                file: None,
+            },
+            authority_host: url::Url::parse("https://login.example/").unwrap(),
+            resource_manager: url::Url::parse("https://arm.example/").unwrap(),
+        };
+        let http: Arc<dyn HttpClient> = Arc::new(Transport::new(
+            crate::http::client(Duration::from_secs(1)),
+            Arc::default(),
+        ));
+        let c = FederatedCredential {
+            http,
+            settings,
+            file: None,
+            current: std::sync::Mutex::new(None),
+            first: "eyJ.secret-assertion.sig".into(),
+        };
+        let _ = c.credential();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("secret-assertion"), "{printed}");
+    }
 
     #[test]
     fn a_jwts_expiry_is_its_exp_claim() {
