@@ -24,6 +24,13 @@ fn world() -> World {
     w
 }
 
+/// This run as a run of runbook `Runbooks-3` (see `World::make_runbook_run`).
+const RUNBOOK_RUN: &[(&str, &str)] = &[
+    ("OCTOPUS_DEPLOYMENT_ID", ""),
+    ("OCTOPUS_RUNBOOKRUN_ID", "RunbookRuns-71"),
+    ("OCTOPUS_RUNBOOK_ID", "Runbooks-3"),
+];
+
 fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
     TRIGGERED.iter().chain(extra).copied().collect()
 }
@@ -151,11 +158,7 @@ fn a_runbook_run_confirms_candidates_by_their_runbook_run_id() {
     w.make_runbook_run("Runbooks-3");
     w.add_finished_runbook_run("Runbooks-4", Span::seconds(5));
     let sim = Sim::start(w);
-    let runbook = with(&[
-        ("OCTOPUS_DEPLOYMENT_ID", ""),
-        ("OCTOPUS_RUNBOOKRUN_ID", "RunbookRuns-71"),
-        ("OCTOPUS_RUNBOOK_ID", "Runbooks-3"),
-    ]);
+    let runbook = with(RUNBOOK_RUN);
     let run = run_step(&sim, &runbook);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.var("VMSSDuplicateRun"), "False");
@@ -215,11 +218,7 @@ fn runbook_runs_compare_with_runs_of_the_same_runbook() {
     w.add_finished_deployment(PROJECT, ENVIRONMENT, None, Span::seconds(5));
     w.add_finished_runbook_run("Runbooks-4", Span::seconds(5));
     let sim = Sim::start(w);
-    let runbook = with(&[
-        ("OCTOPUS_DEPLOYMENT_ID", ""),
-        ("OCTOPUS_RUNBOOKRUN_ID", "RunbookRuns-71"),
-        ("OCTOPUS_RUNBOOK_ID", "Runbooks-3"),
-    ]);
+    let runbook = with(RUNBOOK_RUN);
     let run = run_step(&sim, &runbook);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.var("VMSSDuplicateRun"), "False");
