@@ -165,7 +165,7 @@ where
 fn out_of_time() -> Failure {
     Failure::new(
         FailureKind::Timeout,
-        "The step's time ran out (2 minutes past VMSS.Timeout.Value, for the work after the wait) before this call could finish.",
+        "The step's time ran out (2 minutes past VMSS.Timeout.Value) before this call could finish.",
     )
 }
 

@@ -80,6 +80,11 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
     let started = Instant::now();
     reporter.verbose(&report::version());
     let step = Step::new(settings, reporter)?;
+    // No call, before the wait or after it, may end later than a fixed time past the deadline,
+    // whatever a server does; after the wait, they share what is left.
+    let ends = started + settings.timeout + settings.overrun;
+    step.octopus.end_calls_at(ends);
+    step.azure_budget.end_at(ends);
     let mut outcome = Outcome {
         dry_run: settings.dry_run,
         ..Outcome::default()
@@ -108,10 +113,6 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
     }
 
     let scale_sets = step.wait_for_scale_sets(started, &mut outcome).await?;
-    // Everything after the wait shares one budget, ending a fixed time past the deadline.
-    let ends = started + settings.timeout + settings.overrun;
-    step.octopus.end_calls_at(ends);
-    step.azure_budget.end_at(ends);
     step.reconcile(&scale_sets, tenant, &mut outcome).await?;
     if let (true, Some(this)) = (settings.exclude_old, &this_run) {
         step.exclude_pre_existing(&mut outcome, this).await?;

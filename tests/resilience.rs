@@ -152,6 +152,25 @@ fn a_hung_octopus_after_the_wait_ends_the_step_within_the_overrun() {
     assert!(run.took < Duration::from_secs(7), "took {:?}", run.took);
 }
 
+#[test]
+fn a_hung_octopus_before_the_wait_cannot_hold_the_step_past_the_overrun_either() {
+    let mut w = settled_with_stale(1);
+    // The preflight is answered; the run context's reads (this run's task) hang.
+    w.faults.hang = vec![(Service::Octopus, 1)];
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[
+            ("OCTOPUS_DEPLOYMENT_TRIGGER_ID", "ProjectTriggers-21"),
+            ("VMSS_TIMEOUT_VALUE", "0.01"),
+            ("VMSS_CHECK_OVERRUN", "3"),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(deleted(&sim).is_empty());
+    assert!(run.took < Duration::from_secs(7), "took {:?}", run.took);
+}
+
 /// Octopus answers every delete of `stale` stale targets with 503 and `Retry-After`; the step
 /// must fail within the overrun, having removed nothing.
 fn deletes_refused(stale: u32, retry_after: u64, overrun: &str) {
