@@ -29,6 +29,104 @@ pub fn encode(value: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
 }
 
+/// Decodes one attribute value: base64 (standard alphabet, padded) of UTF-8 text. `None` when
+/// it is not, and Calamari then drops the whole message.
+pub fn decode(value: &str) -> Option<String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// One service message, decoded: what Octopus makes of a `##octopus[...]` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// `setVariable`: an output variable for later steps.
+    SetVariable {
+        /// The variable's name.
+        name: String,
+        /// Its value (may be empty).
+        value: String,
+        /// Whether Octopus masks it in logs (`sensitive='True'`).
+        sensitive: bool,
+    },
+    /// A log level for the lines that follow, e.g. `stdout-warning`; `stdout-default` switches
+    /// back.
+    Mode(String),
+    /// `progress`: the task's progress bar.
+    Progress {
+        /// 0 to 100.
+        percentage: u8,
+        /// What is happening.
+        message: String,
+    },
+    /// `resultMessage`: the sentence that replaces "script returned exit code N".
+    Result(String),
+    /// Any other message, its attributes decoded, in order.
+    Other {
+        /// The message's name.
+        name: String,
+        /// Its attributes.
+        attrs: Vec<(String, String)>,
+    },
+}
+
+/// Reads a line as a service message, as Calamari does: `##octopus[name attr='BASE64' ...]`,
+/// every value base64 of UTF-8. `None` for text, and for a message Calamari would drop (a value
+/// that is not base64, a quote left open, a `progress` whose percentage is not 0 to 100).
+/// Unlike Calamari, the marker must start the line: [`Reporter`] writes nothing before one, and
+/// [`neutralise`] breaks up any other, so a line with text before a marker is text.
+pub fn parse(line: &str) -> Option<Message> {
+    let line = line.trim_end();
+    let head = line.get(..MARKER.len() + 1)?;
+    if !head.eq_ignore_ascii_case("##octopus[") {
+        return None;
+    }
+    let body = line[head.len()..].strip_suffix(']')?;
+    let (name, mut rest) = body.split_once(' ').unwrap_or((body, ""));
+    if name.is_empty() {
+        return None;
+    }
+    let mut attrs = Vec::new();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        let (key, after) = rest.split_once("='")?;
+        let (value, after) = after.split_once('\'')?;
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return None;
+        }
+        attrs.push((key.to_string(), decode(value)?));
+        rest = after;
+    }
+    let attr = |key: &str| attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    Some(match name {
+        "setVariable" => Message::SetVariable {
+            name: attr("name")?,
+            value: attr("value").unwrap_or_default(),
+            sensitive: attr("sensitive").is_some_and(|s| s.eq_ignore_ascii_case("true")),
+        },
+        "progress" => Message::Progress {
+            percentage: attr("percentage")?
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p| *p <= 100)?,
+            message: attr("message").unwrap_or_default(),
+        },
+        "resultMessage" => Message::Result(attr("message")?),
+        _ if attrs.is_empty() && (name.starts_with("stdout-") || name.starts_with("stderr-")) => {
+            Message::Mode(name.to_string())
+        }
+        _ => Message::Other {
+            name: name.to_string(),
+            attrs,
+        },
+    })
+}
+
 /// What text must never contain, lest Calamari read it as a service message.
 const MARKER: &str = "##octopus";
 
@@ -221,6 +319,137 @@ mod tests {
         );
         // UTF-8, not Latin-1.
         assert_eq!(encode("é"), "w6k=");
+    }
+
+    #[test]
+    fn parse_reads_back_what_service_message_writes() {
+        let cases = [
+            (
+                service_message(
+                    "setVariable",
+                    &[("name", "VMSSDuplicateRun"), ("value", "False")],
+                ),
+                Message::SetVariable {
+                    name: "VMSSDuplicateRun".into(),
+                    value: "False".into(),
+                    sensitive: false,
+                },
+            ),
+            (
+                service_message("setVariable", &[("name", "A"), ("value", "")]),
+                Message::SetVariable {
+                    name: "A".into(),
+                    value: String::new(),
+                    sensitive: false,
+                },
+            ),
+            (
+                service_message(
+                    "setVariable",
+                    &[
+                        ("name", "Key"),
+                        ("value", "é ' ] ##octopus[x]"),
+                        ("sensitive", "True"),
+                    ],
+                ),
+                Message::SetVariable {
+                    name: "Key".into(),
+                    value: "é ' ] ##octopus[x]".into(),
+                    sensitive: true,
+                },
+            ),
+            (
+                service_message("progress", &[("percentage", "57"), ("message", "8 of 14")]),
+                Message::Progress {
+                    percentage: 57,
+                    message: "8 of 14".into(),
+                },
+            ),
+            (
+                service_message("resultMessage", &[("message", "Timed out.")]),
+                Message::Result("Timed out.".into()),
+            ),
+            (
+                service_message("stdout-warning", &[]),
+                Message::Mode("stdout-warning".into()),
+            ),
+            (
+                service_message("createArtifact", &[("path", "/tmp/a b"), ("name", "a b")]),
+                Message::Other {
+                    name: "createArtifact".into(),
+                    attrs: vec![
+                        ("path".into(), "/tmp/a b".into()),
+                        ("name".into(), "a b".into()),
+                    ],
+                },
+            ),
+        ];
+        for (line, message) in cases {
+            assert_eq!(parse(&line), Some(message), "{line}");
+        }
+    }
+
+    #[test]
+    fn parse_reads_every_line_the_reporter_writes() {
+        let sink = Sink::default();
+        let rep = Reporter::to_writer(Redactor::default(), Box::new(sink.clone()));
+        rep.warn("kept ##octopus[x]");
+        rep.progress(140, "done");
+        rep.set_variable("N", "V");
+        rep.fail("stopped");
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let parsed: Vec<Option<Message>> = text.lines().map(parse).collect();
+        assert_eq!(
+            parsed,
+            vec![
+                Some(Message::Mode("stdout-warning".into())),
+                None,
+                Some(Message::Mode("stdout-default".into())),
+                Some(Message::Progress {
+                    percentage: 100,
+                    message: "done".into()
+                }),
+                Some(Message::SetVariable {
+                    name: "N".into(),
+                    value: "V".into(),
+                    sensitive: false
+                }),
+                Some(Message::Mode("stdout-error".into())),
+                None,
+                Some(Message::Mode("stdout-default".into())),
+                Some(Message::Result("stopped".into())),
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn parse_drops_what_calamari_drops() {
+        for line in [
+            "plain text",
+            "",
+            "##octopus[",
+            "##octopus[]",
+            "##octopus[setVariable name='not base64!' value='']",
+            "##octopus[setVariable name='QQ==' value='QQ==",
+            "##octopus[setVariable name='QQ== value='QQ==']",
+            "##octopus[setVariable value='QQ==']",
+            "##octopus[progress percentage='MTAx' message='']",
+            "##octopus[progress percentage='aGFsZg==' message='']",
+            "##octopus[resultMessage]",
+            "## octopus[stdout-warning]",
+        ] {
+            assert_eq!(parse(line), None, "{line:?}");
+        }
+        // Calamari would read a marker after text; nothing here writes one, so it is text.
+        assert_eq!(parse("text ##octopus[stdout-warning]"), None);
+        // The marker in any case, and a Windows line ending, as Calamari accepts them.
+        assert_eq!(
+            parse("##OCTOPUS[stdout-verbose]\r"),
+            Some(Message::Mode("stdout-verbose".into()))
+        );
+        assert_eq!(decode("w6k="), Some("é".into()));
+        assert_eq!(decode("/w=="), None, "not UTF-8");
     }
 
     #[test]
