@@ -3,7 +3,6 @@
 
 mod common;
 
-use base64::Engine as _;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -256,13 +255,12 @@ fn substitute(text: &str, vars: &BTreeMap<String, String>) -> String {
 /// A Bash bootstrap like Calamari's: variables looked up by their base64 name, service
 /// messages base64-encoded, `fail_step` ending the script with exit 1.
 fn bootstrap(vars: &BTreeMap<String, String>) -> String {
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let mut cases = String::new();
     for (k, v) in vars {
         cases.push_str(&format!(
             "    \"{}\") decode_servicemessagevalue \"{}\" ;;\n",
-            b64(k),
-            b64(v)
+            encode(k),
+            encode(v)
         ));
     }
     format!(

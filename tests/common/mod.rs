@@ -5,6 +5,7 @@ use base64::Engine as _;
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use vmss_check::output::{parse, Message};
 use vmss_check::sim::world::Seen;
 use vmss_check::sim::{Service, Sim};
 
@@ -27,11 +28,9 @@ impl Run {
 
     /// The decoded `resultMessage`, if any.
     pub fn result_message(&self) -> Option<String> {
-        self.stdout.lines().find_map(|l| {
-            let v = l
-                .strip_prefix("##octopus[resultMessage message='")?
-                .strip_suffix("']")?;
-            decode(v)
+        self.stdout.lines().find_map(|l| match parse(l)? {
+            Message::Result(text) => Some(text),
+            _ => None,
         })
     }
 
@@ -66,15 +65,14 @@ pub fn jwt(exp_in_secs: i64, subject: &str) -> String {
     )
 }
 
+/// Base64 of a value, as in a service message (for forging one).
 pub fn encode(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
+    vmss_check::output::encode(s)
 }
 
+/// A service-message attribute value, decoded.
 pub fn decode(s: &str) -> Option<String> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
+    vmss_check::output::decode(s)
 }
 
 /// Fast settings for tests: check every 50 ms, give up after 30 s.
@@ -108,10 +106,16 @@ pub fn run_command(mut cmd: Command) -> Run {
     let started = Instant::now();
     let out = cmd.output().expect("the command runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let lines: Vec<String> = stdout.lines().map(str::to_string).collect();
+    let vars = stdout
+        .lines()
+        .filter_map(|l| match parse(l)? {
+            Message::SetVariable { name, value, .. } => Some((name, value)),
+            _ => None,
+        })
+        .collect();
     Run {
         code: out.status.code().unwrap_or(-1),
-        vars: vmss_check::demo::output_variables(&lines),
+        vars,
         stdout,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         took: started.elapsed(),
@@ -128,7 +132,7 @@ pub fn assert_no_secrets(sim: &Sim, run: &Run) {
     ];
     secrets.extend(w.tokens.keys().cloned());
     for s in secrets {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&s);
+        let b64 = encode(&s);
         for text in [&run.stdout, &run.stderr] {
             assert!(!text.contains(&s), "secret {s:?} printed:\n{text}");
             assert!(
