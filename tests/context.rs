@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use time::Duration as Span;
-use vmss_check::sim::stories::{self, ENVIRONMENT, PROJECT, SCALE_SET, TASK, TRIGGER};
+use vmss_check::sim::stories::{ENVIRONMENT, PROJECT, SCALE_SET, TASK, TRIGGER};
 use vmss_check::sim::{Service, Sim, World, NOW};
 
 const TRIGGERED: &[(&str, &str)] = &[
@@ -358,5 +358,4 @@ fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
         stdout.contains("VMSSFailedTargetNames = web000003.corp.example.com"),
         "{stdout}"
     );
-    let _ = stories::ROLE;
 }
