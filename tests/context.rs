@@ -346,16 +346,147 @@ fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("targets removed: web00000c (Machines-113), web00000d (Machines-114), web00000z (Machines-115)"), "{stdout}");
-    assert!(stdout.contains("VMSSDeploymentTargetNames = web000005,web000006,web000007,web000008,web000009,web00000a,web00000b"), "{stdout}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    let has = |line: &str| lines.contains(&line);
+    assert!(has("exit code: 0"), "{stdout}");
+    assert!(has("targets removed: web00000c (Machines-113), web00000d (Machines-114), web00000z (Machines-115)"), "{stdout}");
+    // The output variables, decoded, one `name = value` line each.
+    assert!(has("VMSSDeploymentTargetNames = web000005,web000006,web000007,web000008,web000009,web00000a,web00000b"), "{stdout}");
+    assert!(has("VMSSPreExistingTargetNames = web000000.corp.example.com,web000001.corp.example.com,web000002.corp.example.com,web000004.corp.example.com"), "{stdout}");
+    assert!(has("VMSSDuplicateRun = False"), "{stdout}");
     assert!(
-        stdout.contains("VMSSPreExistingTargetNames = web000000.corp.example.com,"),
+        has("VMSSFailedTargetNames = web000003.corp.example.com"),
         "{stdout}"
     );
-    assert!(stdout.contains("VMSSDuplicateRun = False"), "{stdout}");
+    assert!(has("VMSSStoppedTargetNames ="), "an empty value: {stdout}");
+    // The warnings, readable: the Failed VM's target and the foreign one, both kept.
+    let warnings: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
     assert!(
-        stdout.contains("VMSSFailedTargetNames = web000003.corp.example.com"),
+        warnings
+            .iter()
+            .any(|l| l.contains("Failed") && l.contains("web000003.corp.example.com")),
         "{stdout}"
+    );
+    assert!(
+        warnings.iter().any(|l| l.contains("legacy-web-01")),
+        "{stdout}"
+    );
+    // Piped: no service message, no base64, no terminal escape, no progress bar.
+    for line in &lines {
+        assert!(
+            !line.to_ascii_lowercase().starts_with("##octopus"),
+            "{line}"
+        );
+        assert!(!line.contains('\x1b'), "escape code in {line:?}");
+        for word in line.split(|c: char| c.is_whitespace() || c == ',' || c == '\'') {
+            assert!(
+                !(word.len() >= 16
+                    && word.ends_with('=')
+                    && word
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c))),
+                "base64 {word:?} in {line:?}"
+            );
+        }
+    }
+    for encoded in [
+        "VMSSDeploymentTargetNames",
+        "web000003.corp.example.com",
+        "False",
+    ] {
+        assert!(!stdout.contains(&encode(encoded)), "{encoded} in base64");
+    }
+}
+
+#[test]
+fn interrupting_the_demo_stops_the_step_it_runs() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// Kills the demo if the test ends early, so that no failure leaves it running.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    fn running(pid: u32) -> bool {
+        // Gone, or a zombie waiting to be reaped: no longer running.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| {
+                let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+                !state.starts_with('Z') && !state.starts_with('X')
+            })
+            .unwrap_or(false)
+    }
+
+    // A long poll interval: the step is still waiting for the scale set when interrupted.
+    let mut demo = Reap(
+        Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+            .args(["demo", "--poll-interval", "30"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stdout = demo.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut printed = Vec::new();
+    let step: u32 = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = seen
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no step process named: {printed:?}"));
+        if let Some(pid) = line
+            .split("The step runs as process ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+        {
+            break pid.parse().unwrap();
+        }
+        printed.push(line);
+    };
+    // Once the step has said it is waiting, it is surely running.
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = seen.recv_timeout(left).expect("the step starts waiting");
+        if line.contains("Waiting up to") {
+            break;
+        }
+    }
+    assert!(running(step), "the step runs before the interrupt");
+    assert_eq!(unsafe { libc::kill(demo.0.id() as i32, libc::SIGINT) }, 0);
+
+    let status = loop {
+        if let Some(status) = demo.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the demo did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "exits as interrupted");
+    while running(step) {
+        assert!(Instant::now() < deadline, "the step {step} still runs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rest: Vec<String> = seen.try_iter().collect();
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("Interrupted: stopped the step")),
+        "{rest:?}"
     );
 }
