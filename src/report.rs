@@ -119,6 +119,7 @@ pub fn nothing_removed(f: &crate::error::Failure) -> String {
 /// The progress bar's text.
 pub fn ready(ready: usize, of: Option<usize>) -> String {
     match of {
+        Some(0) => "Waiting for the scale set".to_string(),
         Some(total) => format!("{ready} of {total} instance(s) ready"),
         None => format!("{ready} instance(s) ready"),
     }
@@ -126,7 +127,12 @@ pub fn ready(ready: usize, of: Option<usize>) -> String {
 
 /// One check that found something still changing.
 pub fn check(check: u32, ready: usize, total: usize, still: &str) -> String {
-    format!("Check {check}: {ready} of {total} instance(s) ready; {still}.")
+    if total == 0 {
+        // No instance listed yet (the scale set itself is still changing): no count to give.
+        format!("Check {check}: {still}.")
+    } else {
+        format!("Check {check}: {ready} of {total} instance(s) ready; {still}.")
+    }
 }
 
 /// A check that failed, said the first time.

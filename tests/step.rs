@@ -299,23 +299,10 @@ fn bad_inputs_exit_2_naming_the_parameter_before_any_request() {
 
 #[test]
 fn an_unknown_flag_is_bad_input_with_a_result_message() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
-        .arg("--timout")
-        .arg("3")
-        .env_clear()
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let msg = stdout
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("##octopus[resultMessage message='")?
-                .strip_suffix("']")
-        })
-        .and_then(decode)
-        .unwrap();
-    assert!(msg.contains("--timout"), "{msg}");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"));
+    cmd.args(["--timout", "3"]).env_clear();
+    let run = run_command(cmd);
+    run.assert_failed(2, "--timout");
 
     // A stray argument that happens to be a secret is not echoed back, on stdout or stderr.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
