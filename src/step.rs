@@ -11,8 +11,6 @@ use crate::reconcile::{
     self, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
 };
 use crate::report;
-/// The output variables' names live with the other words; re-exported for the demo.
-pub use crate::report::vars;
 use crate::retry::{retrying, Budget, RetryPolicy};
 use crate::settings::{AzureCredential, DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
 use crate::wait::{Look, Progress, WaitPolicy, Waited};
@@ -22,6 +20,7 @@ use tokio::time::Instant;
 
 /// The preflight's own limit: a wrong URL or a hung server is found in seconds.
 const PREFLIGHT: Duration = Duration::from_secs(45);
+
 /// What the step did, for the demo's summary and for tests of the library.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
