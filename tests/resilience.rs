@@ -130,45 +130,41 @@ fn a_hung_resource_manager_is_a_transient_failure_said_once() {
     assert!(run.took < Duration::from_secs(8), "took {:?}", run.took);
 }
 
-#[test]
-fn a_hung_octopus_after_the_wait_ends_the_step_within_the_overrun() {
-    let mut w = settled_with_stale(3);
-    // The preflight is answered; everything after it hangs.
+/// Octopus answers the preflight, then hangs; the step must fail within the (3 s) overrun
+/// past its 0.6 s deadline, having removed nothing. Returns the run for further checks.
+fn hung_after_preflight(stale: u32, extra: &[(&str, &str)]) -> Run {
+    let mut w = settled_with_stale(stale);
     w.faults.hang = vec![(Service::Octopus, 1)];
     let sim = Sim::start(w);
     let run = run_step(
         &sim,
-        &[
-            ("VMSS_TIMEOUT_VALUE", "0.01"),
-            ("VMSS_CHECK_REQUEST_TIMEOUT", "1"),
-            ("VMSS_CHECK_OVERRUN", "3"),
-        ],
+        &with(
+            &[("VMSS_TIMEOUT_VALUE", "0.01"), ("VMSS_CHECK_OVERRUN", "3")],
+            extra,
+        ),
     );
     assert_eq!(run.code, 1, "{}", run.stdout);
-    let msg = run.result_message().unwrap();
-    assert!(msg.contains("list deployment targets"), "{msg}");
     assert!(deleted(&sim).is_empty());
     // 0.6 s of wait, then 3 s of budget: the step ends near 3.6 s, not minutes later.
     assert!(run.took < Duration::from_secs(7), "took {:?}", run.took);
+    run
+}
+
+#[test]
+fn a_hung_octopus_after_the_wait_ends_the_step_within_the_overrun() {
+    // Everything after the preflight hangs: the target listing first.
+    let run = hung_after_preflight(3, &[("VMSS_CHECK_REQUEST_TIMEOUT", "1")]);
+    let msg = run.result_message().unwrap();
+    assert!(msg.contains("list deployment targets"), "{msg}");
 }
 
 #[test]
 fn a_hung_octopus_before_the_wait_cannot_hold_the_step_past_the_overrun_either() {
-    let mut w = settled_with_stale(1);
-    // The preflight is answered; the run context's reads (this run's task) hang.
-    w.faults.hang = vec![(Service::Octopus, 1)];
-    let sim = Sim::start(w);
-    let run = run_step(
-        &sim,
-        &[
-            ("OCTOPUS_DEPLOYMENT_TRIGGER_ID", "ProjectTriggers-21"),
-            ("VMSS_TIMEOUT_VALUE", "0.01"),
-            ("VMSS_CHECK_OVERRUN", "3"),
-        ],
+    // A triggered run: the run context's reads (this run's task) hang, before the wait.
+    hung_after_preflight(
+        1,
+        &[("OCTOPUS_DEPLOYMENT_TRIGGER_ID", "ProjectTriggers-21")],
     );
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    assert!(deleted(&sim).is_empty());
-    assert!(run.took < Duration::from_secs(7), "took {:?}", run.took);
 }
 
 /// Octopus answers every delete of `stale` stale targets with 503 and `Retry-After`; the step
