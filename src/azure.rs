@@ -107,6 +107,62 @@ impl RateLimits {
     }
 }
 
+impl Transport {
+    /// Sends the SDK's request to `url` with reqwest, and records every
+    /// `x-ms-ratelimit-remaining-resource` line before the answer becomes an SDK response:
+    /// Azure sends one line per policy, and `azure_core`'s headers keep one value per name, so
+    /// reading them afterwards could see the plentiful bucket and miss the scarce one.
+    async fn send(
+        &self,
+        request: &azure_core::Request,
+        url: url::Url,
+    ) -> azure_core::Result<azure_core::Response> {
+        let method = reqwest::Method::from_bytes(request.method().as_ref().as_bytes())
+            .map_err(|e| azure_core::Error::full(ErrorKind::DataConversion, e, "HTTP method"))?;
+        let mut req = self.inner.request(method, url);
+        for (name, value) in request.headers().iter() {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        let req = match request.body() {
+            azure_core::Body::Bytes(bytes) => req.body(bytes.clone()),
+            // The SDK streams only uploads, and this client only reads.
+            azure_core::Body::SeekableStream(stream) => {
+                req.body(reqwest::Body::wrap_stream(stream.clone()))
+            }
+        };
+        let rsp = req
+            .send()
+            .await
+            .map_err(|e| azure_core::Error::full(ErrorKind::Io, e, "failed to execute request"))?;
+        for line in rsp.headers().get_all(REMAINING_RESOURCE) {
+            if let Ok(line) = line.to_str() {
+                self.limits.record(line);
+            }
+        }
+        let status = azure_core::StatusCode::try_from(rsp.status().as_u16()).map_err(|_| {
+            azure_core::Error::message(ErrorKind::DataConversion, "invalid HTTP status")
+        })?;
+        let headers: std::collections::HashMap<_, _> = rsp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    azure_core::headers::HeaderName::from(k.as_str().to_owned()),
+                    azure_core::headers::HeaderValue::from(v.to_str().ok()?.to_owned()),
+                ))
+            })
+            .collect();
+        let body = rsp.bytes_stream().map(|chunk| {
+            chunk.map_err(|e| azure_core::Error::full(ErrorKind::Io, e, "failed to read the body"))
+        });
+        Ok(azure_core::Response::new(
+            status,
+            headers.into(),
+            Box::pin(body),
+        ))
+    }
+}
+
 #[async_trait::async_trait]
 impl HttpClient for Transport {
     async fn execute_request(
@@ -114,23 +170,8 @@ impl HttpClient for Transport {
         request: &azure_core::Request,
     ) -> azure_core::Result<azure_core::Response> {
         let sign_in = request.url().path().ends_with("/oauth2/v2.0/token");
-        let response = match with_instance_view(request.url()) {
-            Some(url) => {
-                let mut fixed = request.clone();
-                *fixed.url_mut() = url;
-                self.inner.execute_request(&fixed).await?
-            }
-            None => self.inner.execute_request(request).await?,
-        };
-        if let Some(remaining) =
-            response
-                .headers()
-                .get_optional_str(&azure_core::headers::HeaderName::from_static(
-                    REMAINING_RESOURCE,
-                ))
-        {
-            self.limits.record(remaining);
-        }
+        let url = with_instance_view(request.url()).unwrap_or_else(|| request.url().clone());
+        let response = self.send(request, url).await?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -609,6 +650,9 @@ pub fn scale_set_from_model(vmss: &compute::models::VirtualMachineScaleSet) -> S
 pub struct InstanceView {
     /// The `PowerState/...` status's code without its prefix.
     pub power_state: Option<String>,
+    /// The `ProvisioningState/<state>[/<cause>]` status's state: always there, where a
+    /// listing may leave `properties.provisioningState` out (Flexible VM lists).
+    pub provisioning_state: Option<String>,
     /// `computerName`, reported by the VM agent.
     pub computer_name: Option<String>,
     /// The first error status's code and message, the VM's own or an extension's.
@@ -622,12 +666,16 @@ impl InstanceView {
         extensions: &[compute::models::VirtualMachineExtensionInstanceView],
         computer_name: Option<&str>,
     ) -> InstanceView {
-        let power_state = statuses.iter().find_map(|s| {
-            let code = s.code.as_deref()?;
-            let (kind, value) = code.split_once('/')?;
-            kind.eq_ignore_ascii_case("PowerState")
-                .then(|| value.to_string())
-        });
+        let status = |wanted: &str| {
+            statuses.iter().find_map(|s| {
+                let code = s.code.as_deref()?;
+                let (kind, value) = code.split_once('/')?;
+                let value = value.split('/').next().unwrap_or(value).trim();
+                (kind.eq_ignore_ascii_case(wanted) && !value.is_empty()).then(|| value.to_string())
+            })
+        };
+        let power_state = status("PowerState");
+        let provisioning_state = status("ProvisioningState");
         let own = statuses.iter().find_map(|s| error_text(s, None));
         let extension = || {
             extensions.iter().find_map(|x| {
@@ -639,6 +687,7 @@ impl InstanceView {
         };
         InstanceView {
             power_state,
+            provisioning_state,
             computer_name: computer_name
                 .map(str::trim)
                 .filter(|c| !c.is_empty())
@@ -715,7 +764,9 @@ pub fn instance_from_vm(vm: &compute::models::VirtualMachine, scale_set: &str) -
 }
 
 /// The OS profile's computer name wins; the instance view's stands in where a specialized
-/// image left the VM without an OS profile.
+/// image left the VM without an OS profile. Likewise the listing's provisioning state wins,
+/// and the instance view's stands in where the listing leaves it out; with neither, the VM is
+/// pending (never a member, never gone).
 fn instance(
     scale_set: &str,
     name: String,
@@ -729,7 +780,9 @@ fn instance(
         computer_name: os_computer_name
             .filter(|c| !c.trim().is_empty())
             .or(view.computer_name),
-        provisioning_state,
+        provisioning_state: provisioning_state
+            .filter(|p| !p.trim().is_empty())
+            .or(view.provisioning_state),
         power_state: view.power_state,
         reason: view.reason,
     }

@@ -218,13 +218,37 @@ impl Scope {
             (Some(tenant), Some(p)) => {
                 p != Participation::Untenanted
                     && (t.tenant_ids.iter().any(|x| x == &tenant.id)
-                        || t.tenant_tags
-                            .iter()
-                            .any(|tag| tenant.tags.iter().any(|x| x.eq_ignore_ascii_case(tag))))
+                        || linked_by_tags(&t.tenant_tags, &tenant.tags))
             }
         };
         t.environment_ids.iter().any(|e| e == &self.environment_id) && has_roles && takes_part
     }
+}
+
+/// The tag set of a canonical tenant tag: `Region` of `Region/East` (a tag without `/` is a
+/// set of its own).
+fn tag_set(tag: &str) -> &str {
+    tag.split_once('/').map_or(tag, |(set, _)| set).trim()
+}
+
+/// Whether a target's tenant tags link it to a tenant carrying `tenant_tags`, as Octopus
+/// combines them: OR among the target's tags within one tag set, AND across the tag sets the
+/// target uses. `Region/East`, `Region/West`, `Tier/Gold` take a tenant with `Tier/Gold` and
+/// either region; a tenant with `Region/East` and `Tier/Silver` is not linked. No tags, no link.
+pub fn linked_by_tags(target_tags: &[String], tenant_tags: &[String]) -> bool {
+    let carries = |tag: &String| {
+        tenant_tags
+            .iter()
+            .any(|x| x.trim().eq_ignore_ascii_case(tag.trim()))
+    };
+    !target_tags.is_empty()
+        && target_tags.iter().all(|tag| {
+            let set = tag_set(tag);
+            target_tags
+                .iter()
+                .filter(|other| tag_set(other).eq_ignore_ascii_case(set))
+                .any(carries)
+        })
 }
 
 /// A scale set's computer-name prefix, lent to the plan when the set's listing can be trusted
@@ -235,6 +259,62 @@ pub struct Prefix {
     pub scale_set: String,
     /// `virtualMachineProfile.osProfile.computerNamePrefix`, non-empty.
     pub prefix: String,
+}
+
+/// How many characters Azure puts after a scale set's computer-name prefix: a Uniform
+/// instance's id in base 36 (`web00000z`), or a Flexible VM's 6 random letters and digits.
+pub const NAME_SUFFIX_LEN: usize = 6;
+
+impl Prefix {
+    /// The contract's shape rule: whether a host name (as [`host_name`] gives it) can only be
+    /// one of this scale set's VMs' names: the prefix followed by exactly
+    /// [`NAME_SUFFIX_LEN`] ASCII letters or digits, ignoring case. `web00000z` is `web`'s;
+    /// `webapi000001` (a neighbour whose prefix extends ours), `web`, `web0000011` and
+    /// `web-00001` are not. Only names of this shape may be removed for matching no VM.
+    pub fn names(&self, host: &str) -> bool {
+        let prefix = self.prefix.trim();
+        host.get(..prefix.len())
+            .is_some_and(|head| !prefix.is_empty() && head.eq_ignore_ascii_case(prefix))
+            && host[prefix.len()..].len() == NAME_SUFFIX_LEN
+            && host[prefix.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric())
+    }
+}
+
+/// Prefixes that two or more of the step's scale sets use (ignoring case), each with those
+/// sets: a shape-matching name could then be either set's, so the step warns about it.
+pub fn shared_prefixes(prefixes: &[Prefix]) -> Vec<(String, Vec<String>)> {
+    let mut by_prefix: Vec<(String, Vec<String>)> = Vec::new();
+    for p in prefixes {
+        let key = p.prefix.trim().to_ascii_lowercase();
+        match by_prefix.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, sets)) => sets.push(p.scale_set.clone()),
+            None => by_prefix.push((key, vec![p.scale_set.clone()])),
+        }
+    }
+    by_prefix.retain(|(_, sets)| sets.len() > 1);
+    by_prefix
+}
+
+/// A computer name that several VMs which are not gone report at once: instances built from a
+/// specialized image keep the source VM's name. A target with this name cannot be tied to one
+/// VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedName {
+    /// The host name, as the VMs report it (first seen).
+    pub name: String,
+    /// The VMs reporting it that are not gone.
+    pub instances: Vec<Instance>,
+}
+
+impl SharedName {
+    /// True when every VM with this name is a member: only then may its target be output.
+    pub fn all_members(&self) -> bool {
+        self.instances
+            .iter()
+            .all(|i| i.state() == InstanceState::Member)
+    }
 }
 
 /// Why a target is to be removed.
@@ -288,6 +368,11 @@ pub struct Plan {
     /// Targets matching no instance whose scale set has a live instance with no computer name
     /// yet (it might be theirs). Kept.
     pub unverified: Vec<Target>,
+    /// Targets whose computer name several VMs that are not gone report, not all of them
+    /// members: kept (never removed), not output.
+    pub shared: Vec<(Target, Vec<Instance>)>,
+    /// Every computer name that several VMs that are not gone report, for the warning.
+    pub shared_names: Vec<SharedName>,
     /// How many targets were out of scope (environment, role, tenant) and ignored.
     pub out_of_scope: usize,
     /// Members that no in-scope target matches: their Tentacle did not register.
@@ -305,19 +390,29 @@ impl Plan {
             + self.remove.len()
             + self.foreign.len()
             + self.unverified.len()
+            + self.shared.len()
     }
 }
 
+/// The instances that report one host name.
+enum Named<'a> {
+    /// At most one of them is not gone: the best-ranked one decides.
+    One(&'a Instance),
+    /// Several that are not gone report it (specialized images): see the plan's shared names.
+    Shared,
+}
+
 /// Builds the plan from the union of the scale sets' instances. Targets out of scope are never
-/// touched; a target matching no instance is removed only when it carries a lent prefix.
+/// touched; a target matching no instance is removed only when its name has the shape of a
+/// lent prefix's computer names; a name several live VMs share is never removed.
 pub fn plan(
     instances: &[Instance],
     targets: &[Target],
     scope: &Scope,
     prefixes: &[Prefix],
 ) -> Plan {
-    // For each host name, the best-ranked instance with that name.
-    let mut by_host: HashMap<String, &Instance> = HashMap::with_capacity(instances.len());
+    // Per host name: the instances reporting it, best-ranked first.
+    let mut by_host: HashMap<String, Vec<&Instance>> = HashMap::with_capacity(instances.len());
     // Scale sets with a live instance that has no name yet: their unmatched targets wait.
     let mut unnamed_alive: HashSet<&str> = HashSet::new();
     for i in instances {
@@ -327,25 +422,41 @@ pub fn plan(
             .map(host_name)
             .filter(|h| !h.is_empty())
         {
-            Some(host) => {
-                let entry = by_host.entry(host).or_insert(i);
-                if i.state() > entry.state() {
-                    *entry = i;
-                }
-            }
+            Some(host) => by_host.entry(host).or_default().push(i),
             None if i.state() != InstanceState::Gone => {
                 unnamed_alive.insert(i.scale_set.as_str());
             }
             None => {}
         }
     }
-    let prefixes: Vec<(String, &Prefix)> = prefixes
+    let mut out = Plan::default();
+    let mut named: HashMap<String, Named> = HashMap::with_capacity(by_host.len());
+    for (host, mut is) in by_host {
+        let live: Vec<&Instance> = is
+            .iter()
+            .copied()
+            .filter(|i| i.state() != InstanceState::Gone)
+            .collect();
+        let entry = if live.len() > 1 {
+            out.shared_names.push(SharedName {
+                name: live[0].display_name().to_string(),
+                instances: live.into_iter().cloned().collect(),
+            });
+            Named::Shared
+        } else {
+            is.sort_by_key(|i| std::cmp::Reverse(i.state()));
+            Named::One(is[0])
+        };
+        named.insert(host, entry);
+    }
+    out.shared_names.sort_by(|a, b| a.name.cmp(&b.name));
+    let shared_index: HashMap<String, usize> = out
+        .shared_names
         .iter()
-        .filter(|p| !p.prefix.trim().is_empty())
-        .map(|p| (p.prefix.trim().to_ascii_lowercase(), p))
+        .enumerate()
+        .map(|(n, s)| (host_name(&s.name), n))
         .collect();
 
-    let mut out = Plan::default();
     let mut matched: HashSet<String> = HashSet::new();
     for t in targets {
         if !scope.contains(t) {
@@ -353,12 +464,8 @@ pub fn plan(
             continue;
         }
         let host = host_name(&t.name);
-        let Some(i) = by_host.get(&host) else {
-            let lenders: Vec<&Prefix> = prefixes
-                .iter()
-                .filter(|(p, _)| host.starts_with(p.as_str()))
-                .map(|(_, p)| *p)
-                .collect();
+        let Some(entry) = named.get(&host) else {
+            let lenders: Vec<&Prefix> = prefixes.iter().filter(|p| p.names(&host)).collect();
             match lenders.first() {
                 None => out.foreign.push(t.clone()),
                 Some(_)
@@ -377,13 +484,25 @@ pub fn plan(
             }
             continue;
         };
-        matched.insert(host);
+        matched.insert(host.clone());
+        let i = match entry {
+            Named::One(i) => *i,
+            Named::Shared => {
+                let shared = &out.shared_names[shared_index[&host]];
+                match (shared.all_members(), t.disabled) {
+                    (true, true) => out.disabled.push(t.clone()),
+                    (true, false) => out.members.push(t.clone()),
+                    (false, _) => out.shared.push((t.clone(), shared.instances.clone())),
+                }
+                continue;
+            }
+        };
         match i.state() {
             InstanceState::Member if t.disabled => out.disabled.push(t.clone()),
             InstanceState::Member => out.members.push(t.clone()),
             InstanceState::Pending => out.pending.push(t.clone()),
-            InstanceState::Stopped => out.stopped.push((t.clone(), (*i).clone())),
-            InstanceState::Failed => out.failed.push((t.clone(), (*i).clone())),
+            InstanceState::Stopped => out.stopped.push((t.clone(), i.clone())),
+            InstanceState::Failed => out.failed.push((t.clone(), i.clone())),
             InstanceState::Gone => out.remove.push((
                 t.clone(),
                 RemovalReason::InstanceGone {
@@ -393,10 +512,18 @@ pub fn plan(
             )),
         }
     }
-    let mut unregistered: Vec<Instance> = by_host
+    let mut unregistered: Vec<Instance> = named
         .iter()
-        .filter(|(h, i)| i.state() == InstanceState::Member && !matched.contains(*h))
-        .map(|(_, i)| (*i).clone())
+        .filter(|(h, _)| !matched.contains(*h))
+        .filter_map(|(h, entry)| match entry {
+            Named::One(i) => Some(*i),
+            Named::Shared => out.shared_names[shared_index[h]]
+                .instances
+                .iter()
+                .find(|i| i.state() == InstanceState::Member),
+        })
+        .filter(|i| i.state() == InstanceState::Member)
+        .cloned()
         .collect();
     unregistered.sort_by(|a, b| a.computer_name.cmp(&b.computer_name));
     out.unregistered = unregistered;
@@ -559,22 +686,28 @@ mod tests {
         ];
         let p = plan(&instances, &targets, &scope(), &web());
         assert_eq!(ids(&p.members), ["Machines-1"]);
-        assert_eq!(removed(&p), ["Machines-2", "Machines-3"]);
+        // Neither has the shape of one of web's computer names, so neither is removed.
+        assert!(p.remove.is_empty());
+        assert_eq!(ids(&p.foreign), ["Machines-2", "Machines-3"]);
         let unregistered: Vec<&str> = p.unregistered.iter().map(|i| i.display_name()).collect();
         assert_eq!(unregistered, ["web000002"]);
     }
 
     #[test]
     fn a_live_instance_outranks_a_dying_one_with_the_same_name() {
+        let instances = [inst("a", "Deleting", ""), up("A")];
+        let p = plan(&instances, &[target("Machines-1", "a")], &scope(), &web());
+        assert_eq!(ids(&p.members), ["Machines-1"]);
+        assert!(p.remove.is_empty());
+        // Two that are not gone share the name: neither decides alone (see shared names).
         for other in [
-            inst("a", "Deleting", ""),
             inst("a", "Failed", "running"),
             inst("a", "Succeeded", "deallocated"),
         ] {
             let instances = [other.clone(), up("A")];
             let p = plan(&instances, &[target("Machines-1", "a")], &scope(), &web());
-            assert_eq!(ids(&p.members), ["Machines-1"], "{other:?}");
-            assert!(p.remove.is_empty());
+            assert!(p.members.is_empty() && p.remove.is_empty(), "{other:?}");
+            assert_eq!(p.shared.len(), 1, "{other:?}");
         }
         // A failed VM outranks a deleting namesake: its target is kept, not removed.
         let instances = [inst("a", "Deleting", ""), inst("a", "Failed", "running")];
@@ -608,6 +741,163 @@ mod tests {
         assert!(plan(&instances, &targets, &scope(), &blank)
             .remove
             .is_empty());
+    }
+
+    #[test]
+    fn only_names_of_our_computer_names_shape_are_removed() {
+        let ours = &web()[0];
+        for name in ["web00000z", "WEB0000ZZ", "web000abc", "Web123456"] {
+            assert!(ours.names(&host_name(name)), "{name}");
+        }
+        for not_ours in [
+            "webapi000001", // a neighbour whose prefix extends ours
+            "web",
+            "web0000011", // 7 characters after the prefix
+            "web00001",   // 5
+            "web-00001",
+            "web_00001",
+            "web0000é1",
+            "api000001",
+            "",
+        ] {
+            assert!(!ours.names(&host_name(not_ours)), "{not_ours}");
+        }
+        let blank = Prefix {
+            scale_set: SET.into(),
+            prefix: "".into(),
+        };
+        assert!(!blank.names("000001"));
+
+        // web and its neighbour webapi share the roles; only web is the step's.
+        let instances = [up("web000001")];
+        let targets = [
+            target("Machines-1", "web000001"),
+            target("Machines-2", "webapi000001"),
+            target("Machines-3", "webapi00000a.corp.example.com"),
+            target("Machines-4", "web000002"),
+            target("Machines-5", "web-00001"),
+        ];
+        let p = plan(&instances, &targets, &scope(), &web());
+        assert_eq!(removed(&p), ["Machines-4"]);
+        assert_eq!(ids(&p.foreign), ["Machines-2", "Machines-3", "Machines-5"]);
+    }
+
+    #[test]
+    fn two_sets_with_one_prefix_are_named() {
+        let mut prefixes = web_and_api();
+        prefixes.push(Prefix {
+            scale_set: "vmss-web-2".into(),
+            prefix: "WEB".into(),
+        });
+        assert_eq!(
+            shared_prefixes(&prefixes),
+            vec![(
+                "web".to_string(),
+                vec![SET.to_string(), "vmss-web-2".to_string()]
+            )]
+        );
+        assert!(shared_prefixes(&web_and_api()).is_empty());
+    }
+
+    #[test]
+    fn a_computer_name_several_live_vms_share_is_never_removed() {
+        // Three VMs of a specialized image report the source VM's name.
+        let vm = |n: &str, prov: &str, power: &str| {
+            let mut i = inst("golden", prov, power);
+            i.name = format!("vmss_{n}");
+            i
+        };
+        let t = [target("Machines-1", "golden"), target("Machines-2", "solo")];
+        let prefixes = [Prefix {
+            scale_set: SET.into(),
+            prefix: "gol".into(),
+        }];
+
+        // All members: output, once.
+        let all_up = [
+            vm("1", "Succeeded", "running"),
+            vm("2", "Succeeded", "running"),
+        ];
+        let p = plan(&all_up, &t, &scope(), &prefixes);
+        assert_eq!(ids(&p.members), ["Machines-1"]);
+        assert_eq!(p.shared_names.len(), 1);
+        assert_eq!(p.shared_names[0].instances.len(), 2);
+
+        // One is deleting, one creating, one running: not output, not removed, kept as shared.
+        let mixed = [
+            vm("1", "Deleting", "running"),
+            vm("2", "Creating", ""),
+            vm("3", "Succeeded", "running"),
+        ];
+        let p = plan(&mixed, &t, &scope(), &prefixes);
+        assert!(p.members.is_empty() && p.remove.is_empty() && p.pending.is_empty());
+        assert_eq!(p.shared.len(), 1);
+        assert_eq!(p.shared[0].0.id, "Machines-1");
+        let names: Vec<&str> = p.shared[0].1.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["vmss_2", "vmss_3"],
+            "the gone VM is not one of them"
+        );
+
+        // A failed one among members: still not output (it cannot be told apart).
+        let failed = [
+            vm("1", "Failed", "running"),
+            vm("2", "Succeeded", "running"),
+        ];
+        let p = plan(&failed, &t, &scope(), &prefixes);
+        assert!(p.members.is_empty() && p.failed.is_empty());
+        assert_eq!(p.shared.len(), 1);
+
+        // Once at most one such VM is left, the name matches as usual.
+        let one_left = [
+            vm("1", "Deleting", ""),
+            vm("2", "Deleting", ""),
+            vm("3", "Succeeded", "running"),
+        ];
+        let p = plan(&one_left, &t, &scope(), &prefixes);
+        assert_eq!(ids(&p.members), ["Machines-1"]);
+        assert!(p.shared_names.is_empty());
+        let all_gone = [vm("1", "Deleting", ""), vm("2", "Deleting", "")];
+        let p = plan(&all_gone, &t, &scope(), &prefixes);
+        assert_eq!(removed(&p), ["Machines-1"]);
+
+        // A shared name with no target is one unregistered VM name, not one per VM.
+        let p = plan(&all_up, &[], &scope(), &prefixes);
+        let names: Vec<&str> = p.unregistered.iter().map(|i| i.display_name()).collect();
+        assert_eq!(names, ["golden"]);
+    }
+
+    #[test]
+    fn tenant_tags_are_or_within_a_tag_set_and_and_across_sets() {
+        let tags = |ts: &[&str]| ts.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let target = tags(&["Region/East", "Region/West", "Tier/Gold"]);
+        assert!(linked_by_tags(
+            &target,
+            &tags(&["Tier/Gold", "Region/West"])
+        ));
+        assert!(linked_by_tags(
+            &target,
+            &tags(&["region/east", "tier/gold", "Other/X"])
+        ));
+        // AND across sets: the right region but the wrong tier.
+        assert!(!linked_by_tags(
+            &target,
+            &tags(&["Region/East", "Tier/Silver"])
+        ));
+        // A set the target uses that the tenant has no tag of.
+        assert!(!linked_by_tags(&target, &tags(&["Region/East"])));
+        // OR within a set: one region of two is enough.
+        assert!(linked_by_tags(
+            &tags(&["Region/East", "Region/West"]),
+            &tags(&["Region/West"])
+        ));
+        assert!(!linked_by_tags(
+            &tags(&["Region/East"]),
+            &tags(&["Region/West"])
+        ));
+        // No tags link nothing.
+        assert!(!linked_by_tags(&[], &tags(&["Region/West"])));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::azure::ScaleSet;
 use crate::output::Reporter;
-use crate::reconcile::{Instance, InstanceState, Plan, Prefix, RemovalReason, Target};
+use crate::reconcile::{self, Instance, InstanceState, Plan, Prefix, RemovalReason, Target};
 use crate::settings::ScaleSetRef;
 use crate::step::Outcome;
 use std::time::Duration;
@@ -359,7 +359,7 @@ pub fn plan(
         plan.members.len(),
         plan.pending.len(),
         plan.remove.len(),
-        plan.stopped.len() + plan.failed.len() + plan.foreign.len() + plan.unverified.len() + plan.disabled.len(),
+        plan.stopped.len() + plan.failed.len() + plan.foreign.len() + plan.unverified.len() + plan.disabled.len() + plan.shared.len(),
         plan.out_of_scope
     ));
     if plan.in_scope() == 0 && instances.iter().any(|i| i.state() != InstanceState::Gone) {
@@ -406,7 +406,14 @@ pub fn plan(
         let ns: Vec<String> = plan.foreign.iter().map(|t| t.name.clone()).collect();
         let known: Vec<String> = prefixes
             .iter()
-            .map(|p| format!("{}* ({})", p.prefix, p.scale_set))
+            .map(|p| {
+                format!(
+                    "{}{} ({})",
+                    p.prefix,
+                    "?".repeat(reconcile::NAME_SUFFIX_LEN),
+                    p.scale_set
+                )
+            })
             .collect();
         let without: Vec<String> = scale_sets
             .iter()
@@ -417,7 +424,8 @@ pub fn plan(
             "no computer name prefix is known for the scale set(s)".to_string()
         } else {
             format!(
-                "their names carry none of the scale sets' computer name prefixes ({})",
+                "their names are not a scale set's computer name prefix followed by exactly {} letters or digits ({})",
+                reconcile::NAME_SUFFIX_LEN,
                 known.join(", ")
             )
         };
@@ -426,6 +434,32 @@ pub fn plan(
         }
         reporter.warn(&format!(
             "Kept {} target(s) with the roles that match no VM of the scale set(s), because {why}: {}. They may belong to another scale set or a plain VM sharing the roles; vmss-check never removes those.",
+            ns.len(),
+            names(&ns)
+        ));
+    }
+    for (prefix, sets) in reconcile::shared_prefixes(prefixes) {
+        reporter.warn(&format!(
+            "Scale sets {} share the computer name prefix {prefix}, so a target named {prefix}{} could be a VM of either: give each scale set its own computerNamePrefix.",
+            sets.join(" and "),
+            "?".repeat(reconcile::NAME_SUFFIX_LEN),
+        ));
+    }
+    if !plan.shared_names.is_empty() {
+        let ns: Vec<String> = plan
+            .shared_names
+            .iter()
+            .map(|s| {
+                let vms: Vec<String> = s
+                    .instances
+                    .iter()
+                    .map(|i| format!("{} in {}, {}", i.name, i.scale_set, i.describe_state()))
+                    .collect();
+                format!("{} ({})", s.name, names(&vms))
+            })
+            .collect();
+        reporter.warn(&format!(
+            "{} computer name(s) are reported by several VMs at once, so a target with such a name cannot be tied to one VM: {}. Such a target is never removed, and is deployed to only while every VM with its name is ready and running. Build the scale set from a generalized image (its OS profile gives each VM its own name), or have the bootstrap script give each VM a unique host name before the Tentacle registers.",
             ns.len(),
             names(&ns)
         ));

@@ -119,6 +119,7 @@ fn azures_instance_view_example_reads_as_running_with_no_failure() {
         read,
         InstanceView {
             power_state: Some("running".into()),
+            provisioning_state: Some("succeeded".into()),
             computer_name: None,
             reason: None,
         }
@@ -132,5 +133,18 @@ fn azures_instance_view_example_reads_as_running_with_no_failure() {
     assert_eq!(
         instance_from_vmss_vm(&vm, "vmss").state(),
         InstanceState::Member
+    );
+    // A listing that leaves `properties.provisioningState` out: the instance view's
+    // `ProvisioningState/succeeded` status stands in.
+    vm.properties.as_mut().unwrap().provisioning_state = None;
+    assert_eq!(
+        instance_from_vmss_vm(&vm, "vmss").state(),
+        InstanceState::Member
+    );
+    // With neither, the VM is pending: never a member, never gone.
+    vm.properties.as_mut().unwrap().instance_view = None;
+    assert_eq!(
+        instance_from_vmss_vm(&vm, "vmss").state(),
+        InstanceState::Pending
     );
 }

@@ -166,7 +166,7 @@ fn targets_of_another_scale_set_and_of_plain_vms_are_never_removed() {
     assert!(
         foreign.contains("api000000")
             && foreign.contains("legacy-web-01.corp.example.com")
-            && foreign.contains("web* (vmss-web)"),
+            && foreign.contains("web?????? (vmss-web)"),
         "{foreign}"
     );
     assert_eq!(
@@ -415,4 +415,89 @@ fn every_page_of_targets_keeps_the_filters_octopus_rebuilds_its_links_from() {
             );
         }
     }
+}
+
+#[test]
+fn a_neighbour_whose_prefix_extends_ours_keeps_its_targets() {
+    // Our scale set is `web`; a neighbour `webapi`, not one of the step's, shares the roles.
+    let mut w = settled(2);
+    let neighbour: Vec<String> = ["webapi000001", "WEBAPI00000A.corp.example.com"]
+        .iter()
+        .map(|n| w.add_target(n, 0))
+        .collect();
+    // Names that start with our prefix without having the shape of our computer names.
+    let odd: Vec<String> = ["web", "web0000011", "web-00001"]
+        .iter()
+        .map(|n| w.add_target(n, 0))
+        .collect();
+    let stale = w.add_target(&computer_name("web", 9), 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(deleted(&sim), vec![stale], "only web + 6 characters goes");
+    for id in neighbour.iter().chain(&odd) {
+        assert!(alive(&sim, id), "{id} kept");
+    }
+    let foreign = warning_with(&run, "match no VM of the scale set(s)");
+    for name in ["webapi000001", "web0000011", "web-00001"] {
+        assert!(foreign.contains(name), "{foreign}");
+    }
+    assert!(foreign.contains("web?????? (vmss-web)"), "{foreign}");
+}
+
+#[test]
+fn two_of_the_steps_scale_sets_with_one_prefix_are_warned_about() {
+    let mut w = settled(1);
+    w.add_scale_set("vmss-web-2", "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
+    w.add_instance("vmss-web-2", 5, &[(0, "Succeeded")]);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("VMSS_SCALESET_NAME", "vmss-web, vmss-web-2")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let w = warning_with(&run, "share the computer name prefix web");
+    assert!(w.contains("vmss-web and vmss-web-2"), "{w}");
+}
+
+/// Three VMs of a specialized image all report the source VM's computer name.
+fn golden(third: &str) -> World {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 3)]);
+    w.scale_set_mut(SCALE_SET).profile = SimProfile::SpecializedCopies("golden-web".into());
+    w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
+    w.add_instance(SCALE_SET, 1, &[(0, "Succeeded")]);
+    w.add_instance(SCALE_SET, 2, &[(0, third)]);
+    w
+}
+
+#[test]
+fn vms_sharing_one_computer_name_keep_their_target_out_until_every_one_is_ready() {
+    let mut w = golden("Creating");
+    let shared = w.add_target("golden-web", 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("VMSS_TIMEOUT_VALUE", "0.02")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSTimedOut"), "True");
+    assert!(deleted(&sim).is_empty(), "a shared name is never removed");
+    assert!(alive(&sim, &shared));
+    assert_eq!(run.var("VMSSDeploymentTargetIds"), "");
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "False");
+    let warning = warning_with(&run, "reported by several VMs at once");
+    for text in [
+        "golden-web",
+        "vmss-web_0",
+        "vmss-web_1",
+        "vmss-web_2",
+        "generalized image",
+    ] {
+        assert!(warning.contains(text), "{text}: {warning}");
+    }
+
+    // Every VM with the name is ready and running: its one target is output.
+    let mut w = golden("Succeeded");
+    let shared = w.add_target("golden-web", 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDeploymentTargetIds"), shared);
+    assert!(deleted(&sim).is_empty());
+    warning_with(&run, "reported by several VMs at once");
 }

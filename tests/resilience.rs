@@ -216,10 +216,23 @@ fn test_knobs_are_checked_like_any_input() {
     assert!(sim.world().seen.is_empty());
 }
 
+/// Azure sends one `x-ms-ratelimit-remaining-resource` line per policy (the simulator puts
+/// the scarcest first, where a client keeping one value per header name would miss it).
 #[test]
-fn a_step_paces_itself_on_azures_read_budget_and_is_never_throttled() {
+fn a_step_paces_itself_on_every_read_budget_line_and_is_never_throttled() {
+    paced_on_the_read_budget(false);
+}
+
+/// Some answers join the policies in one line, separated by commas.
+#[test]
+fn a_step_paces_itself_on_a_joined_read_budget_line_too() {
+    paced_on_the_read_budget(true);
+}
+
+fn paced_on_the_read_budget(joined: bool) {
     use vmss_check::sim::ReadBudget;
     let mut w = World::new();
+    w.ratelimit_joined = joined;
     w.add_scale_set(
         SCALE_SET,
         "Uniform",

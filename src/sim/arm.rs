@@ -162,12 +162,11 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
             header::RETRY_AFTER,
             HeaderValue::from(w.faults.arm_retry_after),
         );
-        h.insert(
-            "x-ms-ratelimit-remaining-resource",
-            HeaderValue::from_static(
-                "Microsoft.Compute/GetVMScaleSet3Min;0,Microsoft.Compute/GetVMScaleSet30Min;1200",
-            ),
-        );
+        let lines = [
+            "Microsoft.Compute/GetVMScaleSet3Min;0".to_string(),
+            "Microsoft.Compute/GetVMScaleSet30Min;1200".to_string(),
+        ];
+        remaining_lines(&mut r, w.ratelimit_joined, &lines);
         return r;
     }
     // A story on the wall clock moves with every request.
@@ -192,22 +191,33 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
             );
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            if let Ok(h) = HeaderValue::from_str(&header) {
-                r.headers_mut().insert(REMAINING, h);
-            }
+            remaining_lines(&mut r, w.ratelimit_joined, &header);
             return r;
         }
-        Some(Ok(header)) => Some(header),
-        None => None,
+        Some(Ok(lines)) => lines,
+        None => Vec::new(),
     };
     let mut response = route(w, base, inc, &q);
-    if let Some(h) = remaining.and_then(|h| HeaderValue::from_str(&h).ok()) {
-        response.headers_mut().insert(REMAINING, h);
-    }
+    remaining_lines(&mut response, w.ratelimit_joined, &remaining);
     response
 }
 
 const REMAINING: &str = "x-ms-ratelimit-remaining-resource";
+
+/// Writes what is left of the read budget: one header line per policy, as Azure sends them
+/// (Microsoft's throttling guide), or all policies joined by commas in one line.
+fn remaining_lines(r: &mut Response, joined: bool, lines: &[String]) {
+    let values = if joined && !lines.is_empty() {
+        vec![lines.join(",")]
+    } else {
+        lines.to_vec()
+    };
+    for v in values {
+        if let Ok(h) = HeaderValue::from_str(&v) {
+            r.headers_mut().append(REMAINING, h);
+        }
+    }
+}
 
 fn route(w: &mut World, base: &str, inc: &Incoming, q: &HashMap<String, String>) -> Response {
     if let Some((status, code, message)) = &w.faults.arm_error {
@@ -319,7 +329,7 @@ fn get_scale_set(w: &mut World, rg: &str, name: &str) -> Response {
             });
         }
         // A specialized image carries its OS as it was: there is no OS profile to give.
-        SimProfile::Specialized => {
+        SimProfile::Specialized | SimProfile::SpecializedCopies(_) => {
             props["virtualMachineProfile"] = json!({"storageProfile": storage});
         }
         SimProfile::None => {}
@@ -548,6 +558,9 @@ fn list_vms(
                 "provisioningState": state,
                 "timeCreated": "2026-11-23T09:58:00.0000000+00:00"
             });
+            if expand && w.vm_list_without_provisioning_state {
+                props.as_object_mut().map(|p| p.remove("provisioningState"));
+            }
             if let Some(os) = os_profile(vm) {
                 props["osProfile"] = os;
             }

@@ -96,12 +96,15 @@ impl World {
             SimProfile::Generalized(p) => p.clone(),
             _ => "web".into(),
         };
-        let computer = computer_name(&prefix, instance);
+        let computer = match &set.profile {
+            SimProfile::SpecializedCopies(source) => source.clone(),
+            _ => computer_name(&prefix, instance),
+        };
         self.vms.push(SimVm {
             name: format!("{scale_set}_{}", short_id(instance)),
             resource_group: set.resource_group.clone(),
             computer_name: Some(computer.clone()),
-            os_profile: set.profile != SimProfile::Specialized,
+            os_profile: matches!(set.profile, SimProfile::Generalized(_) | SimProfile::None),
             scale_set: Some(scale_set.into()),
             instance_id: instance.to_string(),
             state: states(state),

@@ -70,8 +70,12 @@ pub enum SimProfile {
     /// A generalized image: an OS profile with this `computerNamePrefix`.
     Generalized(String),
     /// A specialized image: a VM profile without an OS profile, so no prefix, and each VM's
-    /// computer name only in its instance view.
+    /// computer name only in its instance view (here each VM's own, as when the bootstrap
+    /// script renames the VM).
     Specialized,
+    /// A specialized image captured from a VM with this computer name: as Azure does, every
+    /// VM built from it keeps that name, reported only in its instance view.
+    SpecializedCopies(String),
     /// No VM profile at all (a Flexible set whose VMs are added one by one): no prefix, and no
     /// `sku`, so no capacity.
     None,
@@ -227,12 +231,14 @@ impl ReadBudget {
         }
     }
 
-    /// Spends one read of `kind`. `Ok(header)` with what is left; `Err((retry_after, header))`
-    /// when a bucket is empty: nothing is spent, and the client is told when one token is back.
-    pub fn spend(&mut self, kind: &str, now: Instant) -> Result<String, (u64, String)> {
+    /// Spends one read of `kind`. `Ok(lines)` with what is left, one
+    /// `x-ms-ratelimit-remaining-resource` value per policy, the scarcest first;
+    /// `Err((retry_after, lines))` when a bucket is empty: nothing is spent, and the client is
+    /// told when one token is back.
+    pub fn spend(&mut self, kind: &str, now: Instant) -> Result<Vec<String>, (u64, Vec<String>)> {
         let Some((_, three, thirty)) = self.limits.iter().find(|(k, _, _)| k == kind).cloned()
         else {
-            return Ok(String::new());
+            return Ok(Vec::new());
         };
         let buckets = [(3u32, three), (30u32, thirty)];
         let mut wait = Duration::ZERO;
@@ -254,11 +260,12 @@ impl ReadBudget {
             levels.push((name, tokens));
         }
         let header = |levels: &[(String, f64)]| {
-            levels
+            let mut lines: Vec<(f64, String)> = levels
                 .iter()
-                .map(|(n, t)| format!("{n};{}", t.floor().max(0.0) as u64))
-                .collect::<Vec<_>>()
-                .join(",")
+                .map(|(n, t)| (*t, format!("{n};{}", t.floor().max(0.0) as u64)))
+                .collect();
+            lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+            lines.into_iter().map(|(_, l)| l).collect::<Vec<_>>()
         };
         if !wait.is_zero() {
             self.throttled += 1;
@@ -351,6 +358,14 @@ pub struct World {
     pub started: Instant,
     /// Compute's read budget for the subscription, when modelled.
     pub read_budget: Option<ReadBudget>,
+    /// Joins the read-budget policies into one `x-ms-ratelimit-remaining-resource` line, as
+    /// some answers do; by default each policy has its own line, as Azure mostly sends them.
+    pub ratelimit_joined: bool,
+    /// Leaves `properties.provisioningState` out of the resource group's VM list when it is
+    /// expanded with the instance view (the Flexible listing), which then says the state only
+    /// in its `ProvisioningState/...` status, as Kubernetes' Azure provider relies on.
+    /// On by default, so every Flexible story reads the state from the instance view.
+    pub vm_list_without_provisioning_state: bool,
     /// Every request seen.
     pub seen: Vec<Seen>,
     /// Target ids deleted, in order.
@@ -394,6 +409,8 @@ impl World {
             tick_every: None,
             started: Instant::now(),
             read_budget: None,
+            ratelimit_joined: false,
+            vm_list_without_provisioning_state: true,
             seen: Vec::new(),
             deleted: Vec::new(),
             tokens: HashMap::new(),
