@@ -283,15 +283,20 @@ pub async fn created_since(
             q.append_pair("spaces", s);
         }
         q.append_pair("from", &format_time(since));
-        // Targets registered by a system process (cloud discovery, a server-side script) have
-        // system events; leaving them out would make new targets look pre-existing.
-        q.append_pair("includeSystem", "true");
+        // No `includeSystem`: it adds the events outside any space (OctopusClients'
+        // MixedScopeBaseRepository), not events by system users, and a target lives in a space.
         q.append_pair("skip", "0");
         q.append_pair("take", "100");
     }
     let events: Vec<EventResource> = octopus
         .all_pages(url, "read when targets were created")
         .await?;
+    Ok(earliest_creations(&events))
+}
+
+/// Each target's creation time: its *earliest* `Created` event. A later event that mentions
+/// the target (another document created about it) must not make an old target look new.
+fn earliest_creations(events: &[EventResource]) -> HashMap<String, OffsetDateTime> {
     let mut created = HashMap::new();
     for e in events.iter().filter(|e| e.category == "Created") {
         let Some(at) = e.occurred.as_deref().and_then(parse_time) else {
@@ -303,10 +308,10 @@ pub async fn created_since(
             .filter(|d| d.starts_with("Machines-"))
         {
             let entry = created.entry(id.clone()).or_insert(at);
-            *entry = (*entry).max(at);
+            *entry = (*entry).min(at);
         }
     }
-    Ok(created)
+    created
 }
 
 /// Splits members into new (created at or after `since`) and pre-existing (created before, or
@@ -360,6 +365,40 @@ mod tests {
             datetime!(2026-11-23 09:59 UTC),
             Duration::ZERO
         ));
+    }
+
+    #[test]
+    fn a_targets_creation_is_its_earliest_created_event() {
+        let event = |category: &str, at: &str, related: &[&str]| EventResource {
+            id: "Events-1".into(),
+            category: category.into(),
+            occurred: Some(at.into()),
+            related_document_ids: related.iter().map(|r| r.to_string()).collect(),
+        };
+        // Newest first, as Octopus lists them: a later event mentioning Machines-1 must not
+        // make it look new.
+        let events = [
+            event(
+                "Created",
+                "2026-11-23T10:05:00+00:00",
+                &["Machines-1", "Certificates-1"],
+            ),
+            event("Modified", "2026-11-23T10:04:00+00:00", &["Machines-2"]),
+            event(
+                "Created",
+                "2026-11-23T09:58:00+00:00",
+                &["Machines-2", "Environments-1"],
+            ),
+            event(
+                "Created",
+                "2026-11-23T09:50:00+00:00",
+                &["Machines-1", "Environments-1"],
+            ),
+        ];
+        let created = earliest_creations(&events);
+        assert_eq!(created["Machines-1"], datetime!(2026-11-23 09:50 UTC));
+        assert_eq!(created["Machines-2"], datetime!(2026-11-23 09:58 UTC));
+        assert_eq!(created.len(), 2);
     }
 
     #[test]

@@ -170,9 +170,34 @@ impl OctopusClient {
             .expect("API paths are valid relative URLs")
     }
 
-    /// Resolves a `Links` value: one starting with `/` already includes any path prefix.
+    /// Resolves a `Links` value against the configured server URL, the one place the API key
+    /// is sent:
+    /// - `~/api/...` is relative to the server's root, which is the configured URL;
+    /// - `/octopus/api/...` already carries the configured URL's path;
+    /// - `/api/...` without that path comes from a server behind a reverse proxy that serves
+    ///   it under a path it does not know about: the configured path is put in front;
+    /// - an absolute link is followed only on the configured server's origin.
     pub fn link(&self, link: &str) -> Option<Url> {
-        self.base.join(link).ok()
+        if let Some(rest) = link.strip_prefix("~/") {
+            return self.base.join(rest).ok();
+        }
+        let resolved = self.base.join(link).ok()?;
+        if resolved.origin() != self.base.origin() {
+            return None;
+        }
+        let prefix = self.base.path();
+        let path = resolved.path();
+        let has_prefix = path
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix));
+        let is_api =
+            path.eq_ignore_ascii_case("/api") || path.to_ascii_lowercase().starts_with("/api/");
+        if prefix != "/" && !has_prefix && is_api {
+            let mut fixed = self.base.join(path.trim_start_matches('/')).ok()?;
+            fixed.set_query(resolved.query());
+            return Some(fixed);
+        }
+        Some(resolved)
     }
 
     /// Lists the targets in the run's environment with the roles, through every page.
@@ -421,7 +446,7 @@ impl OctopusClient {
         let kind = FailureKind::from_status(code);
         let message = match kind {
             FailureKind::Unauthorized => format!("Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). Check that the key is current and its user is active."),
-            FailureKind::Forbidden => format!("The user of the API key in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give it a role with deployment target view and delete, environment view, event view and task view/cancel permissions in this space and environment."),
+            FailureKind::Forbidden => format!("The user of the API key in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give its team these permissions in this space and environment: {} (TaskCancel only for VMSS.Duplicate.Handle=Cancel).", PERMISSIONS.join(", ")),
             FailureKind::NotFound => format!("Octopus answered 404 Not Found while trying to {doing}{said}. Check VMSS.Octopus.Url (including any path prefix) and the space."),
             k if k.is_transient() => format!("Octopus failed to {doing} (HTTP {code}{said})."),
             _ => format!("Octopus refused to {doing} (HTTP {code}{said})."),
@@ -429,6 +454,20 @@ impl OctopusClient {
         Failure::new(kind, message).retry_after(retry_after)
     }
 }
+
+/// Every Octopus permission the step's API key may need, by Octopus's names (the README's
+/// table says why each): a 403 names them all, so one fix covers every phase.
+pub const PERMISSIONS: &[&str] = &[
+    "EnvironmentView",
+    "MachineView",
+    "MachineDelete",
+    "TaskView",
+    "DeploymentView",
+    "RunbookRunView",
+    "EventView",
+    "TenantView",
+    "TaskCancel",
+];
 
 /// Items that can be de-duplicated across pages.
 pub trait HasId {
@@ -522,6 +561,40 @@ mod tests {
         assert_eq!(
             c.api("machines/Machines-1").as_str(),
             "https://octo.example.com/api/machines/Machines-1"
+        );
+    }
+
+    #[test]
+    fn links_resolve_against_the_configured_url_however_the_server_writes_them() {
+        let c = client("https://octo.example.com/octopus/", Some("Spaces-1"));
+        let want = "https://octo.example.com/octopus/api/Spaces-1/machines?skip=30&take=30";
+        for link in [
+            "/octopus/api/Spaces-1/machines?skip=30&take=30",
+            "~/api/Spaces-1/machines?skip=30&take=30",
+            // Behind a reverse proxy that serves the server under /octopus.
+            "/api/Spaces-1/machines?skip=30&take=30",
+            "https://octo.example.com/api/Spaces-1/machines?skip=30&take=30",
+        ] {
+            assert_eq!(
+                c.link(link).map(String::from).as_deref(),
+                Some(want),
+                "{link}"
+            );
+        }
+        // The key never goes to another origin.
+        assert_eq!(
+            c.link("https://elsewhere.example.com/api/Spaces-1/machines"),
+            None
+        );
+        // Without a path prefix, links stay as they are.
+        let c = client("https://octo.example.com/", Some("Spaces-1"));
+        assert_eq!(
+            c.link("~/api/Spaces-1/machines?skip=30").unwrap().as_str(),
+            "https://octo.example.com/api/Spaces-1/machines?skip=30"
+        );
+        assert_eq!(
+            c.link("/api/Spaces-1/machines?skip=30").unwrap().as_str(),
+            "https://octo.example.com/api/Spaces-1/machines?skip=30"
         );
     }
 

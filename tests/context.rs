@@ -276,16 +276,30 @@ fn exclude_old_outputs_only_targets_created_inside_the_window_or_after() {
         };
     }
     let stale = w.add_target_created("web0000zz", 0, NOW - Span::days(9));
-    // A target registered by a system process has a system event: it still counts as new.
     let c = w.add_instance(SCALE_SET, 4, &[(0, "Succeeded")]);
     w.add_target_created(&c, 0, NOW - Span::seconds(5));
-    w.events.last_mut().unwrap().system = true;
+    // An event outside any space that mentions an old target (includeSystem=true would
+    // bring it) does not make that target new.
+    let old_target = w.machines[3].id.clone(); // web000003, with no creation event
+    w.add_event("Created", NOW - Span::seconds(20), &[&old_target]);
+    w.events.last_mut().unwrap().space_id = None;
     let sim = Sim::start(w);
     let run = run_step(&sim, &[("VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT", "Yes")]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(
         run.var("VMSSDeploymentTargetNames"),
         "web000001,web000002,web000004"
+    );
+    let events = sim
+        .world()
+        .requests(Service::Octopus)
+        .iter()
+        .filter(|r| r.path.ends_with("/events"))
+        .map(|r| r.query.clone())
+        .collect::<Vec<_>>();
+    assert!(
+        events.iter().all(|q| !q.contains("includeSystem")),
+        "{events:?}"
     );
     assert_eq!(run.var("VMSSPreExistingTargetNames"), "web000000,web000003");
     assert_eq!(deleted(&sim), vec![stale], "removal is unaffected");

@@ -591,24 +591,69 @@ fn a_forbidden_delete_fails_the_step_after_trying_the_rest() {
     let sim = Sim::start(w);
     let run = run_step(&sim, &[]);
     run.assert_failed(1, "Could not remove 1 of 2 target(s), web0000za first");
-    assert!(run.result_message().unwrap().contains("HTTP 403"));
+    let message = run.result_message().unwrap();
+    assert!(message.contains("HTTP 403"));
     assert_eq!(deleted(&sim), vec![b]);
+    // The advice names every permission the README's table lists for the API key.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("### 5. The Octopus API key")
+        .nth(1)
+        .and_then(|s| s.split("\n#").next())
+        .unwrap();
+    let permissions: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .flat_map(|l| l.split(" |").next().unwrap_or("").split(", "))
+        .map(|p| p.trim_matches('`'))
+        .collect();
+    assert!(permissions.len() >= 9, "{permissions:?}");
+    for p in permissions {
+        assert!(message.contains(p), "{p} missing from {message}");
+    }
 }
 
 #[test]
-fn octopus_under_a_path_prefix() {
-    let mut w = settled(2);
-    w.octopus_prefix = "/octopus".into();
-    w.add_target("web0000zz", 0);
-    let sim = Sim::start(w);
-    let run = run_step(&sim, &[]);
-    assert_eq!(run.code, 0, "{}", run.stdout);
-    assert_eq!(deleted(&sim).len(), 1);
-    assert!(sim
-        .world()
-        .requests(Service::Octopus)
-        .iter()
-        .all(|r| r.path.starts_with("/octopus/api/")));
+fn octopus_under_a_path_prefix_whatever_links_it_writes() {
+    use vmss_check::sim::LinkStyle;
+    for style in [
+        LinkStyle::Rooted,
+        LinkStyle::Virtual,
+        LinkStyle::WithoutPrefix,
+    ] {
+        let mut w = settled(2);
+        w.octopus_prefix = "/octopus".into();
+        w.octopus_links = style;
+        w.octopus_next_without_take = true;
+        // Past the first page of 500: page 2 must be found through Page.Next.
+        for i in 0..520 {
+            w.add_target(&format!("plain-vm-{i:03}"), 0);
+        }
+        let stale = w.add_target("web0000zz", 0);
+        let sim = Sim::start(w);
+        let run = run_step(&sim, &[]);
+        assert_eq!(run.code, 0, "{style:?}\n{}", run.stdout);
+        assert_eq!(deleted(&sim), vec![stale], "{style:?}");
+        let seen = sim.world().requests(Service::Octopus).len();
+        let listings: Vec<_> = sim
+            .world()
+            .requests(Service::Octopus)
+            .iter()
+            .filter(|r| r.path.ends_with("/machines"))
+            .map(|r| (r.path.clone(), r.query.clone(), r.status))
+            .collect();
+        assert!(seen > 0);
+        assert!(
+            listings.len() == 2
+                && listings
+                    .iter()
+                    .all(|(p, q, s)| p.starts_with("/octopus/api/")
+                        && q.contains("take=500")
+                        && *s == 200),
+            "{style:?}: {listings:?}"
+        );
+    }
 }
 
 #[test]

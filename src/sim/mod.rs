@@ -9,8 +9,8 @@ pub mod stories;
 pub mod world;
 
 pub use world::{
-    Faults, ReadBudget, Service, SimEvent, SimFailure, SimMachine, SimProfile, SimScaleSet,
-    SimTask, SimTenant, SimVm, World, NOW,
+    Faults, LinkStyle, ReadBudget, Service, SimEvent, SimFailure, SimMachine, SimProfile,
+    SimScaleSet, SimTask, SimTenant, SimVm, World, NOW,
 };
 
 use axum::body::Bytes;

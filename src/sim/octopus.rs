@@ -1,7 +1,7 @@
 //! Simulated Octopus Server REST API: targets (list, delete), with paging and errors shaped like
 //! the real server's.
 
-use super::world::{Service, SimEvent, SimMachine, SimTask, World};
+use super::world::{LinkStyle, Service, SimEvent, SimMachine, SimTask, World};
 use super::{json, Incoming};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -170,9 +170,9 @@ const EVENTS_TEMPLATE: &[&str] = &[
     "includeSystem",
 ];
 
-/// A link to another page of the same listing, under the server's prefix, as Octopus writes
-/// `Links` (starting with `/`): rebuilt from the parameters the route declares, dropping the
-/// rest, as the real server does.
+/// A link to another page of the same listing, written in the world's [`LinkStyle`]: rebuilt
+/// from the parameters the route declares, dropping the rest (and `take`, on request, as
+/// older servers do), as the real server does.
 fn page_link(
     w: &World,
     path: &str,
@@ -183,6 +183,7 @@ fn page_link(
     let mut pairs: Vec<(String, String)> = q
         .iter()
         .filter(|(k, _)| *k != "skip" && template.contains(&k.as_str()))
+        .filter(|(k, _)| !(w.octopus_next_without_take && *k == "take"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     pairs.sort();
@@ -190,7 +191,11 @@ fn page_link(
     let qs: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish();
-    format!("{}{path}?{qs}", w.octopus_prefix)
+    match w.octopus_links {
+        LinkStyle::Rooted => format!("{}{path}?{qs}", w.octopus_prefix),
+        LinkStyle::Virtual => format!("~{path}?{qs}"),
+        LinkStyle::WithoutPrefix => format!("{path}?{qs}"),
+    }
 }
 
 fn machine_json(m: &SimMachine) -> Value {
@@ -423,15 +428,21 @@ fn list_events(w: &World, q: &HashMap<String, String>, path: &str) -> Response {
         })
     };
     let (from, to) = (parse("from"), parse("to"));
+    // `includeSystem=true` adds the events outside any space to those of `spaces` (or of
+    // every space when no space is named).
     let include_system = q
         .get("includeSystem")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let spaces = list_param(q, "spaces");
     let skip: usize = q.get("skip").and_then(|s| s.parse().ok()).unwrap_or(0);
     let take: usize = q.get("take").and_then(|s| s.parse().ok()).unwrap_or(30);
     let mut events: Vec<&SimEvent> = w
         .events
         .iter()
-        .filter(|e| include_system || !e.system)
+        .filter(|e| match &e.space_id {
+            None => include_system,
+            Some(s) => spaces.is_empty() || spaces.contains(s),
+        })
         .filter(|e| categories.is_empty() || categories.contains(&e.category))
         .filter(|e| {
             document_types.is_empty()

@@ -6,6 +6,8 @@ use super::world::{
 };
 use time::Duration;
 
+/// The run's space.
+pub const SPACE: &str = "Spaces-1";
 /// The role every scale-set target registers with.
 pub const ROLE: &str = "web-server";
 /// The run's environment.
@@ -220,7 +222,7 @@ impl World {
             category: category.into(),
             occurred,
             related: related.iter().map(|r| r.to_string()).collect(),
-            system: false,
+            space_id: Some(SPACE.into()),
         });
     }
 

@@ -48,8 +48,10 @@ pub struct SimEvent {
     pub occurred: OffsetDateTime,
     /// The documents it concerns.
     pub related: Vec<String>,
-    /// Raised by the server itself (hidden unless `includeSystem=true`).
-    pub system: bool,
+    /// The space it happened in; `None` for events outside any space (system-level
+    /// configuration), which `/api/events` returns only with `includeSystem=true`, as
+    /// OctopusClients' mixed-scope repositories ask for them.
+    pub space_id: Option<String>,
 }
 
 /// `(from_tick, value)` pairs: the value holds from that tick until the next pair.
@@ -282,6 +284,18 @@ impl ReadBudget {
     }
 }
 
+/// How an Octopus Server writes `Links`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkStyle {
+    /// `/octopus/api/...`: from the origin, with the server's path prefix.
+    Rooted,
+    /// `~/api/...`: relative to the server's root, as Octopus's own resources write them.
+    Virtual,
+    /// `/api/...` without the path prefix: a server behind a reverse proxy that serves it
+    /// under a path the server does not know about.
+    WithoutPrefix,
+}
+
 /// Which server saw a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -339,6 +353,10 @@ pub struct World {
     pub api_key: String,
     /// Path prefix of the Octopus Server (`""` or `/octopus`).
     pub octopus_prefix: String,
+    /// How the Octopus Server writes the `Links` of a collection.
+    pub octopus_links: LinkStyle,
+    /// Leaves `take` out of `Page.Next`, as older Octopus servers do.
+    pub octopus_next_without_take: bool,
     /// Octopus space.
     pub space_id: String,
     /// Octopus targets (deleted ones are removed from here).
@@ -400,6 +418,8 @@ impl World {
             arm_page_size: 5,
             api_key: "API-SIMULATEDKEY0123456789".into(),
             octopus_prefix: String::new(),
+            octopus_links: LinkStyle::Rooted,
+            octopus_next_without_take: false,
             space_id: "Spaces-1".into(),
             machines: Vec::new(),
             tenants: Vec::new(),
