@@ -130,11 +130,17 @@ pub fn parse(line: &str) -> Option<Message> {
 /// What text must never contain, lest Calamari read it as a service message.
 const MARKER: &str = "##octopus";
 
-/// Breaks up every `##octopus` (any case) in a line of text into `## octopus`, which no
-/// service-message parser reads, while a person still does.
+/// Makes a line of text unable to form a service message, on its own or with the next line:
+/// - every `##octopus` (any case) becomes `## octopus`, which no parser reads and a person
+///   still does;
+/// - a line ending in a start of `##octopus` (`#`, `##o`...) gets a trailing space. Calamari's
+///   `ServiceMessageParser` keeps its state across lines: after a line ending in `#`, the
+///   `##` of a service message on the next line would be taken as the rest of a marker and
+///   the message lost.
 pub fn neutralise(text: &str) -> Cow<'_, str> {
     let lower = text.to_ascii_lowercase();
-    if !lower.contains(MARKER) {
+    let dangling = (1..MARKER.len()).any(|n| lower.ends_with(&MARKER[..n]));
+    if !lower.contains(MARKER) && !dangling {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -145,6 +151,9 @@ pub fn neutralise(text: &str) -> Cow<'_, str> {
         rest = at + 2;
     }
     out.push_str(&text[rest..]);
+    if dangling {
+        out.push(' ');
+    }
     Cow::Owned(out)
 }
 
@@ -462,7 +471,11 @@ mod tests {
             neutralise("##OCTOPUS[x] and ##Octopus[y]"),
             "## OCTOPUS[x] and ## Octopus[y]"
         );
-        assert!(matches!(neutralise("# octopus, ##octo"), Cow::Borrowed(_)));
+        assert!(matches!(neutralise("# octopus, ##oct!"), Cow::Borrowed(_)));
+        // A start of the marker at the end of a line would run on into the next line.
+        for dangling in ["cost #", "##", "see ##OCTO", "x ##octopu"] {
+            assert_eq!(neutralise(dangling), format!("{dangling} "));
+        }
         let sink = Sink::default();
         let rep = Reporter::to_writer(Redactor::default(), Box::new(sink.clone()));
         rep.warn(
@@ -477,6 +490,76 @@ mod tests {
                 encode("##octopus[x]")
             )
         );
+    }
+
+    /// Calamari's `ServiceMessageParser`, ported to read back what the step writes: one
+    /// state for the whole output, fed line by line without the line breaks. `#` starts a
+    /// possible marker; a character that does not continue `##octopus` drops it (and is itself
+    /// dropped); after the marker, everything up to `]` is the message, across lines too.
+    fn calamari_messages(output: &str) -> Vec<Message> {
+        enum State {
+            Default,
+            PossibleMessage,
+            InMessage,
+        }
+        let mut state = State::Default;
+        let mut buffer = String::new();
+        let mut found = Vec::new();
+        for line in output.lines() {
+            for c in line.chars() {
+                match state {
+                    State::Default if c == '#' => {
+                        state = State::PossibleMessage;
+                        buffer.push(c);
+                    }
+                    State::Default => {}
+                    State::PossibleMessage => {
+                        buffer.push(c);
+                        if buffer == MARKER {
+                            state = State::InMessage;
+                            buffer.clear();
+                        } else if !MARKER.starts_with(buffer.as_str()) {
+                            state = State::Default;
+                            buffer.clear();
+                        }
+                    }
+                    State::InMessage if c == ']' => {
+                        found.extend(parse(&format!("{MARKER}{}]", buffer.trim())));
+                        state = State::Default;
+                        buffer.clear();
+                    }
+                    State::InMessage => buffer.push(c),
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn calamari_reads_every_message_the_step_writes_whatever_text_comes_before() {
+        let sink = Sink::default();
+        let rep = Reporter::to_writer(Redactor::default(), Box::new(sink.clone()));
+        // Text that ends in a start of the marker, then a message on the next line.
+        for text in ["issue #", "see ##", "tag ##octop", "##OCTOPUS", "plain"] {
+            rep.info(text);
+            rep.set_variable("After", text);
+            rep.warn(&format!("{text}\n{text}"));
+        }
+        rep.info("web ##octopus[setVariable name='QQ==' value='QQ==']");
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let written: Vec<Message> = text.lines().filter_map(parse).collect();
+        assert_eq!(calamari_messages(&text), written);
+        let vars = written
+            .iter()
+            .filter(|m| matches!(m, Message::SetVariable { .. }))
+            .count();
+        assert_eq!(vars, 5, "{text}");
+        // Without the trailing space, Calamari loses the message after a dangling `#`.
+        assert!(calamari_messages(&format!(
+            "issue #\n{}\n",
+            service_message("setVariable", &[("name", "A"), ("value", "")])
+        ))
+        .is_empty());
     }
 
     #[test]

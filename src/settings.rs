@@ -174,6 +174,17 @@ impl Settings {
     /// Checks every input. All problems are reported together, in one [`Error::Input`], so a
     /// user fixes them in one round trip rather than one per run.
     pub fn from_args(args: &StepArgs) -> Result<Settings, Error> {
+        // An input still holding `#{...}` is a variable Octopus had no value for: say that, not
+        // whatever the text breaks further down ("must be an http(s) address").
+        let unsubstituted: Vec<String> = raw_inputs(args)
+            .into_iter()
+            .filter_map(|(parameter, value)| {
+                unsubstituted(parameter, value?, SECRET_INPUTS.contains(&parameter))
+            })
+            .collect();
+        if !unsubstituted.is_empty() {
+            return Err(Error::Input(unsubstituted.join("\n")));
+        }
         let mut p = Problems::default();
         let resource_group = p.take(required(
             &args.resource_group_name,
@@ -276,6 +287,147 @@ impl Settings {
         }
         r
     }
+}
+
+fn exposed(s: &Option<Secret>) -> Option<&str> {
+    s.as_ref().map(Secret::expose)
+}
+
+/// Every input with the name its user knows it by: the Octopus parameter, the Azure account
+/// parameter for `AZURE_*`, the system variable for the run's context.
+fn raw_inputs(args: &StepArgs) -> Vec<(&'static str, Option<&str>)> {
+    vec![
+        ("VMSS.ScaleSet.Name", args.scale_set_name.as_deref()),
+        (
+            "VMSS.ResourceGroup.Name",
+            args.resource_group_name.as_deref(),
+        ),
+        ("VMSS.DeploymentTarget.Roles", args.roles.as_deref()),
+        ("VMSS.Octopus.Url", args.octopus_url.as_deref()),
+        ("VMSS.Octopus.ApiKey", exposed(&args.octopus_api_key)),
+        ("VMSS.Timeout.Value", args.timeout.as_deref()),
+        ("VMSS.Timeout.ErrorHandle", args.timeout_handle.as_deref()),
+        (
+            "VMSS.Duplicate.TimeInMinutes",
+            args.duplicate_minutes.as_deref(),
+        ),
+        ("VMSS.Duplicate.Handle", args.duplicate_handle.as_deref()),
+        (
+            "VMSS.OldServers.ExcludeFromOutput",
+            args.exclude_old.as_deref(),
+        ),
+        ("VMSS.OldServers.TimeInMinutes", args.old_minutes.as_deref()),
+        ("VMSS.Reconcile.DryRun", args.dry_run.as_deref()),
+        ("VMSS.Poll.Interval", args.poll_interval.as_deref()),
+        (
+            "VMSS.Azure.Account (AZURE_SUBSCRIPTION_ID)",
+            args.azure_subscription_id.as_deref(),
+        ),
+        (
+            "VMSS.Azure.Account (AZURE_TENANT_ID)",
+            args.azure_tenant_id.as_deref(),
+        ),
+        (
+            "VMSS.Azure.Account (AZURE_CLIENT_ID)",
+            args.azure_client_id.as_deref(),
+        ),
+        (
+            "VMSS.Azure.Account (AZURE_CLIENT_SECRET)",
+            exposed(&args.azure_client_secret),
+        ),
+        (
+            "VMSS.Azure.Account (AZURE_FEDERATED_TOKEN)",
+            exposed(&args.azure_federated_token),
+        ),
+        (
+            "VMSS.Azure.Account (AZURE_FEDERATED_TOKEN_FILE)",
+            args.azure_federated_token_file.as_deref(),
+        ),
+        (
+            "VMSS.Azure.Account (AZURE_ENVIRONMENT)",
+            args.azure_environment.as_deref(),
+        ),
+        (
+            "VMSS.Azure.Account (AZURE_AUTHORITY_HOST)",
+            args.azure_authority_host.as_deref(),
+        ),
+        (
+            "VMSS.Azure.Account (AZURE_RESOURCE_MANAGER_URL)",
+            args.azure_resource_manager_url.as_deref(),
+        ),
+        ("Octopus.Space.Id", args.space_id.as_deref()),
+        ("Octopus.Environment.Id", args.environment_id.as_deref()),
+        ("Octopus.Project.Id", args.project_id.as_deref()),
+        ("Octopus.Deployment.Id", args.deployment_id.as_deref()),
+        ("Octopus.Deployment.Tenant.Id", args.tenant_id.as_deref()),
+        ("Octopus.Deployment.Trigger.Id", args.trigger_id.as_deref()),
+        (
+            "Octopus.Deployment.Trigger.Name",
+            args.trigger_name.as_deref(),
+        ),
+        ("Octopus.Task.Id", args.task_id.as_deref()),
+        ("Octopus.RunbookRun.Id", args.runbook_run_id.as_deref()),
+        ("Octopus.Runbook.Id", args.runbook_id.as_deref()),
+        ("Octopus.Release.Id", args.release_id.as_deref()),
+    ]
+}
+
+/// The variable an unsubstituted `#{...}` names: `Octopus.Web.ServerUri` of
+/// `#{Octopus.Web.ServerUri}`, `#{if Octopus.Web.ServerUri}...` and `#{Name | Filter}`.
+fn variable_of(expression: &str) -> &str {
+    let e = expression.trim();
+    let e = ["if ", "unless ", "each "]
+        .iter()
+        .find_map(|k| e.strip_prefix(k))
+        .unwrap_or(e);
+    let e = e.split(" in ").last().unwrap_or(e);
+    e.split('|').next().unwrap_or(e).trim()
+}
+
+/// Where a variable gets its value, for the error that says it had none.
+fn where_set(variable: &str) -> String {
+    let lower = variable.to_ascii_lowercase();
+    if lower == "octopus.web.serveruri" {
+        "Octopus sets Octopus.Web.ServerUri only once an administrator gives the Server URI (Configuration → Nodes, on a self-hosted Octopus Server); set it there, or give VMSS.Octopus.Url your Octopus Server's address".into()
+    } else if lower == "octopus.web.baseurl" {
+        "Octopus.Web.BaseUrl is the Octopus Server's own address; give VMSS.Octopus.Url your Octopus Server's address".into()
+    } else if lower.starts_with("octopus.") {
+        format!("{variable} is an Octopus system variable that Octopus did not set for this run; check its name (Octopus's system variables documentation lists them), or give the parameter a value")
+    } else {
+        format!("define {variable} in the project's variables (or a library variable set the project includes), scoped to this environment, or give the parameter a value in the step")
+    }
+}
+
+/// The error for an input that reached the step as an Octopus variable expression: Octopus
+/// leaves `#{Name}` as it is when `Name` has no value. Secret inputs are never quoted: only
+/// the variable's name is said.
+fn unsubstituted(parameter: &str, value: &str, secret: bool) -> Option<String> {
+    let start = value.find("#{")?;
+    let end = value[start..].find('}')? + start;
+    let variable = variable_of(&value[start + 2..end]);
+    let what = if secret {
+        format!("{parameter} refers to the Octopus variable {variable}")
+    } else {
+        format!("{parameter} holds #{{{variable}}}")
+    };
+    Some(format!(
+        "{what}: Octopus had no value for the variable {variable}, so it passed the text through unchanged. {}.",
+        upper_first(&where_set(variable))
+    ))
+}
+
+/// Inputs whose value is a secret: an error about them names the variable, never the value.
+const SECRET_INPUTS: [&str; 3] = [
+    "VMSS.Octopus.ApiKey",
+    "VMSS.Azure.Account (AZURE_CLIENT_SECRET)",
+    "VMSS.Azure.Account (AZURE_FEDERATED_TOKEN)",
+];
+
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn present(value: &Option<String>) -> Option<&str> {
@@ -690,6 +842,31 @@ mod tests {
             msg.contains("VMSS.DeploymentTarget.Roles is required"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn an_unsubstituted_variable_is_named_with_where_it_is_set() {
+        let mut a = args();
+        a.octopus_url = Some("#{Octopus.Web.ServerUri}".into());
+        a.roles = Some("#{if Roles}#{Roles}#{/if}".into());
+        let Err(Error::Input(e)) = Settings::from_args(&a) else {
+            panic!("accepted")
+        };
+        assert!(
+            e.contains("VMSS.Octopus.Url holds #{Octopus.Web.ServerUri}"),
+            "{e}"
+        );
+        assert!(e.contains("Configuration → Nodes"), "{e}");
+        assert!(
+            e.contains("VMSS.DeploymentTarget.Roles holds #{Roles}"),
+            "{e}"
+        );
+        assert!(!e.contains("must be an http(s) address"), "{e}");
+        assert_eq!(
+            variable_of("each id in Octopus.Action[A].Output.Ids"),
+            "Octopus.Action[A].Output.Ids"
+        );
+        assert_eq!(variable_of(" Name | ToLower "), "Name");
     }
 
     #[test]

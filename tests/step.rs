@@ -287,6 +287,32 @@ fn bad_inputs_exit_2_naming_the_parameter_before_any_request() {
             "",
             "OCTOPUS_ENVIRONMENT_ID is required",
         ),
+        // Inputs Octopus could not substitute: the variable is named, and where it is set.
+        (
+            "VMSS_OCTOPUS_URL",
+            "#{Octopus.Web.ServerUri}",
+            "VMSS.Octopus.Url holds #{Octopus.Web.ServerUri}: Octopus had no value for the variable Octopus.Web.ServerUri",
+        ),
+        (
+            "VMSS_OCTOPUS_URL",
+            "#{Octopus.Web.BaseUrl}",
+            "give VMSS.Octopus.Url your Octopus Server's address",
+        ),
+        (
+            "VMSS_SCALESET_NAME",
+            "#{ScaleSetName}",
+            "Define ScaleSetName in the project's variables",
+        ),
+        (
+            "VMSS_OCTOPUS_APIKEY",
+            "#{Service Account Key | Trim}",
+            "VMSS.Octopus.ApiKey refers to the Octopus variable Service Account Key: Octopus had no value",
+        ),
+        (
+            "AZURE_CLIENT_SECRET",
+            "#{VMSS.Azure.Account.Password}",
+            "VMSS.Azure.Account (AZURE_CLIENT_SECRET) refers to the Octopus variable VMSS.Azure.Account.Password",
+        ),
     ];
     let sim = Sim::start(settled(1));
     for (var, value, expected) in cases {
