@@ -13,6 +13,10 @@ macro_rules! after_help {
         "Run without a subcommand, this is the Octopus step: inputs come from the environment \
                   (VMSS_* as the step template sets them, AZURE_* for the Azure account, OCTOPUS_* for the run). \
                   Exit codes: 0 done, 1 the step failed, 2 invalid input (nothing was contacted).\n\n\
+                  A target is removed only when its VM is gone, or when it matches no VM and its name is one of \
+                  the scale sets' computer name prefixes followed by exactly 6 letters or digits; others that match \
+                  no VM are kept as another machine's. A computer name that several VMs report (specialized images) \
+                  is never removed, and deployed to only while every VM with it is ready.\n\n\
                   Later steps should run only on the chosen targets. Use exact membership, not `Contains` \
                   (a substring test: Machines-1 is in Machines-10): \
                   #{each id in Octopus.Action[STEP].Output.VMSSDeploymentTargetIds}#{if id == Octopus.Machine.Id}True#{/if}#{/each}"

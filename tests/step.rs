@@ -359,6 +359,16 @@ fn help_recommends_exact_membership_not_contains() {
     );
     assert!(!help.contains("| Contains"), "{help}");
     assert!(help.contains("comma list"), "{help}");
+    // The removal rules, in words: the shape rule and shared computer names.
+    let words = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("computer name prefixes followed by exactly 6 letters or digits"),
+        "{words}"
+    );
+    assert!(
+        words.contains("several VMs report (specialized images) is never removed"),
+        "{words}"
+    );
 }
 
 #[test]
