@@ -365,6 +365,9 @@ pub struct World {
     pub events: Vec<SimEvent>,
     /// Tasks cancelled through the API.
     pub cancelled: Vec<String>,
+    /// Seeds what Azure picks at random (Flexible computer-name suffixes), so a story plays
+    /// the same on every run.
+    pub seed: u64,
 }
 
 impl World {
@@ -413,6 +416,7 @@ impl World {
             }],
             events: Vec::new(),
             cancelled: Vec::new(),
+            seed: 0x5eed,
         }
     }
 
