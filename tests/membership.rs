@@ -116,9 +116,11 @@ fn an_evicted_spot_vm_in_a_flexible_set_is_stopped_not_gone() {
     let mut w = World::new();
     w.arm_page_size = 2;
     w.add_scale_set("vmss-flex", "Flexible", &[(0, "Succeeded")], &[(0, 5)]);
-    let names: Vec<String> = (0..5)
+    let mut names: Vec<String> = (0..5)
         .map(|i| w.add_instance("vmss-flex", i, &[(0, "Succeeded")]))
         .collect();
+    // Flexible computer names end in random characters: the output lists them in name order.
+    names.sort();
     for n in &names {
         w.add_target(n, 0);
     }

@@ -525,14 +525,9 @@ fn list_vms(
     if let Some(body) = &w.faults.vm_list_body {
         return json(StatusCode::OK, body.clone());
     }
+    // Without a `$filter`, Azure still answers `$expand=instanceView` (200, every VM of the
+    // group with its instance view), whatever the description's remark says.
     let expand = expands_instance_view(q);
-    if expand && !q.contains_key("$filter") {
-        return arm_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameter",
-            "The value 'instanceView' of parameter '$expand' is only allowed together with a '$filter' on 'virtualMachineScaleSet/id'.",
-        );
-    }
     // ARM's filter: 'virtualMachineScaleSet/id' eq '<id>'.
     let wanted = q.get("$filter").and_then(|f| {
         let f = f.trim();
@@ -544,6 +539,13 @@ fn list_vms(
         .vms
         .iter()
         .filter(|vm| vm.resource_group.eq_ignore_ascii_case(rg))
+        // A Uniform set's instances are its own child resources, listed only under the set.
+        .filter(|vm| {
+            let set = vm.scale_set.as_deref();
+            !w.scale_sets
+                .iter()
+                .any(|s| Some(s.name.as_str()) == set && s.orchestration == "Uniform")
+        })
         .filter_map(|vm| {
             let state = vm_state(vm, tick)?;
             let ss_id = vm.scale_set.as_ref().map(|s| w.scale_set_id(&vm.resource_group, s));

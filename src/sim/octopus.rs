@@ -412,8 +412,14 @@ fn document(w: &World, id: &str) -> Response {
         "QueueTime": null,
         "Links": {"Task": format!("/api/Spaces-1/tasks/{}", t.id)}
     });
-    if let Some(r) = &t.runbook_id {
-        doc["RunbookId"] = Value::String(r.clone());
+    // What the 2020.5 Swagger requires of each: the release, or the runbook and its snapshot.
+    match &t.runbook_id {
+        Some(r) => {
+            doc["RunbookId"] = Value::String(r.clone());
+            doc["RunbookSnapshotId"] =
+                Value::String(format!("RunbookSnapshots-{}", t.document_id.len()));
+        }
+        None => doc["ReleaseId"] = Value::String("Releases-41".into()),
     }
     json(StatusCode::OK, doc)
 }

@@ -23,8 +23,10 @@ pub const TRIGGER: &str = "ProjectTriggers-21";
 /// The demo's scale set.
 pub const SCALE_SET: &str = "vmss-web";
 
-/// A Uniform scale set's computer name: prefix plus the instance id in base 36, six digits
-/// (instance 11 of `web` is `web00000b`), as Azure names them.
+/// The name a Uniform instance's Tentacle registers with: prefix plus the instance id in base
+/// 36, six digits, in lower case (instance 11 of `web` is `web00000b`), as Linux hostnames and
+/// most Octopus target names are written. Azure itself reports the digits in upper case
+/// ([`azure_computer_name`]); the step matches the two ignoring case.
 pub fn computer_name(prefix: &str, instance: u32) -> String {
     let mut digits = Vec::new();
     let mut n = instance;
@@ -37,6 +39,32 @@ pub fn computer_name(prefix: &str, instance: u32) -> String {
     }
     let s: String = digits.iter().rev().collect();
     format!("{prefix}{s:0>6}")
+}
+
+/// A Uniform instance's computer name as Azure reports it in `osProfile.computerName` and
+/// the instance view: the prefix as given, then the base-36 instance id in upper case
+/// (`web00000B`). Base 36 is written with digits and upper-case letters; Windows also
+/// upper-cases the whole host name it runs under.
+pub fn azure_computer_name(prefix: &str, instance: u32) -> String {
+    let digits = computer_name("", instance).to_ascii_uppercase();
+    format!("{prefix}{digits}")
+}
+
+/// A Flexible VM's computer name: the prefix and 6 characters Azure picks at random, drawn
+/// here from the world's seed, the set and the VM, so a story names its VMs the same each run.
+fn flexible_computer_name(prefix: &str, seed: u64, scale_set: &str, instance: u32) -> String {
+    let mut hash = seed ^ u64::from(instance).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for b in scale_set.bytes() {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut rng = fastrand::Rng::with_seed(hash);
+    let suffix: String = (0..6)
+        .map(|_| {
+            let d = rng.u32(0..36);
+            std::char::from_digit(d, 36).unwrap_or('0')
+        })
+        .collect();
+    format!("{prefix}{suffix}")
 }
 
 /// A state timeline from `(tick, state)` pairs; `"-"` means the VM does not exist.
@@ -80,8 +108,9 @@ impl World {
         self.resource_groups.push(name.into());
     }
 
-    /// Adds instance `instance` of a scale set, named as Azure names it (the set's prefix plus
-    /// the instance id in base 36), running from the start.
+    /// Adds instance `instance` of a scale set, named as Azure names it (Uniform: the set's
+    /// prefix plus the instance id in base 36; Flexible: the prefix plus 6 random characters),
+    /// running from the start. Returns the name its target registers with.
     pub fn add_instance(
         &mut self,
         scale_set: &str,
@@ -98,14 +127,25 @@ impl World {
             SimProfile::Generalized(p) => p.clone(),
             _ => "web".into(),
         };
-        let computer = match &set.profile {
-            SimProfile::SpecializedCopies(source) => source.clone(),
-            _ => computer_name(&prefix, instance),
+        // What the Tentacle registers as, and what Azure reports: Uniform instances are the
+        // prefix plus the base-36 instance id (Azure writes it in upper case, the target in lower
+        // case); Flexible VMs get 6 random characters; a specialized image's copies all keep
+        // the source VM's name.
+        let (computer, reported) = match &set.profile {
+            SimProfile::SpecializedCopies(source) => (source.clone(), source.clone()),
+            _ if set.orchestration == "Flexible" => {
+                let c = flexible_computer_name(&prefix, self.seed, scale_set, instance);
+                (c.clone(), c)
+            }
+            _ => (
+                computer_name(&prefix, instance),
+                azure_computer_name(&prefix, instance),
+            ),
         };
         self.vms.push(SimVm {
             name: format!("{scale_set}_{}", short_id(instance)),
             resource_group: set.resource_group.clone(),
-            computer_name: Some(computer.clone()),
+            computer_name: Some(reported),
             os_profile: matches!(set.profile, SimProfile::Generalized(_) | SimProfile::None),
             scale_set: Some(scale_set.into()),
             instance_id: instance.to_string(),
@@ -133,11 +173,15 @@ impl World {
         });
     }
 
-    /// The VM with this computer name.
+    /// The VM with this computer name (ignoring case, as targets and Azure write it apart).
     pub fn vm_mut(&mut self, computer_name: &str) -> &mut SimVm {
         self.vms
             .iter_mut()
-            .find(|v| v.computer_name.as_deref() == Some(computer_name))
+            .find(|v| {
+                v.computer_name
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(computer_name))
+            })
             .expect("a VM of the story")
     }
 
@@ -368,5 +412,24 @@ mod tests {
         assert_eq!(computer_name("web", 0), "web000000");
         assert_eq!(computer_name("web", 11), "web00000b");
         assert_eq!(computer_name("web", 36), "web000010");
+        assert_eq!(azure_computer_name("web", 11), "web00000B");
+    }
+
+    #[test]
+    fn flexible_computer_names_are_six_random_characters_the_same_each_run() {
+        let mut w = World::new();
+        w.add_scale_set("flex", "Flexible", &[(0, "Succeeded")], &[(0, 2)]);
+        let a = w.add_instance("flex", 0, &[(0, "Succeeded")]);
+        let b = w.add_instance("flex", 1, &[(0, "Succeeded")]);
+        assert_ne!(a, b);
+        for name in [&a, &b] {
+            let suffix = name.strip_prefix("web").expect("the prefix");
+            assert_eq!(suffix.len(), 6);
+            assert!(suffix.bytes().all(|c| c.is_ascii_alphanumeric()));
+        }
+        assert_ne!(a, computer_name("web", 0), "not the Uniform name");
+        let mut again = World::new();
+        again.add_scale_set("flex", "Flexible", &[(0, "Succeeded")], &[(0, 2)]);
+        assert_eq!(again.add_instance("flex", 0, &[(0, "Succeeded")]), a);
     }
 }

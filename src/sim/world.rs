@@ -398,6 +398,9 @@ pub struct World {
     pub events: Vec<SimEvent>,
     /// Tasks cancelled through the API.
     pub cancelled: Vec<String>,
+    /// Seeds what Azure picks at random (Flexible computer-name suffixes), so a story plays
+    /// the same on every run.
+    pub seed: u64,
 }
 
 impl World {
@@ -450,6 +453,7 @@ impl World {
             }],
             events: Vec::new(),
             cancelled: Vec::new(),
+            seed: 0x5eed,
         }
     }
 
