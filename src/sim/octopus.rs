@@ -249,11 +249,7 @@ fn list_machines(w: &mut World, q: &HashMap<String, String>, path: &str) -> Resp
         })
         .filter(|m| tenants.is_empty() || m.tenant_ids.iter().any(|t| tenants.contains(t)))
         .collect();
-    matching.sort_by(|a, b| {
-        a.name
-            .to_ascii_lowercase()
-            .cmp(&b.name.to_ascii_lowercase())
-    });
+    matching.sort_by_cached_key(|m| m.name.to_ascii_lowercase());
     let total = matching.len();
     let items: Vec<Value> = matching
         .iter()
