@@ -6,10 +6,10 @@
 //! at [`NAMES_SHOWN`] and a count of the rest; the detail goes to verbose lines.
 
 use crate::azure::ScaleSet;
+use crate::outcome::Outcome;
 use crate::output::Reporter;
 use crate::reconcile::{Instance, InstanceState, Plan, Prefix, RemovalReason, Target};
 use crate::settings::ScaleSetRef;
-use crate::step::Outcome;
 use std::time::Duration;
 
 /// How many names a line shows before it counts the rest.
@@ -488,8 +488,37 @@ pub mod vars {
     pub const UNREGISTERED_NAMES: &str = "VMSSUnregisteredInstanceNames";
 }
 
-/// Sets every output variable, after one highlighted line saying whom the deployment goes to.
-pub fn outputs(outcome: &Outcome, reporter: &Reporter) {
+/// The decision record's summary line: how the run ended and what it decided.
+pub fn record_summary(
+    result: &str,
+    failure: Option<&str>,
+    output: usize,
+    removed: usize,
+    kept: usize,
+    vms: usize,
+    checks: usize,
+) -> String {
+    let head = match (result, failure) {
+        (_, Some(why)) => format!("Failed: {why}"),
+        ("timedOut", None) => "Timed out and proceeded:".to_string(),
+        _ => "Succeeded:".to_string(),
+    };
+    format!(
+        "{head} {output} target(s) deployed to, {removed} removed, {kept} kept; {vms} VM(s) over {checks} check(s)."
+    )
+}
+
+/// A decision record that could not be written: the step goes on.
+pub fn record_not_written(path: &std::path::Path, error: &std::io::Error) -> String {
+    format!(
+        "Could not write the decision record {} ({error}); the step goes on without it. Check that the step's working directory is writable, or set VMSS.Report.Artifacts to No.",
+        path.display()
+    )
+}
+
+/// Sets every output variable, after one highlighted line saying whom the deployment goes to,
+/// and keeps them in the outcome for the decision record.
+pub fn outputs(outcome: &mut Outcome, reporter: &Reporter) {
     let deploy: &[Target] = if outcome.duplicate {
         &[]
     } else {
@@ -508,36 +537,42 @@ pub fn outputs(outcome: &Outcome, reporter: &Reporter) {
         reporter.highlight("No targets to deploy to.");
     }
     let bool_ = |b: bool| if b { "True" } else { "False" };
-    reporter.set_variable(vars::HAS_SERVERS, bool_(has));
-    reporter.set_variable(vars::TARGET_IDS, &ids.join(","));
-    reporter.set_variable(vars::TARGET_NAMES, &names_.join(","));
-    reporter.set_variable(vars::DUPLICATE, bool_(outcome.duplicate));
+    let mut set_vars: Vec<(String, String)> = Vec::new();
+    let mut set = |name: &str, value: &str| {
+        reporter.set_variable(name, value);
+        set_vars.push((name.to_string(), value.to_string()));
+    };
+    set(vars::HAS_SERVERS, bool_(has));
+    set(vars::TARGET_IDS, &ids.join(","));
+    set(vars::TARGET_NAMES, &names_.join(","));
+    set(vars::DUPLICATE, bool_(outcome.duplicate));
     let removed_ids: Vec<&str> = outcome.removed.iter().map(|(t, _)| t.id.as_str()).collect();
     let removed_names: Vec<&str> = outcome
         .removed
         .iter()
         .map(|(t, _)| t.name.as_str())
         .collect();
-    reporter.set_variable(vars::REMOVED_IDS, &removed_ids.join(","));
-    reporter.set_variable(vars::REMOVED_NAMES, &removed_names.join(","));
+    set(vars::REMOVED_IDS, &removed_ids.join(","));
+    set(vars::REMOVED_NAMES, &removed_names.join(","));
     let pending: Vec<&str> = outcome.pending.iter().map(|t| t.name.as_str()).collect();
-    reporter.set_variable(vars::PENDING_NAMES, &pending.join(","));
-    reporter.set_variable(vars::TIMED_OUT, bool_(outcome.timed_out));
+    set(vars::PENDING_NAMES, &pending.join(","));
+    set(vars::TIMED_OUT, bool_(outcome.timed_out));
     let old: Vec<&str> = outcome
         .pre_existing
         .iter()
         .map(|t| t.name.as_str())
         .collect();
-    reporter.set_variable(vars::PRE_EXISTING_NAMES, &old.join(","));
+    set(vars::PRE_EXISTING_NAMES, &old.join(","));
     let names_of = |ts: &[Target]| {
         ts.iter()
             .map(|t| t.name.as_str())
             .collect::<Vec<_>>()
             .join(",")
     };
-    reporter.set_variable(vars::FAILED_NAMES, &names_of(&outcome.failed));
-    reporter.set_variable(vars::STOPPED_NAMES, &names_of(&outcome.stopped));
-    reporter.set_variable(vars::UNREGISTERED_NAMES, &outcome.unregistered.join(","));
+    set(vars::FAILED_NAMES, &names_of(&outcome.failed));
+    set(vars::STOPPED_NAMES, &names_of(&outcome.stopped));
+    set(vars::UNREGISTERED_NAMES, &outcome.unregistered.join(","));
+    outcome.variables = set_vars;
 }
 
 #[cfg(test)]
