@@ -261,14 +261,82 @@ fn colour(class: &str) -> &'static str {
         .unwrap_or("#ffffff")
 }
 
-/// Each VM's class at each check, and after the wait (the final listing): one row per VM,
-/// one column per check, runs of one class drawn as one bar.
+/// One row of the timeline: a label and a class (or nothing) per column.
+struct Lane {
+    label: String,
+    classes: Vec<Option<String>>,
+}
+
+/// Each scale set's lane: changing (pending) while its VMs could not be listed, failed when
+/// its own state is, member otherwise; blank for a check that failed.
+fn set_lanes(record: &Record) -> Vec<Lane> {
+    record
+        .run
+        .settings
+        .scale_sets
+        .iter()
+        .map(|set| {
+            let mut classes: Vec<Option<String>> = record
+                .checks
+                .iter()
+                .map(|c| {
+                    let seen = c.scale_sets.iter().find(|s| s.name == set.name)?;
+                    let state = seen.state.as_deref().unwrap_or("").to_ascii_lowercase();
+                    Some(
+                        match (seen.listed, state.as_str()) {
+                            (false, _) => "pending",
+                            (true, "failed" | "canceled") => "failed",
+                            (true, _) => "member",
+                        }
+                        .to_string(),
+                    )
+                })
+                .collect();
+            classes.push(classes.last().cloned().flatten());
+            Lane {
+                label: format!("scale set {}", set.name),
+                classes,
+            }
+        })
+        .collect()
+}
+
+/// A VM's lane: its class from each change on, until the next; nothing before it was first
+/// listed; then its class in the final listing.
+fn vm_lane(vm: &VmRow, checks: &[u32]) -> Lane {
+    let mut classes: Vec<Option<String>> = checks
+        .iter()
+        .map(|c| {
+            vm.history
+                .iter()
+                .take_while(|h| h.check <= *c)
+                .last()
+                .map(|h| h.class.clone())
+        })
+        .collect();
+    classes.push(Some(vm.class.clone()));
+    Lane {
+        label: vm.computer_name.clone().unwrap_or_else(|| vm.name.clone()),
+        classes,
+    }
+}
+
+/// Each scale set's and each VM's class at each check, and after the wait (the final
+/// listing): one row each, one column per check, runs of one class drawn as one bar.
 fn timeline(h: &mut String, record: &Record) {
     let checks: Vec<u32> = record.checks.iter().map(|c| c.number).collect();
-    let rows: Vec<&VmRow> = record.vms.iter().take(TIMELINE_ROWS).collect();
+    let mut lanes = set_lanes(record);
+    let sets = lanes.len();
+    lanes.extend(
+        record
+            .vms
+            .iter()
+            .take(TIMELINE_ROWS)
+            .map(|vm| vm_lane(vm, &checks)),
+    );
     let _ = writeln!(
         h,
-        "<h2>Timeline</h2>\n<p><small>Each VM's class at each of the {} check(s), then in the final listing after the wait.{}</small></p>",
+        "<h2>Timeline</h2>\n<p><small>Each scale set (changing while its VMs could not be listed) and each VM, at each of the {} check(s), then in the final listing after the wait.{}</small></p>",
         checks.len(),
         if record.vms.len() > TIMELINE_ROWS {
             format!(" The first {TIMELINE_ROWS} of {} VMs are drawn.", record.vms.len())
@@ -277,11 +345,12 @@ fn timeline(h: &mut String, record: &Record) {
         }
     );
     let columns = checks.len() + 1;
-    let (label, row_h, top) = (190.0, 16.0, 22.0);
+    let (label, row_h, top, gap) = (190.0, 16.0, 22.0, 8.0);
     let cell = (760.0 / columns as f64).clamp(3.0, 48.0);
     let legend: f64 = CLASSES.iter().map(|(_, _, w)| legend_width(w)).sum();
     let width = (label + cell * columns as f64 + 10.0).max(legend);
-    let height = top + row_h * rows.len() as f64 + 34.0;
+    let y_of = |r: usize| top + row_h * r as f64 + if r >= sets { gap } else { 0.0 };
+    let height = y_of(lanes.len()) + 34.0;
     let _ = writeln!(
         h,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"sans-serif\" font-size=\"11\" role=\"img\" aria-label=\"Each VM's class across the checks\">"
@@ -302,35 +371,28 @@ fn timeline(h: &mut String, record: &Record) {
         "<text x=\"{:.1}\" y=\"14\" text-anchor=\"middle\" fill=\"#555\">end</text>",
         label + cell * (checks.len() as f64 + 0.5)
     );
-    for (r, vm) in rows.iter().enumerate() {
-        let y = top + row_h * r as f64;
-        let name = vm.computer_name.as_deref().unwrap_or(&vm.name);
+    for (r, lane) in lanes.iter().enumerate() {
+        let y = y_of(r);
         let _ = write!(
             h,
-            "<text x=\"{:.0}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            "<text x=\"{:.0}\" y=\"{:.1}\" text-anchor=\"end\"{}>{}</text>",
             label - 6.0,
             y + row_h * 0.72,
-            escape(name)
+            if r < sets {
+                " font-style=\"italic\""
+            } else {
+                ""
+            },
+            escape(&lane.label)
         );
-        // The class per column: from each change on, until the next; nothing before the first.
-        let mut classes: Vec<Option<&str>> = checks
-            .iter()
-            .map(|c| {
-                vm.history
-                    .iter()
-                    .take_while(|h| h.check <= *c)
-                    .last()
-                    .map(|h| h.class.as_str())
-            })
-            .collect();
-        classes.push(Some(vm.class.as_str()));
+        let classes = &lane.classes;
         let mut start = 0;
         while start < classes.len() {
             let mut end = start + 1;
             while end < classes.len() && classes[end] == classes[start] {
                 end += 1;
             }
-            if let Some(class) = classes[start] {
+            if let Some(class) = &classes[start] {
                 let _ = write!(
                     h,
                     "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}: {}</title></rect>",
@@ -339,7 +401,7 @@ fn timeline(h: &mut String, record: &Record) {
                     cell * (end - start) as f64 - 1.0,
                     row_h - 4.0,
                     colour(class),
-                    escape(name),
+                    escape(&lane.label),
                     escape(class)
                 );
             }
@@ -348,7 +410,7 @@ fn timeline(h: &mut String, record: &Record) {
         h.push('\n');
     }
     let mut x = 0.0;
-    let ly = top + row_h * rows.len() as f64 + 16.0;
+    let ly = y_of(lanes.len()) + 16.0;
     for (_, fill, words) in CLASSES {
         let _ = write!(
             h,
