@@ -587,11 +587,9 @@ pub fn attach(
         match std::fs::write(&path, text.as_bytes()) {
             Ok(()) => {
                 let shown = std::path::absolute(&path).unwrap_or(path);
-                reporter.artifact(
-                    &shown.to_string_lossy(),
-                    &artifact_name(settings, extension),
-                    text.len() as u64,
-                );
+                let name = artifact_name(settings, extension);
+                reporter.verbose(&crate::report::record_attached(&name, &shown));
+                reporter.artifact(&shown.to_string_lossy(), &name, text.len() as u64);
                 written.push(shown);
             }
             Err(e) => reporter.warn(&crate::report::record_not_written(&path, &e)),

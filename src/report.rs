@@ -508,6 +508,14 @@ pub fn record_summary(
     )
 }
 
+/// The decision record is attached (Octopus collects it once the step ends).
+pub fn record_attached(name: &str, path: &std::path::Path) -> String {
+    format!(
+        "Attached the decision record {name} (from {}); Octopus collects it when this step ends.",
+        path.display()
+    )
+}
+
 /// A decision record that could not be written: the step goes on.
 pub fn record_not_written(path: &std::path::Path, error: &std::io::Error) -> String {
     format!(

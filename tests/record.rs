@@ -128,6 +128,14 @@ fn a_scale_out_leaves_a_record_that_matches_the_schema_and_the_outputs() {
         .contains("Deleting"));
     // Octopus lists only targets with the roles: the database target is not in the record.
     assert!(decisions(&json).iter().all(|(n, _)| n != "db000001"));
+    // Never a secret, in either file.
+    let w = sim.world();
+    for secret in [&w.api_key, &w.client_secret, &w.federated_token] {
+        for file in [".json", ".html"] {
+            assert!(!run.artifact(file).contains(secret.as_str()), "{file}");
+        }
+    }
+    drop(w);
     // The output variables in the record are the ones Octopus got.
     for (name, value) in &run.vars {
         assert_eq!(json["outputVariables"][name], *value.as_str(), "{name}");
