@@ -3,7 +3,7 @@
 //! record (JSON and HTML) attached to the task. No I/O and no words here.
 
 use crate::reconcile::{host_name, Instance, InstanceState, Plan, RemovalReason, Scope, Target};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 
 /// What the step did: the decisions later steps read (the output variables), and the record of
@@ -219,39 +219,38 @@ pub struct TargetRow {
 }
 
 /// One row per listed target, in Octopus's order, with the plan's decision for each.
-pub fn target_rows(targets: &[Target], scope: &Scope, plan: &Plan) -> Vec<TargetRow> {
-    let has = |list: &[Target], t: &Target| list.iter().any(|x| x.id == t.id);
-    let paired = |list: &[(Target, Instance)], t: &Target| list.iter().any(|(x, _)| x.id == t.id);
+pub fn target_rows<'a>(targets: &[Target], scope: &Scope, plan: &'a Plan) -> Vec<TargetRow> {
+    let kept =
+        |ts: &'a [(Target, Instance)], d: Decision| ts.iter().map(move |(t, _)| (t, d.clone()));
+    let each = |ts: &'a [Target], d: Decision| ts.iter().map(move |t| (t, d.clone()));
+    // The first list a target is in decides; a removal overrides.
+    let mut decided: HashMap<&str, Decision> = HashMap::with_capacity(targets.len());
+    for (t, d) in each(&plan.members, Decision::Output)
+        .chain(each(&plan.disabled, Decision::Disabled))
+        .chain(each(&plan.pending, Decision::Pending))
+        .chain(kept(&plan.failed, Decision::Failed))
+        .chain(kept(&plan.stopped, Decision::Stopped))
+        .chain(each(&plan.unverified, Decision::Unverified))
+        .chain(each(&plan.foreign, Decision::Foreign))
+    {
+        decided.entry(t.id.as_str()).or_insert(d);
+    }
+    for (t, reason) in &plan.remove {
+        decided.insert(t.id.as_str(), Decision::Removed(reason.clone()));
+    }
     targets
         .iter()
-        .map(|t| {
-            let decision = if let Some(why) = out_of_scope(scope, t) {
-                Decision::OutOfScope(why)
-            } else if let Some((_, reason)) = plan.remove.iter().find(|(x, _)| x.id == t.id) {
-                Decision::Removed(reason.clone())
-            } else if has(&plan.members, t) {
-                Decision::Output
-            } else if has(&plan.disabled, t) {
-                Decision::Disabled
-            } else if has(&plan.pending, t) {
-                Decision::Pending
-            } else if paired(&plan.failed, t) {
-                Decision::Failed
-            } else if paired(&plan.stopped, t) {
-                Decision::Stopped
-            } else if has(&plan.unverified, t) {
-                Decision::Unverified
-            } else if has(&plan.foreign, t) {
-                Decision::Foreign
-            } else {
+        .map(|t| TargetRow {
+            target: t.clone(),
+            decision: match out_of_scope(scope, t) {
+                Some(why) => Decision::OutOfScope(why),
                 // In scope but in no list of the plan: only a name several VMs share.
-                Decision::SharedName
-            };
-            TargetRow {
-                target: t.clone(),
-                decision,
-                removal: None,
-            }
+                None => decided
+                    .get(t.id.as_str())
+                    .cloned()
+                    .unwrap_or(Decision::SharedName),
+            },
+            removal: None,
         })
         .collect()
 }
@@ -279,16 +278,25 @@ fn out_of_scope(scope: &Scope, t: &Target) -> Option<String> {
     })
 }
 
-/// The in-scope target whose host name is the VM's computer name's, if any.
-pub fn matched_target<'a>(vm: &Instance, rows: &'a [TargetRow]) -> Option<&'a Target> {
-    let host = host_name(vm.computer_name.as_deref()?);
-    if host.is_empty() {
-        return None;
+/// The in-scope targets by host name, to find the one each VM matched: one pass over the
+/// targets, one lookup per VM (a thousand of each stays instant).
+pub fn targets_by_host(rows: &[TargetRow]) -> HashMap<String, &Target> {
+    let mut map = HashMap::with_capacity(rows.len());
+    for r in rows {
+        if !matches!(r.decision, Decision::OutOfScope(_)) {
+            map.entry(host_name(&r.target.name)).or_insert(&r.target);
+        }
     }
-    rows.iter()
-        .filter(|r| !matches!(r.decision, Decision::OutOfScope(_)))
-        .map(|r| &r.target)
-        .find(|t| host_name(&t.name) == host)
+    map
+}
+
+/// The in-scope target whose host name is the VM's computer name's, if any.
+pub fn matched_target<'a>(
+    vm: &Instance,
+    by_host: &HashMap<String, &'a Target>,
+) -> Option<&'a Target> {
+    let host = host_name(vm.computer_name.as_deref()?);
+    by_host.get(&host).copied().filter(|_| !host.is_empty())
 }
 
 #[cfg(test)]
@@ -349,7 +357,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            matched_target(&vms[0], &rows).map(|t| t.id.as_str()),
+            matched_target(&vms[0], &targets_by_host(&rows)).map(|t| t.id.as_str()),
             Some("Machines-1")
         );
         let counts = Counts::of(&vms);

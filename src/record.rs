@@ -7,7 +7,7 @@
 //! record answers per VM and per target, where Octopus users look for files. Writing it is
 //! best effort: a record that cannot be written is a warning, never a failed step.
 
-use crate::outcome::{matched_target, Check, Decision, History, Outcome, Removal};
+use crate::outcome::{matched_target, targets_by_host, Check, Decision, History, Outcome, Removal};
 use crate::output::Reporter;
 use crate::reconcile::{InstanceState, RemovalReason};
 use crate::redacted::Redactor;
@@ -372,6 +372,7 @@ fn history(h: Option<&History>) -> Vec<ClassAt> {
 /// saw that the final listing no longer has, as gone (over-provisioned extras, say).
 fn vm_rows(outcome: &Outcome) -> Vec<VmRow> {
     let key = |set: &str, name: &str| (set.to_string(), name.to_string());
+    let by_host = targets_by_host(&outcome.targets);
     let mut rows: Vec<VmRow> = outcome
         .vms
         .iter()
@@ -384,7 +385,7 @@ fn vm_rows(outcome: &Outcome) -> Vec<VmRow> {
             power_state: i.power_state.clone(),
             reason: i.reason.clone(),
             class: class_name(i.state()).into(),
-            target: matched_target(i, &outcome.targets).map(|t| TargetRef {
+            target: matched_target(i, &by_host).map(|t| TargetRef {
                 id: t.id.clone(),
                 name: t.name.clone(),
             }),

@@ -198,11 +198,12 @@ fn targets(h: &mut String, rows: &[TargetRow], vms: &[VmRow]) {
     let rank = |d: &str| DECISION_ORDER.iter().position(|x| *x == d).unwrap_or(99);
     let mut sorted: Vec<&TargetRow> = rows.iter().collect();
     sorted.sort_by_key(|r| rank(&r.decision));
+    let vm_of: std::collections::HashMap<&str, &str> = vms
+        .iter()
+        .filter_map(|v| Some((v.target.as_ref()?.id.as_str(), v.name.as_str())))
+        .collect();
     for r in sorted {
-        let vm = vms
-            .iter()
-            .find(|v| v.target.as_ref().is_some_and(|t| t.id == r.id))
-            .map(|v| v.name.as_str());
+        let vm = vm_of.get(r.id.as_str()).copied();
         let removal = match (&r.removal, &r.removal_error) {
             (Some(how), Some(err)) => format!("{}: {}", escape(how), escape(err)),
             (Some(how), None) => escape(how),

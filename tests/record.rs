@@ -421,3 +421,24 @@ fn a_dry_run_records_what_it_would_remove() {
     assert_eq!(target(&json, "web0000zz")["removal"], "dryRun");
     assert_eq!(json["run"]["settings"]["dryRun"], true);
 }
+
+#[test]
+fn the_demo_writes_the_record_and_prints_where() {
+    let dir = scratch_dir();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+        .args(["demo", "--poll-interval", "0.05", "--report-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for file in ["vmss-check-report.json", "vmss-check-report.html"] {
+        let path = dir.join(file);
+        assert!(path.is_file(), "{file}\n{stdout}");
+        assert!(
+            stdout.lines().any(|l| l.trim() == path.to_str().unwrap()),
+            "{file}\n{stdout}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
