@@ -442,3 +442,22 @@ fn the_demo_writes_the_record_and_prints_where() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn each_check_records_the_read_budget_azure_reported() {
+    let mut w = settled(2);
+    w.read_budget = Some(vmss_check::sim::ReadBudget::azure(Duration::from_secs(60)));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let json = record(&run);
+    let budget = json["checks"][0]["readBudget"].as_array().unwrap();
+    assert!(
+        budget.iter().any(|b| b["bucket"]
+            .as_str()
+            .unwrap()
+            .starts_with("Microsoft.Compute/GetVMScaleSet")
+            && b["remaining"].as_u64().unwrap() > 0),
+        "{budget:?}"
+    );
+}
