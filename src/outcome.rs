@@ -168,8 +168,8 @@ pub struct Check {
 /// What the step decided for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Not the step's to touch, and why (environment, roles, tenant).
-    OutOfScope(String),
+    /// Not the step's to touch, and why.
+    OutOfScope(Excluded),
     /// Deployed to: in the output.
     Output,
     /// Removed (or, in a dry run, would be), and why.
@@ -190,6 +190,21 @@ pub enum Decision {
     PreExisting,
     /// A member's target that is disabled: never output.
     Disabled,
+}
+
+/// Why a target is out of scope: the first of [`Scope::contains`]'s conditions it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Excluded {
+    /// Not in the run's environment (this one).
+    Environment(String),
+    /// Lacks this role.
+    Role(String),
+    /// Its tenanted participation is a value this build does not know.
+    ParticipationUnknown,
+    /// Takes part in tenanted runs only, and this run is untenanted.
+    TenantedOnly,
+    /// Not linked to the run's tenant (this one), directly or by tag, or untenanted only.
+    Tenant(String),
 }
 
 /// How a removal went.
@@ -255,26 +270,26 @@ pub fn target_rows<'a>(targets: &[Target], scope: &Scope, plan: &'a Plan) -> Vec
         .collect()
 }
 
-/// Why a target is out of scope, in a few words; `None` when it is in. The rule is
-/// [`Scope::contains`]; this only names the first condition that fails.
-fn out_of_scope(scope: &Scope, t: &Target) -> Option<String> {
+/// Why a target is out of scope; `None` when it is in. The rule is [`Scope::contains`]; this
+/// only names the first condition that fails.
+fn out_of_scope(scope: &Scope, t: &Target) -> Option<Excluded> {
     if scope.contains(t) {
         return None;
     }
     if !t.environment_ids.contains(&scope.environment_id) {
-        return Some(format!("not in {}", scope.environment_id));
+        return Some(Excluded::Environment(scope.environment_id.clone()));
     }
     if let Some(r) = scope
         .roles
         .iter()
         .find(|r| !t.roles.iter().any(|tr| tr.eq_ignore_ascii_case(r)))
     {
-        return Some(format!("lacks role {r}"));
+        return Some(Excluded::Role(r.clone()));
     }
     Some(match (&scope.tenant, t.participation) {
-        (_, None) => "tenanted participation unknown".into(),
-        (None, _) => "takes part in tenanted runs only".into(),
-        (Some(tenant), _) => format!("not linked to tenant {}", tenant.id),
+        (_, None) => Excluded::ParticipationUnknown,
+        (None, _) => Excluded::TenantedOnly,
+        (Some(tenant), _) => Excluded::Tenant(tenant.id.clone()),
     })
 }
 
@@ -353,7 +368,7 @@ mod tests {
                 &Decision::Removed(RemovalReason::NoInstance {
                     scale_set: "vmss-web".into()
                 }),
-                &Decision::OutOfScope("lacks role web".into()),
+                &Decision::OutOfScope(Excluded::Role("web".into())),
             ]
         );
         assert_eq!(

@@ -9,8 +9,9 @@
 
 use crate::outcome::{matched_target, targets_by_host, Check, Decision, History, Outcome, Removal};
 use crate::output::Reporter;
-use crate::reconcile::{InstanceState, RemovalReason};
+use crate::reconcile::InstanceState;
 use crate::redacted::Redactor;
+use crate::report;
 use crate::settings::{AzureCredential, DuplicateHandle, Settings, TimeoutHandle};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -281,35 +282,20 @@ fn instance_id(scale_set: &str, name: &str) -> String {
         .to_string()
 }
 
-fn decision(d: &Decision) -> (&'static str, String) {
+/// The decision's name in the record.
+fn decision(d: &Decision) -> &'static str {
     match d {
-        Decision::OutOfScope(why) => ("outOfScope", why.clone()),
-        Decision::Output => ("output", "its VM is ready and running".into()),
-        Decision::Removed(RemovalReason::NoInstance { scale_set }) => (
-            "removed",
-            format!("no VM of scale set {scale_set} has this name"),
-        ),
-        Decision::Removed(r) => ("removed", r.to_string()),
-        Decision::Failed => ("failed", "kept: its VM is Failed".into()),
-        Decision::Stopped => ("stopped", "kept: its VM is stopped or deallocated".into()),
-        Decision::Foreign => (
-            "foreign",
-            "kept: it matches no VM and does not have a scale set's computer-name shape".into(),
-        ),
-        Decision::SharedName => (
-            "sharedName",
-            "kept: several VMs share its computer name".into(),
-        ),
-        Decision::Pending => ("pending", "kept: its VM was still changing".into()),
-        Decision::Unverified => (
-            "unverified",
-            "kept: a VM of its scale set has no computer name yet".into(),
-        ),
-        Decision::PreExisting => (
-            "preExisting",
-            "left out: created before VMSS.OldServers.TimeInMinutes".into(),
-        ),
-        Decision::Disabled => ("disabled", "left out: disabled in Octopus".into()),
+        Decision::OutOfScope(_) => "outOfScope",
+        Decision::Output => "output",
+        Decision::Removed(_) => "removed",
+        Decision::Failed => "failed",
+        Decision::Stopped => "stopped",
+        Decision::Foreign => "foreign",
+        Decision::SharedName => "sharedName",
+        Decision::Pending => "pending",
+        Decision::Unverified => "unverified",
+        Decision::PreExisting => "preExisting",
+        Decision::Disabled => "disabled",
     }
 }
 
@@ -496,7 +482,7 @@ impl Record {
                 .targets
                 .iter()
                 .map(|r| {
-                    let (decision, why) = decision(&r.decision);
+                    let (decision, why) = (decision(&r.decision), report::decided(&r.decision));
                     let (removal, removal_error) = r.removal.as_ref().map(removal).unzip();
                     TargetRow {
                         id: r.target.id.clone(),
@@ -589,11 +575,11 @@ pub fn attach(
             Ok(()) => {
                 let shown = std::path::absolute(&path).unwrap_or(path);
                 let name = artifact_name(settings, extension);
-                reporter.verbose(&crate::report::record_attached(&name, &shown));
+                reporter.verbose(&report::record_attached(&name, &shown));
                 reporter.artifact(&shown.to_string_lossy(), &name, text.len() as u64);
                 written.push(shown);
             }
-            Err(e) => reporter.warn(&crate::report::record_not_written(&path, &e)),
+            Err(e) => reporter.warn(&report::record_not_written(&path, &e)),
         }
     }
     written

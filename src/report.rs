@@ -6,7 +6,7 @@
 //! at [`NAMES_SHOWN`] and a count of the rest; the detail goes to verbose lines.
 
 use crate::azure::ScaleSet;
-use crate::outcome::Outcome;
+use crate::outcome::{Decision, Excluded, Outcome};
 use crate::output::Reporter;
 use crate::reconcile::{Instance, InstanceState, Plan, Prefix, RemovalReason, Target};
 use crate::settings::ScaleSetRef;
@@ -486,6 +486,31 @@ pub mod vars {
     pub const STOPPED_NAMES: &str = "VMSSStoppedTargetNames";
     /// Comma list of computer names of ready VMs that no in-scope target matches.
     pub const UNREGISTERED_NAMES: &str = "VMSSUnregisteredInstanceNames";
+}
+
+/// Why a target's decision is what it is, in a few words for the decision record.
+pub fn decided(d: &Decision) -> String {
+    match d {
+        Decision::OutOfScope(Excluded::Environment(env)) => format!("not in {env}"),
+        Decision::OutOfScope(Excluded::Role(role)) => format!("lacks role {role}"),
+        Decision::OutOfScope(Excluded::ParticipationUnknown) => {
+            "its tenanted participation is unknown".into()
+        }
+        Decision::OutOfScope(Excluded::TenantedOnly) => "takes part in tenanted runs only".into(),
+        Decision::OutOfScope(Excluded::Tenant(tenant)) => format!("not linked to tenant {tenant}"),
+        Decision::Output => "its VM is ready and running".into(),
+        Decision::Removed(reason) => reason.to_string(),
+        Decision::Failed => "kept: its VM is Failed".into(),
+        Decision::Stopped => "kept: its VM is stopped or deallocated".into(),
+        Decision::Foreign => {
+            "kept: it matches no VM and does not have a scale set's computer-name shape".into()
+        }
+        Decision::SharedName => "kept: several VMs share its computer name".into(),
+        Decision::Pending => "kept: its VM was still changing".into(),
+        Decision::Unverified => "kept: a VM of its scale set has no computer name yet".into(),
+        Decision::PreExisting => "left out: created before VMSS.OldServers.TimeInMinutes".into(),
+        Decision::Disabled => "left out: disabled in Octopus".into(),
+    }
 }
 
 /// The decision record's summary line: how the run ended and what it decided.
