@@ -269,11 +269,21 @@ impl<'a> Step<'a> {
             reporter: &self.reporter,
             budget: &budget,
         };
-        let waited = crate::wait::wait(policy, started, fastrand::f64, &mut progress, || {
+        let waited = match crate::wait::wait(policy, started, fastrand::f64, &mut progress, || {
             look(&pacing, sets)
         })
         .await
-        .map_err(|stopped| Error::Azure(report::wait_stopped(&stopped)))?;
+        {
+            Ok(waited) => waited,
+            Err(stopped) => {
+                // The check that ended the wait is in the record too (a transient failure
+                // at the deadline was reported, and kept, as it happened).
+                if !stopped.timed_out {
+                    progress.record_failure(&stopped.failure);
+                }
+                return Err(Error::Azure(report::wait_stopped(&stopped)));
+            }
+        };
         let views = match waited {
             Waited::Settled(views) => {
                 // The settling check is the one the wait did not report as it went.
@@ -409,6 +419,17 @@ impl WaitProgress<'_> {
         self.outcome
             .classes_at(number, views.iter().flat_map(listed));
     }
+
+    /// Keeps a check that failed: the next one in order.
+    fn record_failure(&mut self, failure: &Failure) {
+        self.outcome.checks.push(Check {
+            number: self.outcome.checks.len() as u32 + 1,
+            at: time::OffsetDateTime::now_utc(),
+            sets: Vec::new(),
+            budget: Vec::new(),
+            failure: Some(failure.message.clone()),
+        });
+    }
 }
 
 impl Progress<Vec<SetView>> for WaitProgress<'_> {
@@ -423,13 +444,7 @@ impl Progress<Vec<SetView>> for WaitProgress<'_> {
     }
 
     fn failed(&mut self, check: u32, failure: &Failure, repeats: u32) {
-        self.outcome.checks.push(Check {
-            number: check,
-            at: time::OffsetDateTime::now_utc(),
-            sets: Vec::new(),
-            budget: Vec::new(),
-            failure: Some(failure.message.clone()),
-        });
+        self.record_failure(failure);
         if repeats == 0 {
             self.reporter.warn(&report::check_failed(check, failure));
         } else {
