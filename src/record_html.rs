@@ -40,12 +40,12 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px;border-bott
 p.summary{font-size:15px;margin:8px 0 12px;padding:8px 12px;border-left:4px solid #2e7d32;background:#f3f8f3}
 p.summary.failed{border-color:#c62828;background:#fbf0f0}p.summary.timedOut{border-color:#f9a825;background:#fdf8ea}
 dl.run{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0;font-size:13px}dl.run dt{color:#555}dl.run dd{margin:0}
-table{border-collapse:collapse;font-size:13px;width:100%}th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #e5e5e5;vertical-align:top;white-space:nowrap}td.why{white-space:normal}
+table{border-collapse:collapse;font-size:13px;width:100%}th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #e5e5e5;vertical-align:top;white-space:nowrap}td.why{white-space:normal;overflow-wrap:anywhere}
 th{background:#f5f5f5}td.num{text-align:right}.tag{display:inline-block;padding:0 6px;border-radius:3px;font-size:12px;background:#eee}
 .tag.output,.tag.member,.tag.removed-ok{background:#dcedc8}.tag.removed{background:#ffe0b2}.tag.failed{background:#ffcdd2}.tag.pending{background:#fff3c4}
 .tag.stopped{background:#cfd8dc}.tag.outOfScope,.tag.gone{background:#f0f0f0;color:#666}
 code{font-size:12px}svg{max-width:100%;height:auto}small{color:#666}
-@media print{body{margin:0;font-size:10pt}tr{break-inside:avoid}h2{break-after:avoid}*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+@media print{body{margin:0;font-size:10pt}th,td{white-space:normal}code{white-space:nowrap}tr{break-inside:avoid}h2{break-after:avoid}*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 ";
 
 /// Escapes text for HTML content and quoted attributes.
