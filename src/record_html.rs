@@ -113,11 +113,14 @@ fn summary(record: &Record) -> String {
     crate::report::record_summary(
         &record.run.result,
         record.run.failure.as_deref(),
-        count("output"),
-        count("removed"),
-        kept,
-        record.vms.len(),
-        record.checks.len(),
+        crate::report::Tally {
+            output: count("output"),
+            removed: count("removed"),
+            kept,
+            left_out: count("preExisting") + count("disabled"),
+            vms: record.vms.len(),
+            checks: record.checks.len(),
+        },
     )
 }
 

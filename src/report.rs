@@ -513,23 +513,33 @@ pub fn decided(d: &Decision) -> String {
     }
 }
 
+/// What the decision record's summary line counts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    /// Targets deployed to.
+    pub output: usize,
+    /// Targets removed.
+    pub removed: usize,
+    /// Targets kept (failed, stopped, pending, shared name, foreign, unverified).
+    pub kept: usize,
+    /// Targets left out of the output (pre-existing, disabled).
+    pub left_out: usize,
+    /// VMs in the record.
+    pub vms: usize,
+    /// Checks of the wait.
+    pub checks: usize,
+}
+
 /// The decision record's summary line: how the run ended and what it decided.
-pub fn record_summary(
-    result: &str,
-    failure: Option<&str>,
-    output: usize,
-    removed: usize,
-    kept: usize,
-    vms: usize,
-    checks: usize,
-) -> String {
+pub fn record_summary(result: &str, failure: Option<&str>, t: Tally) -> String {
     let head = match (result, failure) {
         (_, Some(why)) => format!("Failed: {why}"),
         ("timedOut", None) => "Timed out and proceeded:".to_string(),
         _ => "Succeeded:".to_string(),
     };
     format!(
-        "{head} {output} target(s) deployed to, {removed} removed, {kept} kept; {vms} VM(s) over {checks} check(s)."
+        "{head} {} target(s) deployed to, {} removed, {} kept, {} left out of the output; {} VM(s) over {} check(s).",
+        t.output, t.removed, t.kept, t.left_out, t.vms, t.checks
     )
 }
 
