@@ -62,6 +62,10 @@ pub struct DemoArgs {
     /// Seconds between checks in the demo (the real step's default is 10).
     #[arg(long, default_value = "1")]
     pub poll_interval: String,
+    /// Where the step writes its decision record (JSON and HTML) [default: a new directory
+    /// under the system's temporary directory]
+    #[arg(long)]
+    pub report_dir: Option<std::path::PathBuf>,
 }
 
 /// The environment variables that hold secrets.
@@ -128,6 +132,9 @@ pub struct StepArgs {
     /// VMSS.Reconcile.DryRun: `Yes` reports what would be removed and removes nothing [default: No]
     #[arg(long, env = "VMSS_RECONCILE_DRYRUN")]
     pub dry_run: Option<String>,
+    /// VMSS.Report.Artifacts: `No` writes no decision record (JSON and HTML artifacts) [default: Yes]
+    #[arg(long, env = "VMSS_REPORT_ARTIFACTS")]
+    pub report_artifacts: Option<String>,
     /// VMSS.Poll.Interval: seconds between checks (decimals allowed) [default: 10]
     #[arg(long, env = "VMSS_POLL_INTERVAL")]
     pub poll_interval: Option<String>,

@@ -31,6 +31,13 @@ pub async fn run(args: &DemoArgs) -> i32 {
         .map(|m| (m.id.clone(), m.name.clone()))
         .collect();
     let sim = Sim::start(world);
+    let report_dir = match report_dir(args) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("vmss-check demo: could not make a directory for the decision record: {e}");
+            return 1;
+        }
+    };
     screen.print("vmss-check demo: a simulated scale set scales out from 5 to 12 VMs, with 2 over-provisioned extras.");
     screen.print("A deployment target trigger started this run; the 5 old VMs are left out of the output (ExcludeFromOutput=Yes).");
     screen.print("One old VM's extension failed (Failed but running), and a plain VM shares the role: both targets are kept.");
@@ -44,7 +51,7 @@ pub async fn run(args: &DemoArgs) -> i32 {
     // running.
     let interrupted = interrupts();
     tokio::pin!(interrupted);
-    let mut child = match step_command(&sim, args).and_then(|mut c| c.spawn()) {
+    let mut child = match step_command(&sim, args, &report_dir).and_then(|mut c| c.spawn()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("vmss-check demo: could not run the step: {e}");
@@ -131,14 +138,28 @@ pub async fn run(args: &DemoArgs) -> i32 {
         w.requests(crate::sim::Service::Arm).len(),
         w.requests(crate::sim::Service::Octopus).len()
     ));
+    match screen.decoder.artifacts.as_slice() {
+        [] => screen.print("decision record: none was written"),
+        files => {
+            screen.print("decision record (open the HTML in a browser):");
+            for f in files {
+                screen.print(&format!("  {f}"));
+            }
+        }
+    }
     code
 }
 
 /// The step as its own process, exactly as the step template runs it; the proxy variables are
 /// dropped so a proxy on this machine cannot intercept loopback calls.
-fn step_command(sim: &Sim, args: &DemoArgs) -> std::io::Result<tokio::process::Command> {
+fn step_command(
+    sim: &Sim,
+    args: &DemoArgs,
+    report_dir: &std::path::Path,
+) -> std::io::Result<tokio::process::Command> {
     let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
-    cmd.env_clear()
+    cmd.current_dir(report_dir)
+        .env_clear()
         .envs(sim.env())
         .env("VMSS_POLL_INTERVAL", &args.poll_interval)
         .env("VMSS_TIMEOUT_VALUE", "2")
@@ -157,6 +178,17 @@ fn step_command(sim: &Sim, args: &DemoArgs) -> std::io::Result<tokio::process::C
     #[cfg(unix)]
     cmd.process_group(0);
     Ok(cmd)
+}
+
+/// Where the step writes its decision record: `--report-dir`, or a new directory under the
+/// system's temporary one (a demo run should not litter the directory it was started in).
+fn report_dir(args: &DemoArgs) -> std::io::Result<std::path::PathBuf> {
+    let dir = match &args.report_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("vmss-check-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 /// Resolves on Ctrl-C (or, on Unix, SIGTERM), listening from the call on, not from the first
@@ -290,6 +322,8 @@ struct Decoder {
     /// Whether the last line shown was an output variable (they are listed under one heading).
     listing: bool,
     variables: HashMap<String, String>,
+    /// The files the step attached (the decision record), in order.
+    artifacts: Vec<String>,
 }
 
 impl Decoder {
@@ -299,6 +333,7 @@ impl Decoder {
             mode: Mode::Default,
             listing: false,
             variables: HashMap::new(),
+            artifacts: Vec::new(),
         }
     }
 
@@ -371,6 +406,11 @@ impl Decoder {
                 lines
             }
             Message::Result(text) => vec![self.paint(RED, &format!("result: {text}"))],
+            Message::Artifact { path, name, length } => {
+                let size = length.map(|l| format!(", {l} bytes")).unwrap_or_default();
+                self.artifacts.push(path.clone());
+                vec![self.paint(DIM, &format!("(artifact {name}{size}: {path})"))]
+            }
             Message::Other { name, attrs } => {
                 let attrs: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 vec![self.paint(DIM, &format!("({name}: {})", attrs.join(", ")))]
@@ -409,7 +449,7 @@ mod tests {
                 "setVariable",
                 &[("name", "Key"), ("value", "s3cret"), ("sensitive", "True")],
             ),
-            service_message("createArtifact", &[("path", "/tmp/x"), ("name", "x")]),
+            crate::output::create_artifact("/tmp/x.json", "x.json", 12),
             service_message("resultMessage", &[("message", "Stopped.")]),
             "##octopus[setVariable name='broken".into(),
         ];
@@ -423,12 +463,13 @@ mod tests {
                 "  A = 1",
                 "  B =",
                 "  Key = ********",
-                "(createArtifact: path=/tmp/x, name=x)",
+                "(artifact x.json, 12 bytes: /tmp/x.json)",
                 "result: Stopped.",
                 "## octopus[setVariable name='broken",
             ]
         );
         assert_eq!(decoder.variables["A"], "1");
+        assert_eq!(decoder.artifacts, ["/tmp/x.json"]);
         assert_eq!(
             Decoder::new(false).feed(&step[4]),
             Shown::Progress(50, "7 of 14".into())

@@ -3,8 +3,10 @@
 //! are gone, and sets output variables naming the targets to deploy to.
 //!
 //! One module per concern: [`cli`] and [`settings`] (inputs), [`azure`] and [`octopus`] (the
-//! two clients), [`wait`] (the wait policy), [`reconcile`] (the pure plan), [`output`] (service
-//! messages), [`step`] (the sequence), [`sim`] (the simulated cloud behind `demo` and the tests).
+//! two clients), [`wait`] (the wait policy), [`reconcile`] (the pure plan), [`outcome`] (what
+//! the step saw and decided, as data), [`report`] (its words), [`record`] and [`record_html`]
+//! (the decision record attached to the task), [`output`] (service messages), [`step`] (the
+//! sequence), [`sim`] (the simulated cloud behind `demo` and the tests).
 #![warn(missing_docs)]
 
 pub mod azure;
@@ -15,8 +17,11 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod octopus;
+pub mod outcome;
 pub mod output;
 pub mod reconcile;
+pub mod record;
+pub mod record_html;
 pub mod redacted;
 pub mod report;
 pub mod retry;

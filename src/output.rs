@@ -24,6 +24,19 @@ pub fn service_message(name: &str, attributes: &[(&str, &str)]) -> String {
     line
 }
 
+/// Renders `createArtifact`: attaches the file at `path` (absolute) to the task under `name`;
+/// `length` is its size in bytes, as Calamari's own `new_octopusartifact` sends it.
+pub fn create_artifact(path: &str, name: &str, length: u64) -> String {
+    service_message(
+        "createArtifact",
+        &[
+            ("path", path),
+            ("name", name),
+            ("length", &length.to_string()),
+        ],
+    )
+}
+
 /// Base64 (standard alphabet, padded) of a value's UTF-8 bytes, as Octopus expects.
 pub fn encode(value: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
@@ -62,6 +75,15 @@ pub enum Message {
     },
     /// `resultMessage`: the sentence that replaces "script returned exit code N".
     Result(String),
+    /// `createArtifact`: a file attached to the task.
+    Artifact {
+        /// Where the file is.
+        path: String,
+        /// The name Octopus shows and downloads it as.
+        name: String,
+        /// Its size in bytes, when given.
+        length: Option<u64>,
+    },
     /// Any other message, its attributes decoded, in order.
     Other {
         /// The message's name.
@@ -117,6 +139,14 @@ pub fn parse(line: &str) -> Option<Message> {
             message: attr("message").unwrap_or_default(),
         },
         "resultMessage" => Message::Result(attr("message")?),
+        "createArtifact" => Message::Artifact {
+            path: attr("path")?,
+            name: attr("name")?,
+            length: match attr("length") {
+                Some(l) => Some(l.trim().parse().ok()?),
+                None => None,
+            },
+        },
         _ if attrs.is_empty() && (name.starts_with("stdout-") || name.starts_with("stderr-")) => {
             Message::Mode(name.to_string())
         }
@@ -258,6 +288,11 @@ impl Reporter {
             .set_message(self.redactor.scrub(message).into_owned());
     }
 
+    /// Attaches a file to the task (see [`create_artifact`]).
+    pub fn artifact(&self, path: &str, name: &str, length: u64) {
+        self.message(&create_artifact(path, name, length));
+    }
+
     /// Replaces Octopus's "script returned exit code N" with a sentence the user can act on.
     pub fn fail(&self, message: &str) {
         self.spinner.finish_and_clear();
@@ -383,13 +418,26 @@ mod tests {
                 Message::Mode("stdout-warning".into()),
             ),
             (
-                service_message("createArtifact", &[("path", "/tmp/a b"), ("name", "a b")]),
+                create_artifact("/tmp/a b/r.json", "r-Environments-1.json", 1234),
+                Message::Artifact {
+                    path: "/tmp/a b/r.json".into(),
+                    name: "r-Environments-1.json".into(),
+                    length: Some(1234),
+                },
+            ),
+            (
+                service_message("createArtifact", &[("path", "/tmp/x"), ("name", "x")]),
+                Message::Artifact {
+                    path: "/tmp/x".into(),
+                    name: "x".into(),
+                    length: None,
+                },
+            ),
+            (
+                service_message("createArtifacts", &[("path", "/tmp/x")]),
                 Message::Other {
-                    name: "createArtifact".into(),
-                    attrs: vec![
-                        ("path".into(), "/tmp/a b".into()),
-                        ("name".into(), "a b".into()),
-                    ],
+                    name: "createArtifacts".into(),
+                    attrs: vec![("path".into(), "/tmp/x".into())],
                 },
             ),
         ];
@@ -446,6 +494,7 @@ mod tests {
             "##octopus[progress percentage='MTAx' message='']",
             "##octopus[progress percentage='aGFsZg==' message='']",
             "##octopus[resultMessage]",
+            "##octopus[createArtifact path='eA==' name='eA==' length='bWFueQ==']",
             "## octopus[stdout-warning]",
         ] {
             assert_eq!(parse(line), None, "{line:?}");

@@ -6,10 +6,10 @@
 //! at [`NAMES_SHOWN`] and a count of the rest; the detail goes to verbose lines.
 
 use crate::azure::ScaleSet;
+use crate::outcome::{Decision, Excluded, Outcome};
 use crate::output::Reporter;
 use crate::reconcile::{self, Instance, InstanceState, Plan, Prefix, RemovalReason, Target};
 use crate::settings::ScaleSetRef;
-use crate::step::Outcome;
 use std::time::Duration;
 
 /// How many names a line shows before it counts the rest.
@@ -522,8 +522,80 @@ pub mod vars {
     pub const UNREGISTERED_NAMES: &str = "VMSSUnregisteredInstanceNames";
 }
 
-/// Sets every output variable, after one highlighted line saying whom the deployment goes to.
-pub fn outputs(outcome: &Outcome, reporter: &Reporter) {
+/// Why a target's decision is what it is, in a few words for the decision record.
+pub fn decided(d: &Decision) -> String {
+    match d {
+        Decision::OutOfScope(Excluded::Environment(env)) => format!("not in {env}"),
+        Decision::OutOfScope(Excluded::Role(role)) => format!("lacks role {role}"),
+        Decision::OutOfScope(Excluded::ParticipationUnknown) => {
+            "its tenanted participation is unknown".into()
+        }
+        Decision::OutOfScope(Excluded::TenantedOnly) => "takes part in tenanted runs only".into(),
+        Decision::OutOfScope(Excluded::Tenant(tenant)) => format!("not linked to tenant {tenant}"),
+        Decision::Output => "its VM is ready and running".into(),
+        Decision::Removed(reason) => reason.to_string(),
+        Decision::Failed => "kept: its VM is Failed".into(),
+        Decision::Stopped => "kept: its VM is stopped or deallocated".into(),
+        Decision::Foreign => {
+            "kept: it matches no VM and does not have a scale set's computer-name shape".into()
+        }
+        Decision::SharedName => "kept: several VMs share its computer name".into(),
+        Decision::Pending => "kept: its VM was still changing".into(),
+        Decision::Unverified => "kept: a VM of its scale set has no computer name yet".into(),
+        Decision::PreExisting => "left out: created before VMSS.OldServers.TimeInMinutes".into(),
+        Decision::Disabled => "left out: disabled in Octopus".into(),
+    }
+}
+
+/// What the decision record's summary line counts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    /// Targets deployed to.
+    pub output: usize,
+    /// Targets removed.
+    pub removed: usize,
+    /// Targets kept (failed, stopped, pending, shared name, foreign, unverified).
+    pub kept: usize,
+    /// Targets left out of the output (pre-existing, disabled).
+    pub left_out: usize,
+    /// VMs in the record.
+    pub vms: usize,
+    /// Checks of the wait.
+    pub checks: usize,
+}
+
+/// The decision record's summary line: how the run ended and what it decided.
+pub fn record_summary(result: &str, failure: Option<&str>, t: Tally) -> String {
+    let head = match (result, failure) {
+        (_, Some(why)) => format!("Failed: {why}"),
+        ("timedOut", None) => "Timed out and proceeded:".to_string(),
+        _ => "Succeeded:".to_string(),
+    };
+    format!(
+        "{head} {} target(s) deployed to, {} removed, {} kept, {} left out of the output; {} VM(s) over {} check(s).",
+        t.output, t.removed, t.kept, t.left_out, t.vms, t.checks
+    )
+}
+
+/// The decision record is attached (Octopus collects it once the step ends).
+pub fn record_attached(name: &str, path: &std::path::Path) -> String {
+    format!(
+        "Attached the decision record {name} (from {}); Octopus collects it when this step ends.",
+        path.display()
+    )
+}
+
+/// A decision record that could not be written: the step goes on.
+pub fn record_not_written(path: &std::path::Path, error: &std::io::Error) -> String {
+    format!(
+        "Could not write the decision record {} ({error}); the step goes on without it. Check that the step's working directory is writable, or set VMSS.Report.Artifacts to No.",
+        path.display()
+    )
+}
+
+/// Sets every output variable, after one highlighted line saying whom the deployment goes to,
+/// and keeps them in the outcome for the decision record.
+pub fn outputs(outcome: &mut Outcome, reporter: &Reporter) {
     let deploy: &[Target] = if outcome.duplicate {
         &[]
     } else {
@@ -542,36 +614,42 @@ pub fn outputs(outcome: &Outcome, reporter: &Reporter) {
         reporter.highlight("No targets to deploy to.");
     }
     let bool_ = |b: bool| if b { "True" } else { "False" };
-    reporter.set_variable(vars::HAS_SERVERS, bool_(has));
-    reporter.set_variable(vars::TARGET_IDS, &ids.join(","));
-    reporter.set_variable(vars::TARGET_NAMES, &names_.join(","));
-    reporter.set_variable(vars::DUPLICATE, bool_(outcome.duplicate));
+    let mut set_vars: Vec<(String, String)> = Vec::new();
+    let mut set = |name: &str, value: &str| {
+        reporter.set_variable(name, value);
+        set_vars.push((name.to_string(), value.to_string()));
+    };
+    set(vars::HAS_SERVERS, bool_(has));
+    set(vars::TARGET_IDS, &ids.join(","));
+    set(vars::TARGET_NAMES, &names_.join(","));
+    set(vars::DUPLICATE, bool_(outcome.duplicate));
     let removed_ids: Vec<&str> = outcome.removed.iter().map(|(t, _)| t.id.as_str()).collect();
     let removed_names: Vec<&str> = outcome
         .removed
         .iter()
         .map(|(t, _)| t.name.as_str())
         .collect();
-    reporter.set_variable(vars::REMOVED_IDS, &removed_ids.join(","));
-    reporter.set_variable(vars::REMOVED_NAMES, &removed_names.join(","));
+    set(vars::REMOVED_IDS, &removed_ids.join(","));
+    set(vars::REMOVED_NAMES, &removed_names.join(","));
     let pending: Vec<&str> = outcome.pending.iter().map(|t| t.name.as_str()).collect();
-    reporter.set_variable(vars::PENDING_NAMES, &pending.join(","));
-    reporter.set_variable(vars::TIMED_OUT, bool_(outcome.timed_out));
+    set(vars::PENDING_NAMES, &pending.join(","));
+    set(vars::TIMED_OUT, bool_(outcome.timed_out));
     let old: Vec<&str> = outcome
         .pre_existing
         .iter()
         .map(|t| t.name.as_str())
         .collect();
-    reporter.set_variable(vars::PRE_EXISTING_NAMES, &old.join(","));
+    set(vars::PRE_EXISTING_NAMES, &old.join(","));
     let names_of = |ts: &[Target]| {
         ts.iter()
             .map(|t| t.name.as_str())
             .collect::<Vec<_>>()
             .join(",")
     };
-    reporter.set_variable(vars::FAILED_NAMES, &names_of(&outcome.failed));
-    reporter.set_variable(vars::STOPPED_NAMES, &names_of(&outcome.stopped));
-    reporter.set_variable(vars::UNREGISTERED_NAMES, &outcome.unregistered.join(","));
+    set(vars::FAILED_NAMES, &names_of(&outcome.failed));
+    set(vars::STOPPED_NAMES, &names_of(&outcome.stopped));
+    set(vars::UNREGISTERED_NAMES, &outcome.unregistered.join(","));
+    outcome.variables = set_vars;
 }
 
 #[cfg(test)]

@@ -155,6 +155,8 @@ pub struct Settings {
     pub old_window: Duration,
     /// `VMSS.Reconcile.DryRun`.
     pub dry_run: bool,
+    /// `VMSS.Report.Artifacts`: write the decision record and attach it to the task.
+    pub report_artifacts: bool,
     /// `VMSS.Poll.Interval`.
     pub poll_interval: Duration,
     /// Longest wait for one HTTP request (`VMSS_CHECK_REQUEST_TIMEOUT`, a test knob).
@@ -231,6 +233,10 @@ impl Settings {
             3.0,
         ));
         let dry_run = p.take(yes_no(args.dry_run.as_deref(), "VMSS.Reconcile.DryRun"));
+        let report_artifacts = p.take(yes_no(
+            present(&args.report_artifacts).or(Some("Yes")),
+            "VMSS.Report.Artifacts",
+        ));
         let poll_interval = p.take(poll_seconds(args.poll_interval.as_deref()));
         let request_timeout = p.take(knob_seconds(
             args.request_timeout.as_deref(),
@@ -267,6 +273,7 @@ impl Settings {
             exclude_old: exclude_old.ok_or_else(missing)?,
             old_window: old_window.ok_or_else(missing)?,
             dry_run: dry_run.ok_or_else(missing)?,
+            report_artifacts: report_artifacts.ok_or_else(missing)?,
             poll_interval: poll_interval.ok_or_else(missing)?,
             request_timeout: request_timeout.ok_or_else(missing)?,
             overrun: overrun.ok_or_else(missing)?,
@@ -819,6 +826,29 @@ mod tests {
         assert_eq!(s.duplicate_handle, DuplicateHandle::Cancel);
         assert!(s.exclude_old);
         assert_eq!(s.poll_interval, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn report_artifacts_default_to_yes_and_name_their_parameter() {
+        assert!(Settings::from_args(&args()).unwrap().report_artifacts);
+        for (value, on) in [("No", false), ("false", false), ("YES", true), (" ", true)] {
+            let mut a = args();
+            a.report_artifacts = Some(value.into());
+            assert_eq!(
+                Settings::from_args(&a).unwrap().report_artifacts,
+                on,
+                "{value}"
+            );
+        }
+        let mut a = args();
+        a.report_artifacts = Some("Sometimes".into());
+        let Err(Error::Input(msg)) = Settings::from_args(&a) else {
+            panic!("expected an input error")
+        };
+        assert!(
+            msg.contains("VMSS.Report.Artifacts must be Yes or No"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The step: wait, reconcile, report. This is the only module that sequences I/O; the rules live
 //! in [`crate::wait`] and [`crate::reconcile`], the wire in [`crate::azure`] and
-//! [`crate::octopus`], the words in [`crate::output`].
+//! [`crate::octopus`], the words in [`crate::report`]. The phases fill an [`Outcome`], which
+//! ends as the output variables and the decision record ([`crate::record`]).
 
 use crate::azure::{AzureClient, ScaleSet};
 use crate::context::{self, ThisRun};
 use crate::error::{Error, Failure};
 use crate::octopus::{Deleted, OctopusClient};
+use crate::outcome::{self, Check, Counts, Outcome, Removal, SetCheck};
 use crate::output::Reporter;
 use crate::reconcile::{
     self, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
@@ -14,37 +16,12 @@ use crate::report;
 use crate::retry::{retrying, Budget, RetryPolicy};
 use crate::settings::{AzureCredential, DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
 use crate::wait::{Look, Progress, WaitPolicy, Waited};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// The preflight's own limit: a wrong URL or a hung server is found in seconds.
 const PREFLIGHT: Duration = Duration::from_secs(45);
-
-/// What the step did, for the demo's summary and for tests of the library.
-#[derive(Debug, Clone, Default)]
-pub struct Outcome {
-    /// Targets put in the output.
-    pub output: Vec<Target>,
-    /// Targets removed (or, in a dry run, that would have been).
-    pub removed: Vec<(Target, RemovalReason)>,
-    /// Targets left alone because their instance is still changing.
-    pub pending: Vec<Target>,
-    /// Targets kept but not output because their VM is `Failed`.
-    pub failed: Vec<Target>,
-    /// Targets kept but not output because their VM is stopped or deallocated.
-    pub stopped: Vec<Target>,
-    /// Computer names of ready, running VMs that no in-scope target matches.
-    pub unregistered: Vec<String>,
-    /// True when the wait ran out and the step proceeded.
-    pub timed_out: bool,
-    /// True when this run is a duplicate trigger run.
-    pub duplicate: bool,
-    /// True when nothing was removed because of `VMSS.Reconcile.DryRun`.
-    pub dry_run: bool,
-    /// Members left out of the output as pre-existing (`VMSS.OldServers.ExcludeFromOutput`).
-    pub pre_existing: Vec<Target>,
-}
 
 /// One scale set as a check saw it.
 #[derive(Debug, Clone)]
@@ -74,8 +51,38 @@ impl SetView {
     }
 }
 
-/// Runs the step. Errors carry the sentence for `resultMessage`.
+/// How many targets are removed at once: a scale-in of dozens finishes in a fraction of the
+/// time, while Octopus sees no more than a person clicking quickly would send it.
+pub const REMOVALS_AT_ONCE: usize = 4;
+
+/// Runs the step. Errors carry the sentence for `resultMessage`. Whatever the result, a run
+/// that got as far as a listing leaves its decision record (`VMSS.Report.Artifacts`).
 pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome, Error> {
+    let now = time::OffsetDateTime::now_utc();
+    let mut outcome = Outcome {
+        dry_run: settings.dry_run,
+        started: Some(now),
+        deadline: Some(now + settings.timeout),
+        ..Outcome::default()
+    };
+    let result = phases(settings, reporter.clone(), &mut outcome).await;
+    outcome.ended = Some(time::OffsetDateTime::now_utc());
+    if let Err(e) = &result {
+        outcome.failure = Some(e.to_string());
+    }
+    if settings.report_artifacts && outcome.listed() {
+        let dir = std::env::current_dir().unwrap_or_else(|_| ".".into());
+        crate::record::attach(settings, &outcome, &dir, &reporter);
+    }
+    result.map(|()| outcome)
+}
+
+/// The phases, in order, each filling the outcome as far as it gets.
+async fn phases(
+    settings: &Settings,
+    reporter: Arc<Reporter>,
+    outcome: &mut Outcome,
+) -> Result<(), Error> {
     let started = Instant::now();
     reporter.verbose(&report::version());
     let step = Step::new(settings, reporter)?;
@@ -84,10 +91,6 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
     let ends = started + settings.timeout + settings.overrun;
     step.octopus.end_calls_at(ends);
     step.azure_budget.end_at(ends);
-    let mut outcome = Outcome {
-        dry_run: settings.dry_run,
-        ..Outcome::default()
-    };
     // A wrong key, URL, space or environment fails here, in seconds, not after the wait.
     let tenant = step.preflight().await?;
     step.warn_if_the_oidc_token_expires_first();
@@ -106,19 +109,18 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
     if let Some(this) = &this_run {
         outcome.duplicate = step.is_duplicate(this).await?;
         if outcome.duplicate && settings.duplicate_handle == DuplicateHandle::Cancel {
-            step.cancel(this, &outcome).await?;
-            return Ok(outcome);
+            return step.cancel(this, outcome).await;
         }
     }
 
-    let scale_sets = step.wait_for_scale_sets(started, &mut outcome).await?;
-    step.reconcile(&scale_sets, tenant, &mut outcome).await?;
+    let scale_sets = step.wait_for_scale_sets(started, outcome).await?;
+    step.reconcile(&scale_sets, tenant, outcome).await?;
     if let (true, Some(this)) = (settings.exclude_old, &this_run) {
-        step.exclude_pre_existing(&mut outcome, this).await?;
+        step.exclude_pre_existing(outcome, this).await?;
     }
-    report::outputs(&outcome, &step.reporter);
+    report::outputs(outcome, &step.reporter);
     step.reporter.done();
-    Ok(outcome)
+    Ok(())
 }
 
 fn octopus_error(f: Failure) -> Error {
@@ -226,7 +228,7 @@ impl<'a> Step<'a> {
     }
 
     /// Sets the outputs of a duplicate, then asks Octopus to cancel this run's task.
-    async fn cancel(&self, this: &ThisRun, outcome: &Outcome) -> Result<(), Error> {
+    async fn cancel(&self, this: &ThisRun, outcome: &mut Outcome) -> Result<(), Error> {
         self.reporter.highlight(&report::cancelling(this));
         // Outputs first: once the cancel lands, Octopus may stop this process at any moment.
         report::outputs(outcome, &self.reporter);
@@ -254,22 +256,39 @@ impl<'a> Step<'a> {
             interval: settings.poll_interval,
             timeout: settings.timeout,
         };
+        let budget = Mutex::new(Vec::new());
         let mut progress = WaitProgress {
             reporter: &self.reporter,
+            outcome: &mut *outcome,
+            budget: &budget,
         };
         let pacing = Pacing {
             azure: &self.azure,
             minute: settings.minute,
             floor: settings.poll_interval,
             reporter: &self.reporter,
+            budget: &budget,
         };
-        let waited = crate::wait::wait(policy, started, fastrand::f64, &mut progress, || {
+        let waited = match crate::wait::wait(policy, started, fastrand::f64, &mut progress, || {
             look(&pacing, sets)
         })
         .await
-        .map_err(|stopped| Error::Azure(report::wait_stopped(&stopped)))?;
+        {
+            Ok(waited) => waited,
+            Err(stopped) => {
+                // The check that ended the wait is in the record too (a transient failure
+                // at the deadline was reported, and kept, as it happened).
+                if !stopped.timed_out {
+                    progress.record_failure(&stopped.failure);
+                }
+                return Err(Error::Azure(report::wait_stopped(&stopped)));
+            }
+        };
         let views = match waited {
             Waited::Settled(views) => {
+                // The settling check is the one the wait did not report as it went.
+                let number = progress.outcome.checks.len() as u32 + 1;
+                progress.record(number, &views);
                 report_ready(&views, &self.reporter);
                 self.reporter
                     .highlight(&report::settled(sets, started.elapsed()));
@@ -325,7 +344,16 @@ impl<'a> Step<'a> {
 
         let plan = reconcile::plan(&instances, &targets, &scope, &prefixes);
         report::plan(&plan, &instances, &prefixes, scale_sets, &self.reporter);
-        outcome.removed = remove(&plan, &self.octopus, settings.dry_run, &self.reporter).await?;
+        outcome.targets = outcome::target_rows(&targets, &scope, &plan);
+        outcome.vms = instances;
+        outcome.removed = remove(
+            &plan,
+            &self.octopus,
+            settings.dry_run,
+            &self.reporter,
+            outcome,
+        )
+        .await?;
         outcome.pending = plan.pending;
         outcome.failed = plan.failed.into_iter().map(|(t, _)| t).collect();
         outcome.stopped = plan.stopped.into_iter().map(|(t, _)| t).collect();
@@ -355,14 +383,53 @@ impl<'a> Step<'a> {
         }
         outcome.output = new;
         outcome.pre_existing = old;
+        outcome.pre_existing_rows();
         Ok(())
     }
 }
 
 /// Tells the log how the wait goes: a line per check, and a transient failure once, then
-/// counted in the verbose log while it repeats.
+/// counted in the verbose log while it repeats; and keeps every check for the record.
 struct WaitProgress<'r> {
     reporter: &'r Reporter,
+    outcome: &'r mut Outcome,
+    /// The read budget the check's answers reported, as [`Pacing`] last saw it.
+    budget: &'r Mutex<Vec<(String, u32)>>,
+}
+
+impl WaitProgress<'_> {
+    /// Keeps what check `number` saw of each scale set and VM.
+    fn record(&mut self, number: u32, views: &[SetView]) {
+        let budget = self.budget.lock().map(|b| b.clone()).unwrap_or_default();
+        self.outcome.checks.push(Check {
+            number,
+            at: time::OffsetDateTime::now_utc(),
+            sets: views
+                .iter()
+                .map(|v| SetCheck {
+                    scale_set: v.set.name.clone(),
+                    resource_group: v.set.resource_group.clone(),
+                    state: v.scale_set.provisioning_state.clone(),
+                    counts: v.instances.as_ref().map(Counts::of),
+                })
+                .collect(),
+            budget,
+            failure: None,
+        });
+        self.outcome
+            .classes_at(number, views.iter().flat_map(listed));
+    }
+
+    /// Keeps a check that failed: the next one in order.
+    fn record_failure(&mut self, failure: &Failure) {
+        self.outcome.checks.push(Check {
+            number: self.outcome.checks.len() as u32 + 1,
+            at: time::OffsetDateTime::now_utc(),
+            sets: Vec::new(),
+            budget: Vec::new(),
+            failure: Some(failure.message.clone()),
+        });
+    }
 }
 
 impl Progress<Vec<SetView>> for WaitProgress<'_> {
@@ -373,9 +440,11 @@ impl Progress<Vec<SetView>> for WaitProgress<'_> {
             .progress(pct, &report::ready(ready, Some(total)));
         self.reporter
             .info(&report::check(check, ready, total, &still_changing(views)));
+        self.record(check, views);
     }
 
     fn failed(&mut self, check: u32, failure: &Failure, repeats: u32) {
+        self.record_failure(failure);
         if repeats == 0 {
             self.reporter.warn(&report::check_failed(check, failure));
         } else {
@@ -432,6 +501,8 @@ struct Pacing<'a> {
     minute: Duration,
     floor: Duration,
     reporter: &'a Reporter,
+    /// What is left of each bucket, for the record.
+    budget: &'a Mutex<Vec<(String, u32)>>,
 }
 
 impl Pacing<'_> {
@@ -439,6 +510,12 @@ impl Pacing<'_> {
     /// the poll interval, naming the tightest bucket.
     fn pace(&self) -> Option<Duration> {
         let buckets = self.azure.rate_limits().take(self.minute);
+        if let Ok(mut left) = self.budget.lock() {
+            *left = buckets
+                .iter()
+                .map(|(n, b)| (n.clone(), b.remaining))
+                .collect();
+        }
         let plain: Vec<crate::wait::Bucket> = buckets.iter().map(|(_, b)| *b).collect();
         let pace = crate::wait::pace(&plain)?;
         if pace > self.floor {
@@ -506,38 +583,58 @@ fn lent_prefix(
     }))
 }
 
-/// Removes the planned targets one by one. Every target is attempted; if any fails, the step
-/// fails after the rest, saying which.
+/// Removes the planned targets, [`REMOVALS_AT_ONCE`] at a time, within the step's budget:
+/// none starts once the time is spent, and a dry run removes nothing. Every target is
+/// attempted; if any fails (or was not tried), the step fails after the rest, saying which.
+/// Each target's row in the outcome says how its removal went.
 async fn remove(
     plan: &Plan,
     octopus: &OctopusClient,
     dry_run: bool,
     reporter: &Reporter,
+    outcome: &mut Outcome,
 ) -> Result<Vec<(Target, RemovalReason)>, Error> {
+    use futures::StreamExt as _;
+    let mut results: Vec<(usize, Removal)> = futures::stream::iter(plan.remove.iter().enumerate())
+        .map(|(n, (target, reason))| async move {
+            if dry_run {
+                reporter.verbose(&report::removing(target, reason, true));
+                return (n, Removal::DryRun);
+            }
+            if octopus.out_of_time() {
+                return (n, Removal::NotTried);
+            }
+            let result = match octopus.delete_target(&target.id).await {
+                Ok(Deleted::Removed) => {
+                    reporter.verbose(&report::removing(target, reason, false));
+                    Removal::Removed
+                }
+                Ok(Deleted::AlreadyGone) => {
+                    reporter.info(&report::already_removed(target));
+                    Removal::AlreadyGone
+                }
+                Err(f) => Removal::Failed(f.message),
+            };
+            (n, result)
+        })
+        .buffer_unordered(REMOVALS_AT_ONCE)
+        .collect()
+        .await;
+    // In the plan's order, whichever finished first.
+    results.sort_by_key(|(n, _)| *n);
     let mut removed = Vec::new();
     let mut failed = Vec::new();
     let mut not_tried = 0;
-    for (target, reason) in &plan.remove {
-        if !dry_run && octopus.out_of_time() {
-            not_tried += 1;
-            continue;
-        }
-        if dry_run {
-            reporter.verbose(&report::removing(target, reason, true));
-            removed.push((target.clone(), reason.clone()));
-            continue;
-        }
-        match octopus.delete_target(&target.id).await {
-            Ok(Deleted::Removed) => {
-                reporter.verbose(&report::removing(target, reason, false));
-                removed.push((target.clone(), reason.clone()));
+    for (n, result) in results {
+        let (target, reason) = &plan.remove[n];
+        match &result {
+            Removal::Removed | Removal::AlreadyGone | Removal::DryRun => {
+                removed.push((target.clone(), reason.clone()))
             }
-            Ok(Deleted::AlreadyGone) => {
-                reporter.info(&report::already_removed(target));
-                removed.push((target.clone(), reason.clone()));
-            }
-            Err(f) => failed.push((target.name.clone(), f.message)),
+            Removal::Failed(why) => failed.push((target.name.clone(), why.clone())),
+            Removal::NotTried => not_tried += 1,
         }
+        outcome.removal(&target.id, result);
     }
     report::removed(&removed, dry_run, reporter);
     if not_tried > 0 || !failed.is_empty() {

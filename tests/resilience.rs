@@ -374,6 +374,7 @@ fn the_token_file_is_read_again_for_each_new_access_token() {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
         .env_clear()
         .envs(env)
+        .env("VMSS_REPORT_ARTIFACTS", "No")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

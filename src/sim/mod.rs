@@ -74,6 +74,7 @@ fn router(world: Shared, base: String, service: Service, handler: Handler) -> Ro
                     // timeout ends this request.
                     std::future::pending::<()>().await;
                 }
+                slow_delete(&world, &incoming.method).await;
                 let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
                 let response = handler(&mut w, &base, &incoming);
                 w.seen.push(world::Seen {
@@ -87,6 +88,22 @@ fn router(world: Shared, base: String, service: Service, handler: Handler) -> Ro
             }
         },
     )
+}
+
+/// Holds a DELETE for `faults.delete_delay`, counting how many are held at once.
+async fn slow_delete(world: &Shared, method: &Method) {
+    let lock = || world.lock().unwrap_or_else(|e| e.into_inner());
+    let delay = match lock().faults.delete_delay {
+        Some(d) if method == Method::DELETE => d,
+        _ => return,
+    };
+    {
+        let mut w = lock();
+        w.deletes_in_flight.0 += 1;
+        w.deletes_in_flight.1 = w.deletes_in_flight.1.max(w.deletes_in_flight.0);
+    }
+    tokio::time::sleep(delay).await;
+    lock().deletes_in_flight.0 -= 1;
 }
 
 impl Sim {

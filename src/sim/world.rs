@@ -190,6 +190,8 @@ pub struct Faults {
     pub register_after_pages: Option<(usize, Vec<String>)>,
     /// Answer every DELETE of a target with 503 and this `Retry-After` (seconds).
     pub delete_unavailable: Option<u64>,
+    /// Take this long over every DELETE, as a busy server does: concurrent deletes overlap.
+    pub delete_delay: Option<Duration>,
     /// Answer every Resource Manager request with this status, error code and message.
     pub arm_error: Option<(u16, String, String)>,
     /// Ignore the task list's filters (project, environment, tenant, runbook), as servers do
@@ -388,6 +390,8 @@ pub struct World {
     pub seen: Vec<Seen>,
     /// Target ids deleted, in order.
     pub deleted: Vec<String>,
+    /// DELETEs being answered right now (with `faults.delete_delay`), and the most at once.
+    pub deletes_in_flight: (usize, usize),
     /// Access tokens issued and when they expire.
     pub tokens: HashMap<String, Instant>,
     /// Set if any Octopus request carried the API key in its query string.
@@ -436,6 +440,7 @@ impl World {
             vm_list_without_provisioning_state: true,
             seen: Vec::new(),
             deleted: Vec::new(),
+            deletes_in_flight: (0, 0),
             tokens: HashMap::new(),
             api_key_in_query: false,
             // This run's own task, queued "now" and executing (this step).

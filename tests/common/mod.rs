@@ -16,6 +16,8 @@ pub struct Run {
     pub stderr: String,
     pub vars: HashMap<String, String>,
     pub took: Duration,
+    /// The files the step attached, read before its scratch directory went.
+    pub artifacts: Vec<Artifact>,
 }
 
 impl Run {
@@ -103,6 +105,10 @@ pub fn run_env(env: &[(String, String)]) -> Run {
 
 /// Runs any command (the binary, or a script that runs it) and reads what it printed.
 pub fn run_command(mut cmd: Command) -> Run {
+    let scratch = cmd.get_current_dir().is_none().then(scratch_dir);
+    if let Some(dir) = &scratch {
+        cmd.current_dir(dir);
+    }
     let started = Instant::now();
     let out = cmd.output().expect("the command runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -119,7 +125,9 @@ pub fn run_command(mut cmd: Command) -> Run {
         stdout,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         took: started.elapsed(),
+        artifacts: artifacts(&String::from_utf8_lossy(&out.stdout)),
     }
+    .cleaned_up(scratch)
 }
 
 /// Panics if any secret of the simulation appears in the run's output, in clear or base64.
@@ -183,4 +191,59 @@ pub fn list(s: &str) -> Vec<&str> {
     } else {
         s.split(',').collect()
     }
+}
+
+// --- The decision record (issue 14): every run gets a scratch working directory, so that the
+// step's artifacts land there, never in the repository; the files are read before it goes.
+
+/// One `createArtifact` the step sent, with the file's bytes as they were after the run.
+pub struct Artifact {
+    pub path: String,
+    pub name: String,
+    pub length: Option<u64>,
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl Run {
+    /// The attached file whose name ends so (`.json`, `.html`), as text.
+    pub fn artifact(&self, ends: &str) -> String {
+        let a = self
+            .artifacts
+            .iter()
+            .find(|a| a.name.ends_with(ends))
+            .unwrap_or_else(|| panic!("no {ends} artifact\n{}", self.stdout));
+        String::from_utf8(a.bytes.clone().expect("the artifact's file exists")).unwrap()
+    }
+
+    fn cleaned_up(self, scratch: Option<std::path::PathBuf>) -> Run {
+        if let Some(dir) = scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        self
+    }
+}
+
+/// A fresh, empty directory for one run.
+pub fn scratch_dir() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("vmss-check-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+fn artifacts(stdout: &str) -> Vec<Artifact> {
+    stdout
+        .lines()
+        .filter_map(|l| match parse(l)? {
+            Message::Artifact { path, name, length } => Some(Artifact {
+                bytes: std::fs::read(&path).ok(),
+                path,
+                name,
+                length,
+            }),
+            _ => None,
+        })
+        .collect()
 }

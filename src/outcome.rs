@@ -1,0 +1,383 @@
+//! What the step saw and decided, as plain data: the phases in [`crate::step`] fill it,
+//! [`crate::report`] words it for the log, and [`crate::record`] renders it as the decision
+//! record (JSON and HTML) attached to the task. No I/O and no words here.
+
+use crate::reconcile::{host_name, Instance, InstanceState, Plan, RemovalReason, Scope, Target};
+use std::collections::{BTreeMap, HashMap};
+use time::OffsetDateTime;
+
+/// What the step did: the decisions later steps read (the output variables), and the record of
+/// how it came to them.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Targets put in the output.
+    pub output: Vec<Target>,
+    /// Targets removed (or, in a dry run, that would have been).
+    pub removed: Vec<(Target, RemovalReason)>,
+    /// Targets left alone because their instance is still changing.
+    pub pending: Vec<Target>,
+    /// Targets kept but not output because their VM is `Failed`.
+    pub failed: Vec<Target>,
+    /// Targets kept but not output because their VM is stopped or deallocated.
+    pub stopped: Vec<Target>,
+    /// Computer names of ready, running VMs that no in-scope target matches.
+    pub unregistered: Vec<String>,
+    /// True when the wait ran out and the step proceeded.
+    pub timed_out: bool,
+    /// True when this run is a duplicate trigger run.
+    pub duplicate: bool,
+    /// True when nothing was removed because of `VMSS.Reconcile.DryRun`.
+    pub dry_run: bool,
+    /// Members left out of the output as pre-existing (`VMSS.OldServers.ExcludeFromOutput`).
+    pub pre_existing: Vec<Target>,
+
+    /// When the step started, its wait's deadline, and when it ended (UTC).
+    pub started: Option<OffsetDateTime>,
+    /// `started` plus `VMSS.Timeout.Value`.
+    pub deadline: Option<OffsetDateTime>,
+    /// When the step ended, set last.
+    pub ended: Option<OffsetDateTime>,
+    /// Every check of the wait, in order.
+    pub checks: Vec<Check>,
+    /// Each VM the checks listed (by scale set and VM name): the checks at which its class
+    /// changed, and to what. Changes only, so a long wait over a large fleet stays small.
+    pub history: BTreeMap<(String, String), History>,
+    /// The final listing of every scale set's VMs (after the wait).
+    pub vms: Vec<Instance>,
+    /// One row per target Octopus listed, in its order.
+    pub targets: Vec<TargetRow>,
+    /// The output variables, as set.
+    pub variables: Vec<(String, String)>,
+    /// The sentence the step failed with, if it failed.
+    pub failure: Option<String>,
+}
+
+impl Outcome {
+    /// True once the step got as far as a listing (a check that read the scale sets, or the
+    /// targets): only then is there a decision record worth attaching.
+    pub fn listed(&self) -> bool {
+        self.checks.iter().any(|c| c.failure.is_none()) || !self.targets.is_empty()
+    }
+
+    /// Notes a removal's result on the target's row.
+    pub fn removal(&mut self, target_id: &str, result: Removal) {
+        if let Some(row) = self.targets.iter_mut().find(|r| r.target.id == target_id) {
+            row.removal = Some(result);
+        }
+    }
+
+    /// Notes each listed VM's class at check `number`, where it changed.
+    pub fn classes_at<'a>(
+        &mut self,
+        number: u32,
+        instances: impl IntoIterator<Item = &'a Instance>,
+    ) {
+        for i in instances {
+            let h = self
+                .history
+                .entry((i.scale_set.clone(), i.name.clone()))
+                .or_default();
+            if i.computer_name.is_some() {
+                h.computer_name.clone_from(&i.computer_name);
+            }
+            if h.changes.last().is_none_or(|(_, c)| *c != i.state()) {
+                h.changes.push((number, i.state()));
+            }
+        }
+    }
+
+    /// Marks members left out of the output as pre-existing.
+    pub fn pre_existing_rows(&mut self) {
+        for row in &mut self.targets {
+            if self.pre_existing.iter().any(|t| t.id == row.target.id) {
+                row.decision = Decision::PreExisting;
+            }
+        }
+    }
+}
+
+/// One VM across the checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// Its computer name, as last listed.
+    pub computer_name: Option<String>,
+    /// The checks at which its class changed, and to what.
+    pub changes: Vec<(u32, InstanceState)>,
+}
+
+/// How many instances are in each class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Members: `Succeeded` and running.
+    pub ready: usize,
+    /// Pending: still changing, or not known yet.
+    pub changing: usize,
+    /// Stopped or deallocated.
+    pub stopped: usize,
+    /// `Failed` or `Canceled`.
+    pub failed: usize,
+    /// `Deleting`.
+    pub gone: usize,
+}
+
+impl Counts {
+    /// Counts a listing by class.
+    pub fn of<'a>(instances: impl IntoIterator<Item = &'a Instance>) -> Counts {
+        let mut c = Counts::default();
+        for i in instances {
+            match i.state() {
+                InstanceState::Member => c.ready += 1,
+                InstanceState::Pending => c.changing += 1,
+                InstanceState::Stopped => c.stopped += 1,
+                InstanceState::Failed => c.failed += 1,
+                InstanceState::Gone => c.gone += 1,
+            }
+        }
+        c
+    }
+}
+
+/// One scale set as one check saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetCheck {
+    /// The scale set's name.
+    pub scale_set: String,
+    /// Its resource group.
+    pub resource_group: String,
+    /// Its own provisioning state.
+    pub state: Option<String>,
+    /// Its instances by class; `None` when they were not listed (the set itself changing).
+    pub counts: Option<Counts>,
+}
+
+/// One check of the wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// 1 for the first.
+    pub number: u32,
+    /// When it was recorded.
+    pub at: OffsetDateTime,
+    /// Each scale set; empty when the check failed.
+    pub sets: Vec<SetCheck>,
+    /// Azure's read budget left after it, per bucket (`x-ms-ratelimit-remaining-resource`).
+    pub budget: Vec<(String, u32)>,
+    /// Why the check failed (transiently), if it did.
+    pub failure: Option<String>,
+}
+
+/// What the step decided for one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Not the step's to touch, and why.
+    OutOfScope(Excluded),
+    /// Deployed to: in the output.
+    Output,
+    /// Removed (or, in a dry run, would be), and why.
+    Removed(RemovalReason),
+    /// Kept, not output: its VM is `Failed`.
+    Failed,
+    /// Kept, not output: its VM is stopped or deallocated.
+    Stopped,
+    /// Kept: it matches no VM and has none of the scale sets' computer-name shapes.
+    Foreign,
+    /// Kept: several VMs share its computer name, so it cannot be tied to one.
+    SharedName,
+    /// Kept, not output: its VM was still changing when the wait ended.
+    Pending,
+    /// Kept: some VM of its scale set has no computer name yet (it might be its).
+    Unverified,
+    /// A member's target left out of the output as pre-existing.
+    PreExisting,
+    /// A member's target that is disabled: never output.
+    Disabled,
+}
+
+/// Why a target is out of scope: the first of [`Scope::contains`]'s conditions it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Excluded {
+    /// Not in the run's environment (this one).
+    Environment(String),
+    /// Lacks this role.
+    Role(String),
+    /// Its tenanted participation is a value this build does not know.
+    ParticipationUnknown,
+    /// Takes part in tenanted runs only, and this run is untenanted.
+    TenantedOnly,
+    /// Not linked to the run's tenant (this one), directly or by tag, or untenanted only.
+    Tenant(String),
+}
+
+/// How a removal went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Octopus removed it.
+    Removed,
+    /// Someone else removed it first.
+    AlreadyGone,
+    /// A dry run: not attempted.
+    DryRun,
+    /// Octopus refused or failed, with its reason.
+    Failed(String),
+    /// The step's time ran out first.
+    NotTried,
+}
+
+/// One target of the listing and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRow {
+    /// The target as listed.
+    pub target: Target,
+    /// The decision.
+    pub decision: Decision,
+    /// For a removal, how it went (`None` until tried).
+    pub removal: Option<Removal>,
+}
+
+/// One row per listed target, in Octopus's order, with the plan's decision for each.
+pub fn target_rows<'a>(targets: &[Target], scope: &Scope, plan: &'a Plan) -> Vec<TargetRow> {
+    let kept =
+        |ts: &'a [(Target, Instance)], d: Decision| ts.iter().map(move |(t, _)| (t, d.clone()));
+    let each = |ts: &'a [Target], d: Decision| ts.iter().map(move |t| (t, d.clone()));
+    // The first list a target is in decides; a removal overrides.
+    let mut decided: HashMap<&str, Decision> = HashMap::with_capacity(targets.len());
+    for (t, d) in each(&plan.members, Decision::Output)
+        .chain(each(&plan.disabled, Decision::Disabled))
+        .chain(each(&plan.pending, Decision::Pending))
+        .chain(kept(&plan.failed, Decision::Failed))
+        .chain(kept(&plan.stopped, Decision::Stopped))
+        .chain(each(&plan.unverified, Decision::Unverified))
+        .chain(each(&plan.foreign, Decision::Foreign))
+        .chain(plan.shared.iter().map(|(t, _)| (t, Decision::SharedName)))
+    {
+        decided.entry(t.id.as_str()).or_insert(d);
+    }
+    for (t, reason) in &plan.remove {
+        decided.insert(t.id.as_str(), Decision::Removed(reason.clone()));
+    }
+    targets
+        .iter()
+        .map(|t| TargetRow {
+            target: t.clone(),
+            decision: match out_of_scope(scope, t) {
+                Some(why) => Decision::OutOfScope(why),
+                // Every in-scope target is in one list of the plan; were one not, "kept,
+                // unverified" is the reading that removes and outputs nothing.
+                None => decided
+                    .get(t.id.as_str())
+                    .cloned()
+                    .unwrap_or(Decision::Unverified),
+            },
+            removal: None,
+        })
+        .collect()
+}
+
+/// Why a target is out of scope; `None` when it is in. The rule is [`Scope::contains`]; this
+/// only names the first condition that fails.
+fn out_of_scope(scope: &Scope, t: &Target) -> Option<Excluded> {
+    if scope.contains(t) {
+        return None;
+    }
+    if !t.environment_ids.contains(&scope.environment_id) {
+        return Some(Excluded::Environment(scope.environment_id.clone()));
+    }
+    if let Some(r) = scope
+        .roles
+        .iter()
+        .find(|r| !t.roles.iter().any(|tr| tr.eq_ignore_ascii_case(r)))
+    {
+        return Some(Excluded::Role(r.clone()));
+    }
+    Some(match (&scope.tenant, t.participation) {
+        (_, None) => Excluded::ParticipationUnknown,
+        (None, _) => Excluded::TenantedOnly,
+        (Some(tenant), _) => Excluded::Tenant(tenant.id.clone()),
+    })
+}
+
+/// The in-scope targets by host name, to find the one each VM matched: one pass over the
+/// targets, one lookup per VM (a thousand of each stays instant).
+pub fn targets_by_host(rows: &[TargetRow]) -> HashMap<String, &Target> {
+    let mut map = HashMap::with_capacity(rows.len());
+    for r in rows {
+        if !matches!(r.decision, Decision::OutOfScope(_)) {
+            map.entry(host_name(&r.target.name)).or_insert(&r.target);
+        }
+    }
+    map
+}
+
+/// The in-scope target whose host name is the VM's computer name's, if any.
+pub fn matched_target<'a>(
+    vm: &Instance,
+    by_host: &HashMap<String, &'a Target>,
+) -> Option<&'a Target> {
+    let host = host_name(vm.computer_name.as_deref()?);
+    by_host.get(&host).copied().filter(|_| !host.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::{plan, Prefix};
+
+    fn vm(computer: &str, prov: &str, power: &str) -> Instance {
+        Instance {
+            scale_set: "vmss-web".into(),
+            name: format!("vmss-web_{computer}"),
+            computer_name: Some(computer.into()),
+            provisioning_state: Some(prov.into()),
+            power_state: Some(power.into()),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn every_listed_target_gets_one_decision() {
+        let scope = Scope {
+            environment_id: "Environments-1".into(),
+            roles: vec!["web".into()],
+            tenant: None,
+        };
+        let t = |id: &str, name: &str| Target::untenanted(id, name, &["web"], "Environments-1");
+        let targets = vec![
+            t("Machines-1", "web000001"),
+            t("Machines-2", "web000002"),
+            t("Machines-3", "web000003"),
+            t("Machines-4", "legacy-web-01"),
+            t("Machines-5", "web00000z"),
+            Target::untenanted("Machines-6", "db000001", &["db"], "Environments-1"),
+        ];
+        let vms = vec![
+            vm("web000001", "Succeeded", "running"),
+            vm("web000002", "Failed", "running"),
+            vm("web000003", "Succeeded", "deallocated"),
+        ];
+        let prefixes = [Prefix {
+            scale_set: "vmss-web".into(),
+            prefix: "web".into(),
+        }];
+        let p = plan(&vms, &targets, &scope, &prefixes);
+        let rows = target_rows(&targets, &scope, &p);
+        let decisions: Vec<&Decision> = rows.iter().map(|r| &r.decision).collect();
+        assert_eq!(
+            decisions,
+            [
+                &Decision::Output,
+                &Decision::Failed,
+                &Decision::Stopped,
+                &Decision::Foreign,
+                &Decision::Removed(RemovalReason::NoInstance {
+                    scale_set: "vmss-web".into()
+                }),
+                &Decision::OutOfScope(Excluded::Role("web".into())),
+            ]
+        );
+        assert_eq!(
+            matched_target(&vms[0], &targets_by_host(&rows)).map(|t| t.id.as_str()),
+            Some("Machines-1")
+        );
+        let counts = Counts::of(&vms);
+        assert_eq!((counts.ready, counts.failed, counts.stopped), (1, 1, 1));
+    }
+}

@@ -1,0 +1,607 @@
+//! The decision record: the step's [`Outcome`] as `vmss-check-report.json` (a versioned
+//! schema, `schema/vmss-check-report.schema.json`) and `vmss-check-report.html` (the same for a
+//! person, rendered by [`crate::record_html`]), written to the step's working directory and
+//! attached to the Octopus task as artifacts.
+//!
+//! When the step removes a production target, the people on call ask "why that one?": the
+//! record answers per VM and per target, where Octopus users look for files. Writing it is
+//! best effort: a record that cannot be written is a warning, never a failed step.
+
+use crate::outcome::{matched_target, targets_by_host, Check, Decision, History, Outcome, Removal};
+use crate::output::Reporter;
+use crate::reconcile::InstanceState;
+use crate::redacted::Redactor;
+use crate::report;
+use crate::settings::{AzureCredential, DuplicateHandle, Settings, TimeoutHandle};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// The record's schema version: raised on any change a reader could trip over (a field
+/// removed, renamed or retyped); new optional fields keep it.
+pub const SCHEMA_VERSION: u32 = 1;
+/// The JSON record's file name.
+pub const JSON_FILE: &str = "vmss-check-report.json";
+/// The HTML record's file name.
+pub const HTML_FILE: &str = "vmss-check-report.html";
+
+/// The whole record, as the JSON file holds it (camelCase, see the schema file).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The run and its settings.
+    pub run: Run,
+    /// Every check of the wait.
+    pub checks: Vec<CheckRow>,
+    /// One row per VM: the final listing, and VMs seen only during the wait.
+    pub vms: Vec<VmRow>,
+    /// One row per target Octopus listed.
+    pub targets: Vec<TargetRow>,
+    /// The output variables as set (none on a failure).
+    pub output_variables: BTreeMap<String, String>,
+}
+
+/// The run: who, where, when, and with which settings (never a secret).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    /// vmss-check's version.
+    pub version: String,
+    /// `Octopus.Space.Id`.
+    pub space: Option<String>,
+    /// `Octopus.Environment.Id`.
+    pub environment: String,
+    /// `Octopus.Deployment.Tenant.Id`.
+    pub tenant: Option<String>,
+    /// `Octopus.Project.Id`.
+    pub project: Option<String>,
+    /// `Octopus.Deployment.Id`.
+    pub deployment: Option<String>,
+    /// `Octopus.RunbookRun.Id`.
+    pub runbook_run: Option<String>,
+    /// `Octopus.Task.Id`.
+    pub task: Option<String>,
+    /// The trigger that started the run, if one did.
+    pub trigger: Option<Trigger>,
+    /// When the step started (RFC 3339, UTC).
+    pub started: Option<String>,
+    /// The wait's deadline.
+    pub deadline: Option<String>,
+    /// When the step ended.
+    pub ended: Option<String>,
+    /// `succeeded`, `timedOut` (proceeded after the deadline) or `failed`.
+    pub result: String,
+    /// The sentence the step failed with.
+    pub failure: Option<String>,
+    /// A duplicate trigger run.
+    pub duplicate: bool,
+    /// The inputs, as validated.
+    pub settings: RunSettings,
+}
+
+/// The trigger of a triggered run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Trigger {
+    /// `Octopus.Deployment.Trigger.Id`.
+    pub id: String,
+    /// `Octopus.Deployment.Trigger.Name`.
+    pub name: Option<String>,
+}
+
+/// One scale set the step waited for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SetRef {
+    /// Its resource group.
+    pub resource_group: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// The step's inputs: what a person checks first when a decision surprises them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSettings {
+    /// `VMSS.ScaleSet.Name` with each set's group.
+    pub scale_sets: Vec<SetRef>,
+    /// `VMSS.DeploymentTarget.Roles`.
+    pub roles: Vec<String>,
+    /// `VMSS.Octopus.Url`.
+    pub octopus_url: String,
+    /// `VMSS.Timeout.Value`, in minutes.
+    pub timeout_minutes: f64,
+    /// `VMSS.Timeout.ErrorHandle`.
+    pub timeout_error_handle: String,
+    /// `VMSS.Duplicate.TimeInMinutes`.
+    pub duplicate_minutes: f64,
+    /// `VMSS.Duplicate.Handle`.
+    pub duplicate_handle: String,
+    /// `VMSS.OldServers.ExcludeFromOutput`.
+    pub exclude_old_servers: bool,
+    /// `VMSS.OldServers.TimeInMinutes`.
+    pub old_servers_minutes: f64,
+    /// `VMSS.Reconcile.DryRun`.
+    pub dry_run: bool,
+    /// `VMSS.Poll.Interval`, in seconds.
+    pub poll_interval_seconds: f64,
+    /// `AZURE_SUBSCRIPTION_ID`.
+    pub subscription: String,
+    /// `AZURE_CLIENT_ID`.
+    pub azure_client: String,
+    /// `clientSecret` or `federatedToken`: which kind, never the value.
+    pub azure_credential: String,
+}
+
+/// One check of the wait.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckRow {
+    /// 1 for the first.
+    pub number: u32,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// Why it failed (transiently), if it did.
+    pub failure: Option<String>,
+    /// Each scale set as this check saw it.
+    pub scale_sets: Vec<SetRow>,
+    /// Azure's read budget left after it, per bucket.
+    pub read_budget: Vec<Budget>,
+}
+
+/// One scale set in one check.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SetRow {
+    /// Its name.
+    pub name: String,
+    /// Its resource group.
+    pub resource_group: String,
+    /// Its own provisioning state.
+    pub state: Option<String>,
+    /// Whether its VMs were listed (not while the set itself is changing).
+    pub listed: bool,
+    /// Members.
+    pub ready: usize,
+    /// Still changing.
+    pub changing: usize,
+    /// Stopped or deallocated.
+    pub stopped: usize,
+    /// `Failed`.
+    pub failed: usize,
+    /// `Deleting`.
+    pub gone: usize,
+}
+
+/// One of Azure's read buckets.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Budget {
+    /// `Microsoft.Compute/GetVMScaleSet3Min`.
+    pub bucket: String,
+    /// Reads left.
+    pub remaining: u32,
+}
+
+/// One VM.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VmRow {
+    /// Its scale set.
+    pub scale_set: String,
+    /// A Uniform VM's instance id (`3` of `vmss-web_3`); a Flexible VM's name.
+    pub instance_id: String,
+    /// The Azure resource name.
+    pub name: String,
+    /// Its computer name, once known.
+    pub computer_name: Option<String>,
+    /// `properties.provisioningState`.
+    pub provisioning_state: Option<String>,
+    /// Its power state (`running`, `deallocated`).
+    pub power_state: Option<String>,
+    /// Azure's reason, when something failed.
+    pub reason: Option<String>,
+    /// `member`, `pending`, `stopped`, `failed` or `gone` (gone too when the final listing
+    /// no longer has it).
+    pub class: String,
+    /// The in-scope target it matched.
+    pub target: Option<TargetRef>,
+    /// Its class at each check that listed it, where it changed: the scale-out at a glance.
+    pub history: Vec<ClassAt>,
+}
+
+/// A target, by id and name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetRef {
+    /// `Machines-12`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// A VM's class from one check on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassAt {
+    /// The check's number.
+    pub check: u32,
+    /// The class.
+    pub class: String,
+}
+
+/// One target of the listing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetRow {
+    /// `Machines-12`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Whether the run may touch it.
+    pub in_scope: bool,
+    /// `output`, `removed`, `failed`, `stopped`, `foreign`, `sharedName`, `pending`,
+    /// `unverified`, `preExisting`, `disabled` or `outOfScope`.
+    pub decision: String,
+    /// The decision's reason, in words.
+    pub why: String,
+    /// Whether it is disabled in Octopus.
+    pub disabled: bool,
+    /// For a removal: `removed`, `alreadyGone`, `dryRun`, `failed` or `notTried`.
+    pub removal: Option<String>,
+    /// Why a removal failed.
+    pub removal_error: Option<String>,
+}
+
+/// An instant as the record writes it: RFC 3339, UTC.
+fn at(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The class's name in the record.
+pub fn class_name(s: InstanceState) -> &'static str {
+    match s {
+        InstanceState::Member => "member",
+        InstanceState::Pending => "pending",
+        InstanceState::Stopped => "stopped",
+        InstanceState::Failed => "failed",
+        InstanceState::Gone => "gone",
+    }
+}
+
+/// A Uniform VM is `{scale set}_{instance id}`; a Flexible VM is known by its name.
+fn instance_id(scale_set: &str, name: &str) -> String {
+    name.strip_prefix(scale_set)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .filter(|id| !id.is_empty())
+        .unwrap_or(name)
+        .to_string()
+}
+
+/// The decision's name in the record.
+fn decision(d: &Decision) -> &'static str {
+    match d {
+        Decision::OutOfScope(_) => "outOfScope",
+        Decision::Output => "output",
+        Decision::Removed(_) => "removed",
+        Decision::Failed => "failed",
+        Decision::Stopped => "stopped",
+        Decision::Foreign => "foreign",
+        Decision::SharedName => "sharedName",
+        Decision::Pending => "pending",
+        Decision::Unverified => "unverified",
+        Decision::PreExisting => "preExisting",
+        Decision::Disabled => "disabled",
+    }
+}
+
+fn removal(r: &Removal) -> (&'static str, Option<String>) {
+    match r {
+        Removal::Removed => ("removed", None),
+        Removal::AlreadyGone => ("alreadyGone", None),
+        Removal::DryRun => ("dryRun", None),
+        Removal::Failed(why) => ("failed", Some(why.clone())),
+        Removal::NotTried => ("notTried", None),
+    }
+}
+
+fn check_row(c: &Check) -> CheckRow {
+    CheckRow {
+        number: c.number,
+        at: at(c.at),
+        failure: c.failure.clone(),
+        scale_sets: c
+            .sets
+            .iter()
+            .map(|s| {
+                let n = s.counts.unwrap_or_default();
+                SetRow {
+                    name: s.scale_set.clone(),
+                    resource_group: s.resource_group.clone(),
+                    state: s.state.clone(),
+                    listed: s.counts.is_some(),
+                    ready: n.ready,
+                    changing: n.changing,
+                    stopped: n.stopped,
+                    failed: n.failed,
+                    gone: n.gone,
+                }
+            })
+            .collect(),
+        read_budget: c
+            .budget
+            .iter()
+            .map(|(bucket, remaining)| Budget {
+                bucket: bucket.clone(),
+                remaining: *remaining,
+            })
+            .collect(),
+    }
+}
+
+/// The record's view of a VM's changes.
+fn history(h: Option<&History>) -> Vec<ClassAt> {
+    h.into_iter()
+        .flat_map(|h| &h.changes)
+        .map(|(check, class)| ClassAt {
+            check: *check,
+            class: class_name(*class).into(),
+        })
+        .collect()
+}
+
+/// The final listing's VMs, each with its history across the checks; then the VMs the checks
+/// saw that the final listing no longer has, as gone (over-provisioned extras, say).
+fn vm_rows(outcome: &Outcome) -> Vec<VmRow> {
+    let key = |set: &str, name: &str| (set.to_string(), name.to_string());
+    let by_host = targets_by_host(&outcome.targets);
+    let mut rows: Vec<VmRow> = outcome
+        .vms
+        .iter()
+        .map(|i| VmRow {
+            scale_set: i.scale_set.clone(),
+            instance_id: instance_id(&i.scale_set, &i.name),
+            name: i.name.clone(),
+            computer_name: i.computer_name.clone(),
+            provisioning_state: i.provisioning_state.clone(),
+            power_state: i.power_state.clone(),
+            reason: i.reason.clone(),
+            class: class_name(i.state()).into(),
+            target: matched_target(i, &by_host).map(|t| TargetRef {
+                id: t.id.clone(),
+                name: t.name.clone(),
+            }),
+            history: history(outcome.history.get(&key(&i.scale_set, &i.name))),
+        })
+        .collect();
+    let in_listing: std::collections::HashSet<(String, String)> = outcome
+        .vms
+        .iter()
+        .map(|i| key(&i.scale_set, &i.name))
+        .collect();
+    // Before the final listing (a failure in the wait), a VM's last class is what it was.
+    let listed = !outcome.vms.is_empty() || !outcome.targets.is_empty();
+    for ((set, name), h) in &outcome.history {
+        if in_listing.contains(&(set.clone(), name.clone())) {
+            continue;
+        }
+        let last = h.changes.last().map_or(InstanceState::Gone, |(_, c)| *c);
+        rows.push(VmRow {
+            scale_set: set.clone(),
+            instance_id: instance_id(set, name),
+            name: name.clone(),
+            computer_name: h.computer_name.clone(),
+            provisioning_state: None,
+            power_state: None,
+            reason: None,
+            class: class_name(if listed { InstanceState::Gone } else { last }).into(),
+            target: None,
+            history: history(Some(h)),
+        });
+    }
+    rows
+}
+
+fn minutes(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() / 60.0
+}
+
+impl Record {
+    /// The record of a run, every string scrubbed of the run's secrets.
+    pub fn new(settings: &Settings, outcome: &Outcome) -> Record {
+        let run = &settings.run;
+        let record = Record {
+            schema_version: SCHEMA_VERSION,
+            run: Run {
+                version: env!("CARGO_PKG_VERSION").into(),
+                space: run.space_id.clone(),
+                environment: run.environment_id.clone(),
+                tenant: run.tenant_id.clone(),
+                project: run.project_id.clone(),
+                deployment: run.deployment_id.clone(),
+                runbook_run: run.runbook_run_id.clone(),
+                task: run.task_id.clone(),
+                trigger: run.trigger_id.clone().map(|id| Trigger {
+                    id,
+                    name: run.trigger_name.clone(),
+                }),
+                started: outcome.started.map(at),
+                deadline: outcome.deadline.map(at),
+                ended: outcome.ended.map(at),
+                result: match (&outcome.failure, outcome.timed_out) {
+                    (Some(_), _) => "failed",
+                    (None, true) => "timedOut",
+                    (None, false) => "succeeded",
+                }
+                .into(),
+                failure: outcome.failure.clone(),
+                duplicate: outcome.duplicate,
+                settings: RunSettings {
+                    scale_sets: settings
+                        .scale_sets
+                        .iter()
+                        .map(|s| SetRef {
+                            resource_group: s.resource_group.clone(),
+                            name: s.name.clone(),
+                        })
+                        .collect(),
+                    roles: settings.roles.clone(),
+                    octopus_url: settings.octopus_url.to_string(),
+                    timeout_minutes: minutes(settings.timeout),
+                    timeout_error_handle: match settings.timeout_handle {
+                        TimeoutHandle::Proceed => "Proceed",
+                        TimeoutHandle::Error => "Error",
+                    }
+                    .into(),
+                    duplicate_minutes: minutes(settings.duplicate_window),
+                    duplicate_handle: match settings.duplicate_handle {
+                        DuplicateHandle::Proceed => "Proceed",
+                        DuplicateHandle::Cancel => "Cancel",
+                    }
+                    .into(),
+                    exclude_old_servers: settings.exclude_old,
+                    old_servers_minutes: minutes(settings.old_window),
+                    dry_run: settings.dry_run,
+                    poll_interval_seconds: settings.poll_interval.as_secs_f64(),
+                    subscription: settings.azure.subscription_id.clone(),
+                    azure_client: settings.azure.client_id.clone(),
+                    azure_credential: match settings.azure.credential {
+                        AzureCredential::ClientSecret(_) => "clientSecret",
+                        AzureCredential::FederatedToken { .. } => "federatedToken",
+                    }
+                    .into(),
+                },
+            },
+            checks: outcome.checks.iter().map(check_row).collect(),
+            vms: vm_rows(outcome),
+            targets: outcome
+                .targets
+                .iter()
+                .map(|r| {
+                    let (decision, why) = (decision(&r.decision), report::decided(&r.decision));
+                    let (removal, removal_error) = r.removal.as_ref().map(removal).unzip();
+                    TargetRow {
+                        id: r.target.id.clone(),
+                        name: r.target.name.clone(),
+                        in_scope: !matches!(r.decision, Decision::OutOfScope(_)),
+                        decision: decision.into(),
+                        why,
+                        disabled: r.target.disabled,
+                        removal: removal.map(str::to_string),
+                        removal_error: removal_error.flatten(),
+                    }
+                })
+                .collect(),
+            output_variables: outcome.variables.iter().cloned().collect(),
+        };
+        record.scrubbed(&settings.redactor())
+    }
+
+    /// The same record with every string scrubbed: a secret that reached some text (an error
+    /// quoting a request, say) never reaches the files.
+    pub fn scrubbed(self, redactor: &Redactor) -> Record {
+        fn scrub(v: &mut serde_json::Value, r: &Redactor) {
+            match v {
+                serde_json::Value::String(s) => *s = r.scrub(s).into_owned(),
+                serde_json::Value::Array(items) => items.iter_mut().for_each(|i| scrub(i, r)),
+                serde_json::Value::Object(map) => map.values_mut().for_each(|i| scrub(i, r)),
+                _ => {}
+            }
+        }
+        let Ok(mut value) = serde_json::to_value(&self) else {
+            return self;
+        };
+        scrub(&mut value, redactor);
+        serde_json::from_value(value).unwrap_or(self)
+    }
+
+    /// The JSON file's text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// A file name part from an id: letters, digits, `-` and `.` only.
+fn file_part(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The artifact's name: after the environment and the task, so that runs do not overwrite
+/// each other's (`vmss-check-report-Environments-1-ServerTasks-9001.json`).
+pub fn artifact_name(settings: &Settings, extension: &str) -> String {
+    let mut name = String::from("vmss-check-report");
+    for part in [
+        Some(&settings.run.environment_id),
+        settings.run.task_id.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        name.push('-');
+        name.push_str(&file_part(part));
+    }
+    format!("{name}.{extension}")
+}
+
+/// Writes both files into `dir` and attaches them; a failure is a warning naming the file
+/// and what to do, never the step's failure. Returns the paths written.
+pub fn attach(
+    settings: &Settings,
+    outcome: &Outcome,
+    dir: &Path,
+    reporter: &Reporter,
+) -> Vec<PathBuf> {
+    let record = Record::new(settings, outcome);
+    let files = [
+        (JSON_FILE, "json", record.to_json()),
+        (HTML_FILE, "html", crate::record_html::render(&record)),
+    ];
+    let mut written = Vec::new();
+    for (file, extension, text) in files {
+        let path = dir.join(file);
+        match std::fs::write(&path, text.as_bytes()) {
+            Ok(()) => {
+                let shown = std::path::absolute(&path).unwrap_or(path);
+                let name = artifact_name(settings, extension);
+                reporter.verbose(&report::record_attached(&name, &shown));
+                reporter.artifact(&shown.to_string_lossy(), &name, text.len() as u64);
+                written.push(shown);
+            }
+            Err(e) => reporter.warn(&report::record_not_written(&path, &e)),
+        }
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_ids_come_from_uniform_names() {
+        assert_eq!(instance_id("vmss-web", "vmss-web_12"), "12");
+        assert_eq!(
+            instance_id("vmss-web", "web-flex-a1b2c3"),
+            "web-flex-a1b2c3"
+        );
+        assert_eq!(instance_id("vmss-web", "vmss-web_"), "vmss-web_");
+    }
+
+    #[test]
+    fn file_parts_keep_ids_and_drop_path_characters() {
+        assert_eq!(file_part("ServerTasks-9001"), "ServerTasks-9001");
+        assert_eq!(file_part("../a b"), "___a_b");
+    }
+}
