@@ -336,11 +336,11 @@ fn a_disabled_target_is_never_output_but_removed_when_its_vm_is_gone() {
 #[test]
 fn tenant_tags_and_participation_decide_which_targets_a_run_may_touch() {
     let mut w = World::new();
-    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 4)]);
-    let names: Vec<String> = (0..4)
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 6)]);
+    let names: Vec<String> = (0..6)
         .map(|i| w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]))
         .collect();
-    w.add_tenant("Tenants-1", &["Region/West"]);
+    w.add_tenant("Tenants-1", &["Region/West", "Tier/Gold"]);
     // Linked to Tenants-1 by a tag only.
     let by_tag = w.add_target(&names[0], 0);
     let m = w.machine_mut(&by_tag);
@@ -356,6 +356,20 @@ fn tenant_tags_and_participation_decide_which_targets_a_run_may_touch() {
     let m = w.machine_mut(&theirs);
     m.participation = "Tenanted".into();
     m.tenant_tags = vec!["Region/East".into()];
+    // Tags in two tag sets: OR within Region, AND with Tier. This one is Tenants-1's...
+    let two_sets = w.add_target(&names[4], 0);
+    let m = w.machine_mut(&two_sets);
+    m.participation = "Tenanted".into();
+    m.tenant_tags = vec![
+        "Region/East".into(),
+        "Region/West".into(),
+        "Tier/Gold".into(),
+    ];
+    // ...this one is not: the right region, the wrong tier.
+    let wrong_tier = w.add_target(&names[5], 0);
+    let m = w.machine_mut(&wrong_tier);
+    m.participation = "Tenanted".into();
+    m.tenant_tags = vec!["Region/West".into(), "Tier/Silver".into()];
     // Stale targets of each kind.
     let stale_tagged = w.add_target(&computer_name("web", 20), 0);
     let m = w.machine_mut(&stale_tagged);
@@ -368,9 +382,10 @@ fn tenant_tags_and_participation_decide_which_targets_a_run_may_touch() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(
         list(run.var("VMSSDeploymentTargetIds")),
-        [by_tag.as_str(), both.as_str()]
+        [by_tag.as_str(), both.as_str(), two_sets.as_str()]
     );
     assert_eq!(deleted(&sim), vec![stale_tagged.clone()]);
+    assert!(alive(&sim, &wrong_tier));
     // The listing was not narrowed by tenant id, which would miss the tag-linked targets.
     assert!(sim
         .world()
@@ -386,7 +401,7 @@ fn tenant_tags_and_participation_decide_which_targets_a_run_may_touch() {
         [both.as_str(), untenanted.as_str()]
     );
     assert_eq!(deleted(&sim), vec![stale_tagged, stale_untenanted]);
-    assert!(alive(&sim, &theirs));
+    assert!(alive(&sim, &theirs) && alive(&sim, &wrong_tier));
 }
 
 #[test]
