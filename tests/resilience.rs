@@ -243,12 +243,14 @@ fn paced_on_the_read_budget(joined: bool) {
         let c = w.add_instance(SCALE_SET, i, &[(0, "Creating"), (10, "Succeeded")]);
         w.add_target(&c, 0);
     }
-    // A subscription whose budget others have nearly spent: 30 scale-set reads per "3
-    // minutes", with a minute lasting 0.1 s here (so the windows are 0.3 s and 3 s).
+    // A subscription whose budget others have nearly spent: 10 reads per "3 minutes", with a
+    // minute lasting 0.1 s here (so the windows are 0.3 s and 3 s), while the 30-minute
+    // buckets are plentiful: pacing on those alone would poll at the floor and drain the
+    // 3-minute ones.
     let mut budget = ReadBudget::azure(Duration::from_millis(100));
     budget.limits = vec![
-        ("GetVMScaleSet".into(), 30, 60),
-        ("HighCostGetVMScaleSet".into(), 30, 60),
+        ("GetVMScaleSet".into(), 10, 6000),
+        ("HighCostGetVMScaleSet".into(), 10, 6000),
     ];
     w.read_budget = Some(budget);
     // The story moves with the wall clock (a tick each 0.2 s), not with our reads.
@@ -268,14 +270,14 @@ fn paced_on_the_read_budget(joined: bool) {
     assert_eq!(throttled, 0, "never throttled:\n{}", run.stdout);
     assert!(
         run.stdout
-            .contains("Azure's read budget is running low (Microsoft.Compute/GetVMScaleSet"),
+            .contains("Azure's read budget is running low (Microsoft.Compute/GetVMScaleSet3Min"),
         "{}",
         run.stdout
     );
-    // Polling at the 10 ms floor for 2.4 s would take ~240 reads; pacing keeps it to what
-    // the budget refills (60 per 3 s, spending half).
+    // Polling at the 10 ms floor for 2.4 s would take ~400 reads; pacing keeps it to what
+    // the 3-minute buckets refill (10 per 0.3 s each, spending half).
     let reads = count(&sim, Service::Arm);
-    assert!(reads < 80, "{reads} reads");
+    assert!(reads < 120, "{reads} reads");
 }
 
 #[test]

@@ -261,24 +261,29 @@ impl ReadBudget {
             if tokens < 1.0 {
                 wait = wait.max(Duration::from_secs_f64((1.0 - tokens) / rate));
             }
-            levels.push((name, tokens));
+            levels.push((name, tokens, minutes));
         }
-        let header = |levels: &[(String, f64)]| {
+        // The scarcest bucket first: the one whose tokens must last longest each (its window
+        // over what is left), where a client keeping one value per header name misses it.
+        let header = |levels: &[(String, f64, u32)]| {
             let mut lines: Vec<(f64, String)> = levels
                 .iter()
-                .map(|(n, t)| (*t, format!("{n};{}", t.floor().max(0.0) as u64)))
+                .map(|(n, t, minutes)| {
+                    let scarcity = f64::from(*minutes) / t.max(0.5);
+                    (scarcity, format!("{n};{}", t.floor().max(0.0) as u64))
+                })
                 .collect();
-            lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+            lines.sort_by(|a, b| b.0.total_cmp(&a.0));
             lines.into_iter().map(|(_, l)| l).collect::<Vec<_>>()
         };
         if !wait.is_zero() {
             self.throttled += 1;
-            for (name, tokens) in &levels {
+            for (name, tokens, _) in &levels {
                 self.tokens.insert(name.clone(), (*tokens, now));
             }
             return Err((wait.as_secs_f64().ceil() as u64, header(&levels)));
         }
-        for (name, tokens) in levels.iter_mut() {
+        for (name, tokens, _) in levels.iter_mut() {
             *tokens -= 1.0;
             self.tokens.insert(name.clone(), (*tokens, now));
         }
