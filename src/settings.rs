@@ -325,6 +325,7 @@ fn raw_inputs(args: &StepArgs) -> Vec<(&'static str, Option<&str>)> {
         ),
         ("VMSS.OldServers.TimeInMinutes", args.old_minutes.as_deref()),
         ("VMSS.Reconcile.DryRun", args.dry_run.as_deref()),
+        ("VMSS.Report.Artifacts", args.report_artifacts.as_deref()),
         ("VMSS.Poll.Interval", args.poll_interval.as_deref()),
         (
             "VMSS.Azure.Account (AZURE_SUBSCRIPTION_ID)",
@@ -897,6 +898,30 @@ mod tests {
             "Octopus.Action[A].Output.Ids"
         );
         assert_eq!(variable_of(" Name | ToLower "), "Name");
+    }
+
+    #[test]
+    fn every_input_is_checked_for_an_unsubstituted_variable() {
+        use clap::{CommandFactory, Parser};
+        let command = crate::cli::Cli::command();
+        let mut checked = 0;
+        for arg in command.get_arguments() {
+            let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            if env.to_string_lossy().starts_with("VMSS_CHECK_") {
+                continue; // test knobs, not Octopus parameters
+            }
+            let flag = format!("--{long}");
+            let cli = crate::cli::Cli::try_parse_from(["vmss-check", flag.as_str(), "#{Probe}"])
+                .unwrap_or_else(|e| panic!("{flag}: {e}"));
+            let Err(Error::Input(e)) = Settings::from_args(&cli.step) else {
+                panic!("{flag} accepted #{{Probe}}")
+            };
+            assert!(e.contains("variable Probe"), "{flag}: {e}");
+            checked += 1;
+        }
+        assert!(checked >= 30, "{checked}");
     }
 
     #[test]
