@@ -23,6 +23,10 @@ const INTERRUPTED: i32 = 130;
 pub async fn run(args: &DemoArgs) -> i32 {
     let terminal = std::io::stdout().is_terminal();
     let styled = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    // A Windows console prints escape codes as text unless its VT mode is on: this turns it on
+    // (Windows 10 and later) and says whether that worked.
+    #[cfg(windows)]
+    let styled = styled && console::Term::stdout().features().colors_supported();
     let mut screen = Screen::new(terminal, Decoder::new(styled));
     let world = stories::scale_out();
     let before: HashMap<String, String> = world
@@ -150,8 +154,11 @@ fn step_command(sim: &Sim, args: &DemoArgs) -> std::io::Result<tokio::process::C
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Ok(path) = std::env::var("PATH") {
-        cmd.env("PATH", path);
+    // Windows needs SystemRoot to start its network stack (WSAStartup fails without it).
+    for name in ["PATH", "SystemRoot"] {
+        if let Ok(value) = std::env::var(name) {
+            cmd.env(name, value);
+        }
     }
     // A group of its own: Ctrl-C in a terminal reaches the demo alone, which stops the step.
     #[cfg(unix)]

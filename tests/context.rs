@@ -341,7 +341,7 @@ fn creation_times_cost_the_same_requests_for_600_old_targets_as_for_none() {
 
 #[test]
 fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+    let out = binary_command()
         .args(["demo", "--poll-interval", "0.05"])
         .output()
         .unwrap();
@@ -428,7 +428,7 @@ fn interrupting_the_demo_stops_the_step_it_runs() {
 
     // A long poll interval: the step is still waiting for the scale set when interrupted.
     let mut demo = Reap(
-        Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+        binary_command()
             .args(["demo", "--poll-interval", "30"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
