@@ -349,6 +349,7 @@ fn the_token_file_is_read_again_for_each_new_access_token() {
     std::fs::write(&file, &first).unwrap();
 
     let mut env = sim.env();
+    env.extend(system_env());
     env.retain(|(k, _)| k != "AZURE_CLIENT_SECRET");
     env.extend(
         [

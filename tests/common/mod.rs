@@ -133,10 +133,20 @@ pub fn path_for_binary(path: &std::path::Path) -> String {
     }
 }
 
-/// Runs the binary with exactly this environment.
+/// What a Windows process cannot do without, to add to a cleared environment: `SystemRoot`
+/// (without it Windows cannot start its network stack). Nothing elsewhere.
+pub fn system_env() -> Vec<(String, String)> {
+    ["SystemRoot"]
+        .into_iter()
+        .filter(|_| cfg!(windows))
+        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+        .collect()
+}
+
+/// Runs the binary with exactly this environment (and [`system_env`]).
 pub fn run_env(env: &[(String, String)]) -> Run {
     let mut cmd = binary_command();
-    cmd.env_clear().envs(env.iter().cloned());
+    cmd.env_clear().envs(system_env()).envs(env.iter().cloned());
     run_command(cmd)
 }
 
