@@ -41,10 +41,15 @@ windows_chroot_ready() {
   if [ ! -f "$chroot_dir/.vmss-ready" ] || [ "$(cat "$chroot_dir/.vmss-ready")" != "$chroot_packages" ]; then
     if ! command -v debootstrap >/dev/null; then
       echo "Installing debootstrap (the only package installed on this machine itself)" >&2
-      apt-get install -y -q debootstrap >&2 || { apt-get update -q >&2 && apt-get install -y -q debootstrap >&2; }
+      apt-get install -y -q --no-install-recommends debootstrap >&2 ||
+        { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends debootstrap >&2; }
     fi
     if [ ! -x "$chroot_dir/usr/bin/apt-get" ] || [ ! -f "$chroot_dir/.vmss-bootstrapped" ]; then
       windows_unmount
+      # Never delete through a mount (a bound /dev or /tmp is the machine's own).
+      if awk -v d="$chroot_dir/" 'index($2 "/", d) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+        windows_die "$chroot_dir is half-made but something is mounted under it: unmount it (grep $chroot_dir /proc/mounts), then run again"
+      fi
       rm -rf "$chroot_dir"
       mkdir -p "$chroot_dir"
       echo "Creating a Debian trixie chroot in $chroot_dir (a few minutes)" >&2
