@@ -406,7 +406,7 @@ fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
 #[cfg(unix)] // SIGINT and /proc; a Windows runner would need GenerateConsoleCtrlEvent.
 fn interrupting_the_demo_stops_the_step_it_runs() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use std::time::{Duration, Instant};
 
     /// Kills the demo if the test ends early, so that no failure leaves it running.
