@@ -417,7 +417,20 @@ fn interrupting_the_demo_stops_the_step_it_runs() {
             let _ = self.0.wait();
         }
     }
+    /// Under Wine the step's process id is a Windows one: a step is running while some
+    /// process runs vmss-check.exe without `demo` (the demo runs with it).
     fn running(pid: u32) -> bool {
+        if windows() {
+            return std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+                std::fs::read(p.path().join("cmdline")).is_ok_and(|c| {
+                    let c = String::from_utf8_lossy(&c).to_ascii_lowercase();
+                    c.contains("vmss-check.exe") && !c.contains("demo")
+                })
+            });
+        }
+        unix_running(pid)
+    }
+    fn unix_running(pid: u32) -> bool {
         // Gone, or a zombie waiting to be reaped: no longer running.
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|stat| {
