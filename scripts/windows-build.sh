@@ -26,8 +26,14 @@ windows_chroot_ready
 # rebuilds what changed.
 rm -rf "$chroot_dir/build/src"
 mkdir -p "$chroot_dir/build/src"
-(cd "$root" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) |
-  tar -C "$chroot_dir/build/src" -xf -
+(
+  cd "$root"
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z --cached --others --exclude-standard | tar --null -T - --ignore-failed-read -cf - 2>/dev/null
+  else
+    tar --exclude=./target --exclude=./.git --exclude=./dist -cf - .
+  fi
+) | tar -C "$chroot_dir/build/src" -xf -
 
 build() {
   in_chroot env RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=/build/target CARGO_TERM_COLOR=never \
