@@ -2,7 +2,10 @@
 # Builds vmss-check.exe for Windows workers (x86_64-pc-windows-gnu) on a Linux machine, in a
 # Debian trixie chroot (see scripts/windows-chroot.sh), and prints the lean .exe's path last.
 #
-#   sudo scripts/windows-build.sh
+#   sudo scripts/windows-build.sh [--prepare]
+#
+# --prepare only makes the chroot ready and downloads the crates (network, little CPU), so that
+# .ci/run can do it while the native build keeps the CPU busy.
 #
 # Two builds, both release: the lean one that the package carries (--no-default-features: no
 # simulator), and one with `sim` that has `vmss-check demo`. They land in
@@ -34,6 +37,11 @@ mkdir -p "$chroot_dir/build/src"
     tar --exclude=./target --exclude=./.git --exclude=./dist -cf - .
   fi
 ) | tar -C "$chroot_dir/build/src" -xf -
+
+if [ "${1:-}" = --prepare ]; then
+  in_chroot env CARGO_TERM_COLOR=never cargo fetch --locked --manifest-path /build/src/Cargo.toml >&2
+  exit 0
+fi
 
 build() {
   in_chroot env RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=/build/target CARGO_TERM_COLOR=never \
