@@ -23,6 +23,10 @@ const INTERRUPTED: i32 = 130;
 pub async fn run(args: &DemoArgs) -> i32 {
     let terminal = std::io::stdout().is_terminal();
     let styled = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    // A Windows console prints escape codes as text unless its VT mode is on: this turns it on
+    // (Windows 10 and later) and says whether that worked.
+    #[cfg(windows)]
+    let styled = styled && console::Term::stdout().features().colors_supported();
     let mut screen = Screen::new(terminal, Decoder::new(styled));
     let world = stories::scale_out();
     let before: HashMap<String, String> = world
@@ -119,11 +123,13 @@ pub async fn run(args: &DemoArgs) -> i32 {
     screen.print("");
     screen.print("--- Summary ---");
     screen.print(&format!("exit code: {code}"));
-    let removed: Vec<String> = w
+    // By name: removals run several at a time, so the order Octopus saw them in varies.
+    let mut removed: Vec<String> = w
         .deleted
         .iter()
         .map(|id| format!("{} ({id})", before.get(id).cloned().unwrap_or_default()))
         .collect();
+    removed.sort();
     screen.print(&format!(
         "targets removed: {}",
         if removed.is_empty() {
@@ -171,8 +177,11 @@ fn step_command(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Ok(path) = std::env::var("PATH") {
-        cmd.env("PATH", path);
+    // Windows needs SystemRoot to start its network stack (WSAStartup fails without it).
+    for name in ["PATH", "SystemRoot"] {
+        if let Ok(value) = std::env::var(name) {
+            cmd.env(name, value);
+        }
     }
     // A group of its own: Ctrl-C in a terminal reaches the demo alone, which stops the step.
     #[cfg(unix)]

@@ -355,7 +355,7 @@ fn creation_times_cost_the_same_requests_for_600_old_targets_as_for_none() {
 
 #[test]
 fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+    let out = binary_command()
         .args(["demo", "--poll-interval", "0.05"])
         .output()
         .unwrap();
@@ -417,9 +417,10 @@ fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
 }
 
 #[test]
+#[cfg(unix)] // SIGINT and /proc; a Windows runner would need GenerateConsoleCtrlEvent.
 fn interrupting_the_demo_stops_the_step_it_runs() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use std::time::{Duration, Instant};
 
     /// Kills the demo if the test ends early, so that no failure leaves it running.
@@ -430,7 +431,20 @@ fn interrupting_the_demo_stops_the_step_it_runs() {
             let _ = self.0.wait();
         }
     }
+    /// Under Wine the step's process id is a Windows one: a step is running while some
+    /// process runs vmss-check.exe without `demo` (the demo runs with it).
     fn running(pid: u32) -> bool {
+        if windows() {
+            return std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+                std::fs::read(p.path().join("cmdline")).is_ok_and(|c| {
+                    let c = String::from_utf8_lossy(&c).to_ascii_lowercase();
+                    c.contains("vmss-check.exe") && !c.contains("demo")
+                })
+            });
+        }
+        unix_running(pid)
+    }
+    fn unix_running(pid: u32) -> bool {
         // Gone, or a zombie waiting to be reaped: no longer running.
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|stat| {
@@ -442,7 +456,7 @@ fn interrupting_the_demo_stops_the_step_it_runs() {
 
     // A long poll interval: the step is still waiting for the scale set when interrupted.
     let mut demo = Reap(
-        Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+        binary_command()
             .args(["demo", "--poll-interval", "30"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -364,16 +364,20 @@ fn the_token_file_is_read_again_for_each_new_access_token() {
     std::fs::write(&file, &first).unwrap();
 
     let mut env = sim.env();
+    env.extend(system_env());
     env.retain(|(k, _)| k != "AZURE_CLIENT_SECRET");
     env.extend(
         [
-            ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap()),
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                path_for_binary(&file).as_str(),
+            ),
             ("VMSS_POLL_INTERVAL", "0.05"),
             ("VMSS_TIMEOUT_VALUE", "0.5"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+    let child = binary_command()
         .env_clear()
         .envs(env)
         .env("VMSS_REPORT_ARTIFACTS", "No")

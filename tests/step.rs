@@ -325,13 +325,13 @@ fn bad_inputs_exit_2_naming_the_parameter_before_any_request() {
 
 #[test]
 fn an_unknown_flag_is_bad_input_with_a_result_message() {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"));
+    let mut cmd = binary_command();
     cmd.args(["--timout", "3"]).env_clear();
     let run = run_command(cmd);
     run.assert_failed(2, "--timout");
 
     // A stray argument that happens to be a secret is not echoed back, on stdout or stderr.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+    let out = binary_command()
         .arg("API-STRAYSECRET42")
         .env_clear()
         .env("VMSS_OCTOPUS_APIKEY", "API-STRAYSECRET42")
@@ -346,11 +346,7 @@ fn an_unknown_flag_is_bad_input_with_a_result_message() {
 
 #[test]
 fn help_recommends_exact_membership_not_contains() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
-        .arg("--help")
-        .env_clear()
-        .output()
-        .unwrap();
+    let out = binary_command().arg("--help").env_clear().output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
     assert!(
@@ -439,7 +435,10 @@ fn federated_token_file_signs_in() {
         &sim,
         &[
             ("AZURE_CLIENT_SECRET", ""),
-            ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap()),
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                path_for_binary(&file).as_str(),
+            ),
         ],
     );
     assert_eq!(run.code, 0, "{}", run.stdout);

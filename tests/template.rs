@@ -1,5 +1,6 @@
-//! The step template and its package: the Octopus Library's rules, and the Bash body run the
-//! way Octopus runs it, against the simulator.
+//! The step templates and their package: the Octopus Library's rules for both (Bash for Linux
+//! workers, PowerShell for Windows workers, generated from step-template/source/), and the Bash
+//! body run the way Octopus runs it, against the simulator.
 
 mod common;
 
@@ -15,16 +16,33 @@ const TEMPLATE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/step-template/azure-vmss-wait-and-reconcile-targets.json"
 );
+const WINDOWS_TEMPLATE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/step-template/azure-vmss-wait-and-reconcile-targets-windows.json"
+);
 const PACKAGE_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/step-template/package.sh");
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
 
-fn template() -> Value {
-    let raw = std::fs::read(TEMPLATE).unwrap();
+fn read_template(path: &str) -> Value {
+    let raw = std::fs::read(path).unwrap();
     assert!(
         !raw.starts_with(&[0xEF, 0xBB, 0xBF]),
         "the library rejects a BOM"
     );
     serde_json::from_slice(&raw).unwrap()
+}
+
+/// The Bash template, for Linux workers.
+fn template() -> Value {
+    read_template(TEMPLATE)
+}
+
+/// Both templates with their script syntax: every Library rule holds for each.
+fn templates() -> [(&'static str, Value); 2] {
+    [
+        ("Bash", read_template(TEMPLATE)),
+        ("PowerShell", read_template(WINDOWS_TEMPLATE)),
+    ]
 }
 
 fn parameters(t: &Value) -> Vec<&Value> {
@@ -39,8 +57,13 @@ fn body(t: &Value) -> String {
 }
 
 #[test]
-fn the_template_passes_the_librarys_rules() {
-    let t = template();
+fn the_templates_pass_the_librarys_rules() {
+    for (syntax, t) in templates() {
+        library_rules(&t, syntax);
+    }
+}
+
+fn library_rules(t: &Value, syntax: &str) {
     let id = t["Id"].as_str().unwrap();
     assert!(
         is_guid(id)
@@ -67,7 +90,7 @@ fn the_template_passes_the_librarys_rules() {
     assert!(t["Version"].as_u64().is_some());
     assert_eq!(t["Category"], "azure");
     assert_eq!(t["ActionType"], "Octopus.Script");
-    assert_eq!(t["Properties"]["Octopus.Action.Script.Syntax"], "Bash");
+    assert_eq!(t["Properties"]["Octopus.Action.Script.Syntax"], syntax);
     assert_eq!(
         t["Properties"]["Octopus.Action.Script.ScriptSource"],
         "Inline"
@@ -79,7 +102,7 @@ fn the_template_passes_the_librarys_rules() {
             "FeedId must be null or a binding"
         );
     }
-    for p in parameters(&t) {
+    for p in parameters(t) {
         assert!(is_guid(p["Id"].as_str().unwrap()));
         let d = &p["DefaultValue"];
         assert!(
@@ -107,8 +130,13 @@ fn the_template_passes_the_librarys_rules() {
 
 #[test]
 fn the_parameters_keep_the_powershell_steps_names_labels_and_defaults() {
-    let t = template();
-    let by_name: BTreeMap<&str, &Value> = parameters(&t)
+    for (_, t) in templates() {
+        parameters_keep_the_powershell_steps(&t);
+    }
+}
+
+fn parameters_keep_the_powershell_steps(t: &Value) {
+    let by_name: BTreeMap<&str, &Value> = parameters(t)
         .into_iter()
         .map(|p| (p["Name"].as_str().unwrap(), p))
         .collect();
@@ -131,7 +159,7 @@ fn the_parameters_keep_the_powershell_steps_names_labels_and_defaults() {
         (
             "VMSS.Octopus.Url",
             "Octopus URL",
-            "#{Octopus.Web.ServerUri}",
+            URL_DEFAULT,
             "SingleLineText",
         ),
         ("VMSS.Octopus.ApiKey", "Octopus API Key", "", "Sensitive"),
@@ -181,11 +209,21 @@ fn the_parameters_keep_the_powershell_steps_names_labels_and_defaults() {
         ("VMSS.OldServers.TimeInMinutes", "3"),
         ("VMSS.Reconcile.DryRun", "No"),
         ("VMSS.Poll.Interval", "10"),
+        ("VMSS.Report.Artifacts", "Yes"),
         ("VMSS.Package", ""),
     ] {
         assert_eq!(by_name[name]["DefaultValue"], default, "{name}");
     }
-    assert_eq!(by_name.len(), 15, "{:?}", by_name.keys());
+    assert_eq!(by_name.len(), 16, "{:?}", by_name.keys());
+    let artifacts = by_name["VMSS.Report.Artifacts"];
+    assert_eq!(artifacts["Label"], "Attach decision record");
+    assert_eq!(
+        artifacts["DisplaySettings"]["Octopus.SelectOptions"],
+        "Yes|Yes\nNo|No"
+    );
+    assert!(artifacts["HelpText"]
+        .as_str()
+        .is_some_and(|h| h.contains("decision record") && h.contains("artifacts")));
     assert!(by_name["VMSS.Package"]["DisplaySettings"]["Octopus.ControlType"] == "Package");
     // Select options offer exactly what the binary accepts.
     assert_eq!(
@@ -198,11 +236,21 @@ fn the_parameters_keep_the_powershell_steps_names_labels_and_defaults() {
     );
 }
 
+/// The Octopus URL's default: the server's configured URI, else the base URL of the request
+/// that started the run (Octopus Cloud and servers without a configured URI have only that).
+const URL_DEFAULT: &str =
+    "#{if Octopus.Web.ServerUri}#{Octopus.Web.ServerUri}#{else}#{Octopus.Web.BaseUrl}#{/if}";
+
 #[test]
 fn every_parameter_is_used_by_the_body_and_the_package_reference_agrees() {
-    let t = template();
-    let b = body(&t);
-    for p in parameters(&t) {
+    for (_, t) in templates() {
+        parameters_used_and_package_agrees(&t);
+    }
+}
+
+fn parameters_used_and_package_agrees(t: &Value) {
+    let b = body(t);
+    for p in parameters(t) {
         let name = p["Name"].as_str().unwrap();
         assert!(b.contains(name), "the body never reads {name}");
     }
@@ -212,7 +260,7 @@ fn every_parameter_is_used_by_the_body_and_the_package_reference_agrees() {
     let reference = pkg["Name"].as_str().unwrap();
     let parameter = pkg["Properties"]["PackageParameterName"].as_str().unwrap();
     assert_eq!(parameter, "VMSS.Package");
-    assert!(parameters(&t).iter().any(
+    assert!(parameters(t).iter().any(
         |p| p["Name"] == parameter && p["DisplaySettings"]["Octopus.ControlType"] == "Package"
     ));
     assert_eq!(pkg["Properties"]["Extract"], "True");
@@ -221,17 +269,155 @@ fn every_parameter_is_used_by_the_body_and_the_package_reference_agrees() {
         "Octopus.Action.Package[{reference}].ExtractedPath"
     )));
     assert!(
-        !b.contains("set -x") && !b.contains("xtrace on"),
+        !b.contains("set -x")
+            && !b.contains("xtrace on")
+            && !b.lines().any(|l| l.trim_start().starts_with("Set-PSDebug")),
         "the body must never trace: the environment holds secrets"
     );
     assert!(
         !b.contains("#{"),
-        "the body reads variables with get_octopusvariable, not substitution"
+        "the body reads variables through Octopus's functions, not substitution"
     );
 }
 
-/// Octostache's basic substitution: `#{Name}` becomes the variable's value (unknown names stay).
+/// The environment variables a body hands the binary, in order: `export NAME=` (Bash) or
+/// `$env:NAME =` (PowerShell).
+fn exported(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let rest = l
+                .strip_prefix("export ")
+                .or_else(|| l.strip_prefix("$env:"))?;
+            let name = rest.split(['=', ' ']).next()?;
+            (!name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+                .then(|| name.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_twins_differ_only_in_what_the_worker_needs() {
+    let [(_, bash), (_, windows)] = templates();
+    assert_ne!(bash["Id"], windows["Id"], "each template has its own Id");
+    assert_ne!(bash["Name"], windows["Name"]);
+    assert!(windows["Name"].as_str().unwrap().ends_with(" (Windows)"));
+    // Everything Octopus shows or stores about the parameters and package is the same.
+    for key in [
+        "Parameters",
+        "Packages",
+        "Category",
+        "ActionType",
+        "Version",
+        "$Meta",
+    ] {
+        assert_eq!(bash[key], windows[key], "{key} differs");
+    }
+    // Both bodies hand the binary the same variables, in the same order.
+    let (b, w) = (exported(&body(&bash)), exported(&body(&windows)));
+    assert!(b.len() > 30, "{b:?}");
+    assert_eq!(b, w);
+    assert!(b.contains(&"VMSS_REPORT_ARTIFACTS".to_string()));
+}
+
+#[test]
+fn the_powershell_body_fails_the_step_with_what_to_do_and_returns_the_exit_code() {
+    let [_, (_, windows)] = templates();
+    let b = body(&windows);
+    assert!(
+        b.contains("Join-Path $package 'vmss-check.exe'"),
+        "finds the .exe in the package"
+    );
+    // Missing, cannot run, cannot start: each a Fail-Step (a result message and a failed step).
+    let fails: Vec<&str> = b.lines().filter(|l| l.contains("Fail-Step ")).collect();
+    assert_eq!(fails.len(), 3, "{fails:?}");
+    for needle in [
+        "has no vmss-check.exe at its root: choose the VmssCheck package",
+        "64-bit (x86_64) Windows worker",
+        "AppLocker",
+    ] {
+        assert!(b.contains(needle), "the body lacks {needle:?}");
+    }
+    // Checked before any secret is in the environment.
+    assert!(b.find("--version").unwrap() < b.find("$env:VMSS_OCTOPUS_APIKEY").unwrap());
+    assert!(b.trim_end().ends_with("exit $LASTEXITCODE"));
+    // Small enough to read at a glance.
+    assert!(b.lines().count() <= 80, "{} lines", b.lines().count());
+}
+
+/// Octostache's conditionals, as far as the templates use them: `#{if Name}A#{else}B#{/if}`
+/// (nesting allowed) is `A` when `Name` is set, non-empty and not `False`, else `B`; then
+/// [`substitute_names`].
 fn substitute(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let Some(start) = text.find("#{if ") else {
+        return substitute_names(text, vars);
+    };
+    let after = &text[start + 5..];
+    let close = after.find('}').expect("#{if ...} is closed");
+    let name = after[..close].trim();
+    let inner = &after[close + 1..];
+    // The matching #{/if} and this level's #{else}.
+    let (mut depth, mut at, mut otherwise, mut end) = (0, 0, None, None);
+    while let Some(i) = inner[at..].find("#{") {
+        let here = &inner[at + i..];
+        if here.starts_with("#{if ") {
+            depth += 1;
+        } else if here.starts_with("#{/if}") {
+            if depth == 0 {
+                end = Some(at + i);
+                break;
+            }
+            depth -= 1;
+        } else if here.starts_with("#{else}") && depth == 0 {
+            otherwise = Some(at + i);
+        }
+        at += i + 2;
+    }
+    let end = end.expect("#{if} without #{/if}");
+    let (yes, no) = match otherwise {
+        Some(e) => (&inner[..e], &inner[e + 7..end]),
+        None => (&inner[..end], ""),
+    };
+    let truthy = vars
+        .get(name)
+        .is_some_and(|v| !v.is_empty() && !v.eq_ignore_ascii_case("false"));
+    format!(
+        "{}{}{}",
+        substitute_names(&text[..start], vars),
+        substitute(if truthy { yes } else { no }, vars),
+        substitute(&inner[end + 6..], vars)
+    )
+}
+
+#[test]
+fn the_url_default_is_the_server_uri_or_else_the_base_url() {
+    let vars = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let both = vars(&[
+        ("Octopus.Web.ServerUri", "https://octo.example.com"),
+        ("Octopus.Web.BaseUrl", "https://other.example.com"),
+    ]);
+    assert_eq!(substitute(URL_DEFAULT, &both), "https://octo.example.com");
+    let base_only = vars(&[
+        ("Octopus.Web.ServerUri", ""),
+        ("Octopus.Web.BaseUrl", "https://x.octopus.app"),
+    ]);
+    assert_eq!(substitute(URL_DEFAULT, &base_only), "https://x.octopus.app");
+    let nested = "a#{if X}b#{if Y}c#{else}d#{/if}e#{else}f#{/if}g";
+    assert_eq!(substitute(nested, &vars(&[("X", "1")])), "abdeg");
+    assert_eq!(
+        substitute(nested, &vars(&[("X", "1"), ("Y", "True")])),
+        "abceg"
+    );
+    assert_eq!(substitute(nested, &vars(&[("X", "False")])), "afg");
+}
+
+/// Octostache's basic substitution: `#{Name}` becomes the variable's value (unknown names stay).
+fn substitute_names(text: &str, vars: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("#{") {
@@ -287,12 +473,25 @@ source "$1"
     )
 }
 
+/// The Windows binary to package: `VMSS_CHECK_WINDOWS_BINARY` when set (scripts/windows-build.sh
+/// builds one), else a stand-in that is only a PE header: the Bash body never runs it.
+fn windows_exe(dir: &Path) -> PathBuf {
+    if let Some(exe) = std::env::var_os("VMSS_CHECK_WINDOWS_BINARY").filter(|e| !e.is_empty()) {
+        return PathBuf::from(exe);
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let exe = dir.join("stand-in.exe");
+    std::fs::write(&exe, b"MZ stand-in for vmss-check.exe").unwrap();
+    exe
+}
+
 /// Builds the package from the test binary, as `package.sh` does for release.
 fn package(out: &Path) -> PathBuf {
     let output = Command::new("bash")
         .arg(PACKAGE_SH)
         .arg(out)
         .env("VMSS_CHECK_BINARY", env!("CARGO_BIN_EXE_vmss-check"))
+        .env("VMSS_CHECK_WINDOWS_BINARY", windows_exe(out))
         .output()
         .unwrap();
     assert!(
@@ -494,11 +693,14 @@ fn package_sh_writes_a_correctly_named_archive_whose_binary_runs() {
         .lines()
         .filter_map(|l| l.split_whitespace().last())
         .collect();
-    assert_eq!(names, ["vmss-check", "README.md", "LICENSE"], "{listing}");
-    assert!(
-        listing.lines().next().unwrap().starts_with("-rwxr-xr-x"),
+    assert_eq!(
+        names,
+        ["vmss-check", "vmss-check.exe", "README.md", "LICENSE"],
         "{listing}"
     );
+    for line in listing.lines().take(2) {
+        assert!(line.starts_with("-rwxr-xr-x"), "{listing}");
+    }
     let x = dir.join("x");
     std::fs::create_dir_all(&x).unwrap();
     assert!(Command::new("tar")
@@ -630,7 +832,12 @@ fn exact_membership_conditions(text: &str) -> Vec<&str> {
 
 #[test]
 fn the_docs_recommend_exact_membership_and_never_contains() {
-    let t = template();
+    for (_, t) in templates() {
+        docs_recommend_exact_membership(&t);
+    }
+}
+
+fn docs_recommend_exact_membership(t: &Value) {
     let mut texts = vec![
         (
             "the template's description".to_string(),
@@ -641,7 +848,7 @@ fn the_docs_recommend_exact_membership_and_never_contains() {
             std::fs::read_to_string(README).unwrap(),
         ),
     ];
-    for p in parameters(&t) {
+    for p in parameters(t) {
         texts.push((
             format!("{}'s help", p["Name"]),
             p["HelpText"].as_str().unwrap().to_string(),
@@ -705,10 +912,15 @@ const OUTPUTS: [&str; 12] = [
 
 #[test]
 fn the_readme_documents_every_input_and_output_itself() {
-    let t = template();
+    for (_, t) in templates() {
+        readme_documents(&t);
+    }
+}
+
+fn readme_documents(t: &Value) {
     let readme = std::fs::read_to_string(README).unwrap();
     let desc = t["Description"].as_str().unwrap();
-    for p in parameters(&t) {
+    for p in parameters(t) {
         let name = p["Name"].as_str().unwrap();
         assert!(
             readme.contains(&format!("| `{name}` |")),
@@ -716,11 +928,7 @@ fn the_readme_documents_every_input_and_output_itself() {
         );
     }
     // Every environment variable the body hands the binary, Azure's and the run's included.
-    let exported: Vec<String> = body(&t)
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("export "))
-        .map(|l| l.split('=').next().unwrap().to_string())
-        .collect();
+    let exported = exported(&body(t));
     assert!(exported.len() > 30, "{exported:?}");
     let rule = |name: &str| name.to_uppercase().replace('.', "_");
     assert!(readme.contains("upper-cased with `.`\nreplaced by `_`"));
@@ -731,7 +939,7 @@ fn the_readme_documents_every_input_and_output_itself() {
         if v.starts_with("VMSS_") {
             // The README gives the rule, and the body follows it.
             assert!(
-                parameters(&t)
+                parameters(t)
                     .iter()
                     .any(|p| rule(p["Name"].as_str().unwrap()) == *v),
                 "{v} is no parameter's name by the README's rule"
@@ -761,6 +969,9 @@ fn the_readme_documents_every_input_and_output_itself() {
         "2024.3.11643",
         "x86_64 Linux",
         "VmssCheck.<version>.tar.gz",
+        "vmss-check.exe",
+        "azure-vmss-wait-and-reconcile-targets-windows.json",
+        "scripts/windows-build.sh",
     ] {
         assert!(readme.contains(needle), "README.md lacks {needle}");
     }

@@ -96,10 +96,59 @@ pub fn run_step(sim: &Sim, extra: &[(&str, &str)]) -> Run {
     run_env(&env)
 }
 
-/// Runs the binary with exactly this environment.
+/// The binary the tests drive: `VMSS_CHECK_TEST_BINARY` when set (scripts/windows-test.sh
+/// sets the Windows `.exe`), else the one Cargo built for these tests.
+pub fn binary() -> String {
+    std::env::var("VMSS_CHECK_TEST_BINARY")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_vmss-check").to_string())
+}
+
+/// Whether the tests drive the Windows build (under Wine here, natively on a Windows runner).
+pub fn windows() -> bool {
+    cfg!(windows) || binary().ends_with(".exe")
+}
+
+/// A command that runs [`binary`], through `VMSS_CHECK_TEST_RUNNER` when set (a program that
+/// takes the binary's path and its arguments, as `wine` does). The runner gets the same
+/// environment the test gives the command, and must pass it on.
+pub fn binary_command() -> Command {
+    match std::env::var("VMSS_CHECK_TEST_RUNNER") {
+        Ok(runner) if !runner.is_empty() => {
+            let mut cmd = Command::new(runner);
+            cmd.arg(binary());
+            cmd
+        }
+        _ => Command::new(binary()),
+    }
+}
+
+/// A path as the binary expects it: for the Windows build under Wine, the `Z:` drive path Wine
+/// maps to the Unix root (`Z:\tmp\token`), so the tests hand it real Windows paths.
+pub fn path_for_binary(path: &std::path::Path) -> String {
+    let path = path.to_string_lossy();
+    if windows() && !cfg!(windows) && path.starts_with('/') {
+        format!("Z:{}", path.replace('/', "\\"))
+    } else {
+        path.into_owned()
+    }
+}
+
+/// What a Windows process cannot do without, to add to a cleared environment: `SystemRoot`
+/// (without it Windows cannot start its network stack). Nothing elsewhere.
+pub fn system_env() -> Vec<(String, String)> {
+    ["SystemRoot"]
+        .into_iter()
+        .filter(|_| cfg!(windows))
+        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+        .collect()
+}
+
+/// Runs the binary with exactly this environment (and [`system_env`]).
 pub fn run_env(env: &[(String, String)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vmss-check"));
-    cmd.env_clear().envs(env.iter().cloned());
+    let mut cmd = binary_command();
+    cmd.env_clear().envs(system_env()).envs(env.iter().cloned());
     run_command(cmd)
 }
 

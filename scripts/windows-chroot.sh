@@ -1,0 +1,101 @@
+# Sourced by scripts/windows-build.sh and scripts/windows-test.sh: the Debian trixie chroot that
+# builds vmss-check.exe (Rust for x86_64-pc-windows-gnu with MinGW) and runs it under Wine.
+#
+# Why a chroot: rustup cannot fetch the Windows target here, but Debian trixie packages a Rust
+# new enough for Cargo.lock (rustc-web) with std's source (rust-web-src, for -Zbuild-std), MinGW
+# and Wine 10. Nothing is installed on or upgraded in the machine itself, except debootstrap.
+#
+# VMSS_WINDOWS_CHROOT   where the chroot lives (default /var/cache/vmss-check/trixie); ~6 GB.
+# shellcheck shell=bash
+
+chroot_dir=${VMSS_WINDOWS_CHROOT:-/var/cache/vmss-check/trixie}
+# Packages the chroot needs; changing this list reinstalls them on the next run.
+chroot_packages="ca-certificates rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine"
+# Environment of every command run inside: Wine writes nothing to stderr (Calamari counts
+# every stderr line) and asks for no Mono or Gecko download.
+chroot_env=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+  XDG_RUNTIME_DIR=/run/user/0 WINEPREFIX=/root/.wine WINEDEBUG=-all
+  WINEDLLOVERRIDES="mscoree,mshtml=")
+
+windows_die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+
+# The Debian mirror the machine's own apt uses (deb822 .sources or one-line sources.list);
+# taken at run time so no mirror's host is written into the repository.
+windows_mirror() {
+  local uri
+  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
+      /^URIs:/ { u = $2 } /^Suites:/ { if ($2 !~ /security/ && u != "") { print u; exit } }')
+  [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' \
+      /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
+  [ -n "$uri" ] || windows_die "no Debian mirror found in /etc/apt/sources.list*: set VMSS_WINDOWS_MIRROR"
+  echo "${VMSS_WINDOWS_MIRROR:-$uri}"
+}
+
+# Runs a command inside the chroot with chroot_env (and nothing of the caller's environment).
+in_chroot() { chroot "$chroot_dir" /usr/bin/env -i "${chroot_env[@]}" "$@"; }
+
+# Creates the chroot if missing (or half-made), installs the packages, trusts the machine's CA
+# certificates, and prepares Wine's prefix. A second run only checks.
+windows_chroot_ready() {
+  [ "$(id -u)" = 0 ] || windows_die "needs root (debootstrap and chroot): run it with sudo"
+  if [ ! -f "$chroot_dir/.vmss-ready" ] || [ "$(cat "$chroot_dir/.vmss-ready")" != "$chroot_packages" ]; then
+    if ! command -v debootstrap >/dev/null; then
+      echo "Installing debootstrap (the only package installed on this machine itself)" >&2
+      apt-get install -y -q --no-install-recommends debootstrap >&2 ||
+        { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends debootstrap >&2; }
+    fi
+    if [ ! -x "$chroot_dir/usr/bin/apt-get" ] || [ ! -f "$chroot_dir/.vmss-bootstrapped" ]; then
+      windows_unmount
+      # Never delete through a mount (a bound /dev or /tmp is the machine's own).
+      if awk -v d="$chroot_dir/" 'index($2 "/", d) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+        windows_die "$chroot_dir is half-made but something is mounted under it: unmount it (grep $chroot_dir /proc/mounts), then run again"
+      fi
+      rm -rf "$chroot_dir"
+      mkdir -p "$chroot_dir"
+      echo "Creating a Debian trixie chroot in $chroot_dir (a few minutes)" >&2
+      debootstrap --variant=minbase trixie "$chroot_dir" "$(windows_mirror)" >&2
+      touch "$chroot_dir/.vmss-bootstrapped"
+    fi
+    windows_mount
+    # The machine may reach the internet through a proxy with its own CA: trust what it trusts.
+    mkdir -p "$chroot_dir/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/* "$chroot_dir/usr/local/share/ca-certificates/" 2>/dev/null || true
+    cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
+    in_chroot apt-get update -q >&2
+    # shellcheck disable=SC2086
+    in_chroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $chroot_packages >&2
+    in_chroot update-ca-certificates >&2
+    in_chroot mkdir -p -m 0700 /run/user/0
+    in_chroot wineboot --init >/dev/null 2>&1 || true
+    in_chroot wineserver --wait 2>/dev/null || true
+    echo "$chroot_packages" >"$chroot_dir/.vmss-ready"
+  else
+    windows_mount
+    cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
+    in_chroot mkdir -p -m 0700 /run/user/0
+  fi
+}
+
+# /proc and /dev for cargo and Wine; mounted once, whoever mounted them first unmounts.
+windows_mounted_here=""
+windows_mount() {
+  if ! mountpoint -q "$chroot_dir/proc"; then
+    mount -t proc proc "$chroot_dir/proc"
+    windows_mounted_here="$windows_mounted_here proc"
+  fi
+  if ! mountpoint -q "$chroot_dir/dev"; then
+    mount --bind /dev "$chroot_dir/dev"
+    windows_mounted_here="$windows_mounted_here dev"
+  fi
+}
+
+# Stops Wine's server first: it keeps files in the chroot open and would make umount fail.
+windows_unmount() {
+  [ -n "$windows_mounted_here" ] || return 0
+  in_chroot wineserver --kill >/dev/null 2>&1 || true
+  local m
+  for m in $windows_mounted_here; do
+    umount "$chroot_dir/$m" 2>/dev/null || umount -l "$chroot_dir/$m" || true
+  done
+  windows_mounted_here=""
+}
