@@ -355,10 +355,15 @@ fn creation_times_cost_the_same_requests_for_600_old_targets_as_for_none() {
 
 #[test]
 fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
+    // The record goes to a scratch directory, removed afterwards (the default is a new one
+    // under the temp dir, left for a person to open).
+    let dir = scratch_dir();
     let out = binary_command()
-        .args(["demo", "--poll-interval", "0.05"])
+        .args(["demo", "--poll-interval", "0.05", "--report-dir"])
+        .arg(path_for_binary(&dir))
         .output()
         .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
@@ -455,9 +460,11 @@ fn interrupting_the_demo_stops_the_step_it_runs() {
     }
 
     // A long poll interval: the step is still waiting for the scale set when interrupted.
+    let scratch = scratch_dir();
     let mut demo = Reap(
         binary_command()
-            .args(["demo", "--poll-interval", "30"])
+            .args(["demo", "--poll-interval", "30", "--report-dir"])
+            .arg(path_for_binary(&scratch))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -511,6 +518,7 @@ fn interrupting_the_demo_stops_the_step_it_runs() {
         assert!(Instant::now() < deadline, "the step {step} still runs");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = std::fs::remove_dir_all(&scratch);
     let rest: Vec<String> = seen.try_iter().collect();
     assert!(
         rest.iter()
