@@ -348,18 +348,19 @@ pub fn plan(
     scale_sets: &[(ScaleSetRef, ScaleSet)],
     reporter: &Reporter,
 ) {
-    let count = |s| instances.iter().filter(|i| i.state() == s).count();
+    let c = crate::outcome::Counts::of(instances);
+    let kept = plan.in_scope() - plan.members.len() - plan.pending.len() - plan.remove.len();
     reporter.verbose(&format!(
         "Instances: {} ready, {} changing, {} stopped, {} failed, {} gone. Targets in scope: {} to deploy to, {} changing, {} to remove, {} kept; {} out of scope.",
-        count(InstanceState::Member),
-        count(InstanceState::Pending),
-        count(InstanceState::Stopped),
-        count(InstanceState::Failed),
-        count(InstanceState::Gone),
+        c.ready,
+        c.changing,
+        c.stopped,
+        c.failed,
+        c.gone,
         plan.members.len(),
         plan.pending.len(),
         plan.remove.len(),
-        plan.stopped.len() + plan.failed.len() + plan.foreign.len() + plan.unverified.len() + plan.disabled.len() + plan.shared.len(),
+        kept,
         plan.out_of_scope
     ));
     if plan.in_scope() == 0 && instances.iter().any(|i| i.state() != InstanceState::Gone) {
