@@ -8,6 +8,7 @@
 //! do not expose; the wait loop decides what to do with them.
 
 use crate::error::{parse_retry_after, Failure, FailureKind};
+use crate::output::printable;
 use crate::reconcile::Instance;
 use crate::settings::{AzureCredential, AzureSettings, ScaleSetRef};
 use azure_core::auth::TokenCredential;
@@ -44,14 +45,28 @@ pub struct HttpFailure {
 pub struct Transport {
     inner: reqwest::Client,
     limits: Arc<RateLimits>,
+    /// Where requests may go: Resource Manager and Azure AD, as configured. The SDK follows a
+    /// `nextLink` wherever it points, bearer token and all; this is where that stops.
+    origins: Vec<url::Origin>,
 }
 
 impl Transport {
-    /// Wraps a client built by [`crate::http::client`], recording budgets into `limits`.
-    pub fn new(inner: reqwest::Client, limits: Arc<RateLimits>) -> Self {
-        Transport { inner, limits }
+    /// Wraps a client built by [`crate::http::client`], recording budgets into `limits`, and
+    /// sending only to `allowed` URLs' origins.
+    pub fn new(inner: reqwest::Client, limits: Arc<RateLimits>, allowed: &[&url::Url]) -> Self {
+        Transport {
+            inner,
+            limits,
+            origins: allowed.iter().map(|u| u.origin()).collect(),
+        }
     }
 }
+
+/// A request the transport refused to send: it would have left the configured Azure
+/// endpoints (a `nextLink` to another host).
+#[derive(Debug, thiserror::Error)]
+#[error("a link to {0}, outside the configured Azure endpoints, was not followed")]
+pub struct OffOrigin(String);
 
 /// The header in which Resource Manager says what is left of compute's read budgets:
 /// `Microsoft.Compute/GetVMScaleSet3Min;197,Microsoft.Compute/GetVMScaleSet30Min;1297`.
@@ -152,13 +167,20 @@ impl Transport {
                 ))
             })
             .collect();
-        let body = rsp.bytes_stream().map(|chunk| {
-            chunk.map_err(|e| azure_core::Error::full(ErrorKind::Io, e, "failed to read the body"))
-        });
+        // Read whole (a page is at most a few hundred kB) to drop a byte-order mark, which
+        // the SDK's `serde_json` would refuse.
+        let body = rsp
+            .bytes()
+            .await
+            .map_err(|e| azure_core::Error::full(ErrorKind::Io, e, "failed to read the body"))?;
+        let body = match crate::http::without_bom(&body).len() {
+            n if n < body.len() => body.slice(body.len() - n..),
+            _ => body,
+        };
         Ok(azure_core::Response::new(
             status,
             headers.into(),
-            Box::pin(body),
+            Box::pin(futures::stream::once(async move { Ok(body) })),
         ))
     }
 }
@@ -169,6 +191,20 @@ impl HttpClient for Transport {
         &self,
         request: &azure_core::Request,
     ) -> azure_core::Result<azure_core::Response> {
+        if !self.origins.contains(&request.url().origin()) {
+            let u = request.url();
+            let origin = format!(
+                "{}://{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            );
+            return Err(azure_core::Error::full(
+                ErrorKind::Other,
+                OffOrigin(origin),
+                "request refused",
+            ));
+        }
         let sign_in = request.url().path().ends_with("/oauth2/v2.0/token");
         let url = with_instance_view(request.url()).unwrap_or_else(|| request.url().clone());
         let response = self.send(request, url).await?;
@@ -200,7 +236,7 @@ impl HttpClient for Transport {
 
 /// Reads the error code and message from the three shapes Azure uses.
 fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(crate::http::without_bom(body)) else {
         return (None, None);
     };
     let text = |v: &serde_json::Value| v.as_str().map(first_line);
@@ -214,15 +250,66 @@ fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
     (text(&v["code"]), text(&v["message"]))
 }
 
-/// The first line of a message, without Azure AD's trace and correlation ids.
+/// The first line of a message (ended by `\r` or `\n`, as Calamari's line reader ends one),
+/// without Azure AD's trace and correlation ids, at most 300 characters, and every control
+/// character left escaped ([`printable`]): an extension's message is written inside the VM,
+/// by whoever controls it.
 fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or("").trim();
+    let line = s
+        .trim_start()
+        .split(['\r', '\n'])
+        .next()
+        .unwrap_or("")
+        .trim();
     let line = line.split(" Trace ID:").next().unwrap_or(line);
-    let mut out: String = line.chars().take(300).collect();
-    if out.len() < line.len() {
-        out.push('…');
+    let shown = printable(line);
+    let mut out: String = shown.chars().take(300).collect();
+    if shown.chars().nth(300).is_some() {
+        out.push_str("...");
     }
     out
+}
+
+/// Watches a paged listing advance: a `nextLink` already followed, or a page of VMs all
+/// listed before, means the paging goes round in circles (a misbehaving server or proxy), and
+/// the listing would never be whole. The SDK follows `nextLink` itself; this sees each page.
+#[derive(Default)]
+struct PageGuard {
+    links: std::collections::HashSet<String>,
+    ids: std::collections::HashSet<String>,
+}
+
+impl PageGuard {
+    /// Takes one page: its `nextLink` and its items' resource ids.
+    fn advance<'a>(
+        &mut self,
+        next_link: Option<&str>,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<(), String> {
+        let (mut items, mut new) = (0, 0);
+        for id in ids {
+            items += 1;
+            new += usize::from(self.ids.insert(id.to_ascii_lowercase()));
+        }
+        if items > 0 && new == 0 {
+            return Err("a page repeated VMs already listed".into());
+        }
+        match next_link.filter(|l| !l.is_empty()) {
+            Some(link) if !self.links.insert(link.to_string()) => Err(format!(
+                "its nextLink leads back to a page already read ({})",
+                printable(link)
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A listing whose paging cannot be trusted: nothing may be decided on it.
+fn paging_failure(set: &ScaleSetRef, why: &str) -> Failure {
+    Failure::permanent(format!(
+        "Azure's paging cut the listing of scale set '{}' short: {why}. Nothing was removed, since the listing is incomplete; check AZURE_RESOURCE_MANAGER_URL and any proxy between the worker and Azure, and run the step again.",
+        set.name
+    ))
 }
 
 /// How a scale set orchestrates its VMs, which decides how they are listed.
@@ -368,6 +455,7 @@ impl AzureClient {
         let http: Arc<dyn HttpClient> = Arc::new(Transport::new(
             crate::http::client(request_timeout),
             limits.clone(),
+            &[&settings.resource_manager, &settings.authority_host],
         ));
         let credential: Arc<dyn TokenCredential> = match &settings.credential {
             AzureCredential::ClientSecret(secret) => Arc::new(ClientSecretCredential::new(
@@ -441,9 +529,16 @@ impl AzureClient {
                     .list(&set.resource_group, &set.name, sub)
                     .expand(INSTANCE_VIEW)
                     .into_stream();
+                let mut guard = PageGuard::default();
                 while let Some(page) = pages.next().await {
                     let page =
                         page.map_err(|e| self.failure(e, set, "list the scale set's instances"))?;
+                    guard
+                        .advance(
+                            page.next_link.as_deref(),
+                            page.value.iter().filter_map(|vm| vm.resource.id.as_deref()),
+                        )
+                        .map_err(|why| paging_failure(set, &why))?;
                     out.extend(
                         page.value
                             .iter()
@@ -463,9 +558,16 @@ impl AzureClient {
                     .filter(filter)
                     .expand(INSTANCE_VIEW)
                     .into_stream();
+                let mut guard = PageGuard::default();
                 while let Some(page) = pages.next().await {
                     let page =
                         page.map_err(|e| self.failure(e, set, "list the scale set's VMs"))?;
+                    guard
+                        .advance(
+                            page.next_link.as_deref(),
+                            page.value.iter().filter_map(|vm| vm.resource.id.as_deref()),
+                        )
+                        .map_err(|why| paging_failure(set, &why))?;
                     out.extend(
                         page.value
                             .iter()
@@ -489,6 +591,9 @@ impl AzureClient {
         while let Some(e) = source {
             if let Some(f) = e.downcast_ref::<HttpFailure>() {
                 return self.http_failure(f, set, doing);
+            }
+            if let Some(off) = e.downcast_ref::<OffOrigin>() {
+                return paging_failure(set, &off.to_string());
             }
             if let Some(r) = e.downcast_ref::<reqwest::Error>() {
                 if r.is_builder()
@@ -708,10 +813,11 @@ impl InstanceView {
         InstanceView {
             power_state,
             provisioning_state,
+            // Reported by the VM agent, inside the VM: outsider's text.
             computer_name: computer_name
                 .map(str::trim)
                 .filter(|c| !c.is_empty())
-                .map(str::to_string),
+                .map(|c| printable(c).into_owned()),
             reason: own.or_else(extension),
         }
     }
@@ -890,6 +996,7 @@ mod tests {
         let http: Arc<dyn HttpClient> = Arc::new(Transport::new(
             crate::http::client(Duration::from_secs(1)),
             Arc::default(),
+            &[],
         ));
         let c = FederatedCredential {
             http,

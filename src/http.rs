@@ -58,3 +58,9 @@ pub fn classify(e: &reqwest::Error) -> FailureKind {
         FailureKind::ConnectionLost
     }
 }
+
+/// A body without its UTF-8 byte-order mark: some Octopus servers (OctopusClients' recorded
+/// answers carry one) and proxies start JSON with `EF BB BF`, which `serde_json` refuses.
+pub fn without_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}

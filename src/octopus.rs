@@ -64,7 +64,9 @@ impl From<Machine> for Target {
                 linked,
             ),
             id: m.id,
-            name: m.name,
+            // Anyone who can register a Tentacle names a target: its control characters
+            // are escaped once, here, for every log line and record that shows it.
+            name: crate::output::printable(&m.name).into_owned(),
             roles: m.roles,
             environment_ids: m.environment_ids,
             tenant_ids: m.tenant_ids,
@@ -261,10 +263,16 @@ impl OctopusClient {
         })
     }
 
-    /// Follows `Page.Next` (or skip/take, on servers that omit links) to the end. Items are
-    /// de-duplicated by `Id`. The offset only moves forward, so a page shifted by a target
-    /// registering (or going) mid-listing can never make it loop; if the server's count then
-    /// says more items exist than were seen, the listing is read once more, and that is all.
+    /// Reads a collection through every page, de-duplicating items by `Id`. A listing the
+    /// step decides on must be whole, so paging that is cut short fails instead of ending:
+    /// - a `Page.Next` that may not be followed (another origin: the API key stays home) or
+    ///   does not advance (a link already read, a page with nothing new) is an error naming
+    ///   the server's paging;
+    /// - a last page without `Page.Next` while `TotalResults` says more items exist (Octopus
+    ///   2023.1 did this, OctopusDeploy/Issues#8112; old servers send no links at all) pages on
+    ///   by `skip`;
+    /// - still short of `TotalResults` (the list changed while it was read: a target
+    ///   registered or went), the listing is read once more; short again, it fails.
     pub async fn all_pages<T: DeserializeOwned + HasId>(
         &self,
         first: Url,
@@ -279,13 +287,20 @@ impl OctopusClient {
                     "Octopus counted {total} items but the pages held {} while trying to {doing} (the list changed while it was read): reading it once more.",
                     out.len()
                 )),
+                Some(total) if out.len() < total => {
+                    return Err(Failure::permanent(format!(
+                        "Octopus's paging came up short while trying to {doing}: it counted {total} items (TotalResults) but its pages held {}, twice. Nothing was removed, since the listing is incomplete; check the Octopus Server (or a proxy in front of it) and run the step again.",
+                        out.len()
+                    )))
+                }
                 _ => break,
             }
         }
         Ok(out)
     }
 
-    /// Reads every page once, adding unseen items; returns the last page's `TotalResults`.
+    /// Reads every page once, adding unseen items to `out`; returns the last page's
+    /// `TotalResults`.
     async fn one_pass<T: DeserializeOwned + HasId>(
         &self,
         first: &Url,
@@ -293,43 +308,63 @@ impl OctopusClient {
         out: &mut Vec<T>,
         seen: &mut HashSet<String>,
     ) -> Result<Option<usize>, Failure> {
-        let mut next = Some(first.clone());
-        let mut pages = 0;
-        let mut total = None;
-        while let Some(url) = next.take() {
-            pages += 1;
+        let mut url = first.clone();
+        let mut read = HashSet::from([first.to_string()]);
+        let mut in_pass = HashSet::new();
+        loop {
             let page: Page<T> = self.get_json(&url, doing).await?;
             let count = page.items.len();
-            total = page.total_results;
+            let total = page.total_results;
+            let mut new = 0;
             for item in page.items {
+                if in_pass.insert(item.id().to_string()) {
+                    new += 1;
+                }
                 if seen.insert(item.id().to_string()) {
                     out.push(item);
                 }
             }
-            next = match page.links.get("Page.Next") {
+            let next = match page.links.get("Page.Next") {
                 Some(link) => self.next_page(first, link),
-                None if page.links.is_empty() => {
-                    // A server that sends no links at all: page by skip, always forward.
-                    let skip = skip_of(&url) + count;
-                    let more = page.total_results.is_some_and(|t| skip < t);
-                    (count > 0 && more).then(|| with_skip(&url, skip))
-                }
-                None => None,
+                None => NextPage::Done,
             };
-            if pages > 10_000 {
-                return Err(Failure::permanent(format!(
-                    "Octopus kept returning pages while trying to {doing}; stopped after 10,000."
-                )));
-            }
+            url = match next {
+                NextPage::Follow(next) if new == 0 || !read.insert(next.to_string()) => {
+                    return Err(paging_failure(doing, &format!("its Page.Next link ({next}) does not advance: it leads to a page already read, or the page before it held nothing new")));
+                }
+                NextPage::Follow(next) => next,
+                NextPage::Refused(why) => return Err(paging_failure(doing, &why)),
+                NextPage::Done => {
+                    // No Page.Next: done, unless the count says more items exist (a server
+                    // that dropped the link): page on by skip, always forward.
+                    let skip = skip_of(&url) + count;
+                    match total {
+                        Some(total) if count > 0 && in_pass.len() < total && skip < total => {
+                            let next = with_skip(&url, skip);
+                            if !read.insert(next.to_string()) {
+                                return Ok(Some(total));
+                            }
+                            next
+                        }
+                        _ => return Ok(total),
+                    }
+                }
+            };
         }
-        Ok(total)
     }
 
-    /// Resolves a `Page.Next` link, putting back any parameter of the first request that the
-    /// server left out. Octopus rebuilds the link from the parameters its route declares; one
-    /// it drops would make page 2 a page of a different, unfiltered collection.
-    fn next_page(&self, first: &Url, link: &str) -> Option<Url> {
-        let mut next = self.link(link)?;
+    /// Where a `Page.Next` link leads: resolved against the configured server ([`Self::link`]),
+    /// with any parameter of the first request that the server left out put back. Octopus
+    /// rebuilds the link from the parameters its route declares; one it drops would make page
+    /// 2 a page of a different, unfiltered collection.
+    fn next_page(&self, first: &Url, link: &str) -> NextPage {
+        let Some(mut next) = self.link(link) else {
+            return NextPage::Refused(format!(
+                "its Page.Next link ({}) leads away from VMSS.Octopus.Url ({}), and the API key is sent to no other server",
+                crate::output::printable(link),
+                self.base.origin().ascii_serialization()
+            ));
+        };
         let kept: HashSet<String> = next.query_pairs().map(|(k, _)| k.into_owned()).collect();
         let dropped: Vec<(String, String)> = first
             .query_pairs()
@@ -339,7 +374,7 @@ impl OctopusClient {
         if !dropped.is_empty() {
             next.query_pairs_mut().extend_pairs(dropped);
         }
-        Some(next)
+        NextPage::Follow(next)
     }
 
     /// Deletes a target. A 404 means someone else already did.
@@ -369,7 +404,7 @@ impl OctopusClient {
             .bytes()
             .await
             .map_err(|e| network(url, doing, &e))?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        serde_json::from_slice(crate::http::without_bom(&bytes)).map_err(|e| {
             Failure::permanent(format!(
                 "The server at {} did not answer like an Octopus Server while trying to {doing} ({e}). Check VMSS.Octopus.Url, including any path prefix.",
                 self.base
@@ -416,7 +451,12 @@ impl OctopusClient {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(crate::error::parse_retry_after);
-            let body: ErrorBody = response.json().await.unwrap_or_default();
+            let body: ErrorBody = response
+                .bytes()
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice(crate::http::without_bom(&b)).ok())
+                .unwrap_or_default();
             Err((
                 Some(status),
                 self.http_failure(status, body, retry_after, doing),
@@ -436,7 +476,7 @@ impl OctopusClient {
         if let Some(first) = body.errors.first().filter(|e| !detail.contains(e.as_str())) {
             detail = format!("{detail} {first}");
         }
-        let detail = detail.trim().trim_end_matches('.');
+        let detail = crate::output::printable(detail.trim().trim_end_matches('.')).into_owned();
         let said = if detail.is_empty() {
             String::new()
         } else {
@@ -448,6 +488,9 @@ impl OctopusClient {
             FailureKind::Unauthorized => format!("Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). Check that the key is current and its user is active."),
             FailureKind::Forbidden => format!("The user of the API key in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give its team these permissions in this space and environment: {} (TaskCancel only for VMSS.Duplicate.Handle=Cancel).", PERMISSIONS.join(", ")),
             FailureKind::NotFound => format!("Octopus answered 404 Not Found while trying to {doing}{said}. Check VMSS.Octopus.Url (including any path prefix) and the space."),
+            // Octopus 2026.3 limits API requests per user and node (on by default in Octopus
+            // Cloud): a 429 asks the step to slow down, and is retried like Azure's.
+            FailureKind::Throttled => format!("Octopus throttled the step while trying to {doing} (HTTP 429{said}): its API rate limit for this API key's user was reached."),
             k if k.is_transient() => format!("Octopus failed to {doing} (HTTP {code}{said})."),
             _ => format!("Octopus refused to {doing} (HTTP {code}{said})."),
         };
@@ -468,6 +511,25 @@ pub const PERMISSIONS: &[&str] = &[
     "TenantView",
     "TaskCancel",
 ];
+
+/// Where a collection page says the listing goes next. "Refused" and "done" are different
+/// answers: a link the step may not follow leaves the listing cut short, never finished.
+#[derive(Debug)]
+enum NextPage {
+    /// Read this page next (on the configured server).
+    Follow(Url),
+    /// No `Page.Next`: the last page, as far as links go.
+    Done,
+    /// A `Page.Next` the step may not follow, and why.
+    Refused(String),
+}
+
+/// A listing whose paging cannot be trusted: nothing may be decided on it.
+fn paging_failure(doing: &str, why: &str) -> Failure {
+    Failure::permanent(format!(
+        "Octopus's paging cut the listing short while trying to {doing}: {why}. Nothing was removed, since the listing is incomplete; check the Octopus Server's address (VMSS.Octopus.Url must be the address the server itself uses, as in its Links) and any proxy in front of it."
+    ))
+}
 
 /// Items that can be de-duplicated across pages.
 pub trait HasId {
@@ -603,16 +665,24 @@ mod tests {
         let c = client("https://octo.example.com/octopus/", Some("Spaces-1"));
         let first = c.api("machines?environmentIds=Environments-1&roles=web&skip=0&take=500");
         // Octopus keeps only the parameters its route declares.
-        let next = c
-            .next_page(
-                &first,
-                "/octopus/api/Spaces-1/machines?skip=500&take=500&roles=web",
-            )
-            .unwrap();
+        let NextPage::Follow(next) = c.next_page(
+            &first,
+            "/octopus/api/Spaces-1/machines?skip=500&take=500&roles=web",
+        ) else {
+            panic!("not followed")
+        };
         assert_eq!(
             next.as_str(),
             "https://octo.example.com/octopus/api/Spaces-1/machines?skip=500&take=500&roles=web&environmentIds=Environments-1"
         );
+        // Another origin is refused, never taken for the last page.
+        assert!(matches!(
+            c.next_page(
+                &first,
+                "https://elsewhere.example.com/octopus/api/Spaces-1/machines?skip=500"
+            ),
+            NextPage::Refused(_)
+        ));
     }
 
     #[test]
@@ -628,9 +698,12 @@ mod tests {
     fn task_pages_from_an_old_server_deserialize() {
         // A real capture from OctopusClients: BOM, no NumberOfPages, relative Page.Next.
         let raw = include_bytes!("../tests/fixtures/octopus/tasks.skip=0.GET.json");
-        let text = std::str::from_utf8(raw)
-            .unwrap()
-            .trim_start_matches('\u{feff}');
+        assert!(
+            raw.starts_with(b"\xEF\xBB\xBF"),
+            "the capture keeps its BOM"
+        );
+        // Read as the client reads every body: the BOM skipped first.
+        let text = std::str::from_utf8(crate::http::without_bom(raw)).unwrap();
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Task {

@@ -157,6 +157,34 @@ pub fn parse(line: &str) -> Option<Message> {
     })
 }
 
+/// Text from outside the step (a target's name, a VM's computer name, Azure's and Octopus's
+/// error messages) as one line of the log may show it: every control character is replaced
+/// by a visible escape (`\r`, `\n`, `\t`, `\x1B`, `\u{85}`). Calamari reads the step's
+/// output with .NET's line reader, which ends a line at `\r` as well as `\n`, so a bare `\r`
+/// would start a new line in Octopus's eyes, and with it a service message; C1 controls and
+/// Unicode's line and paragraph separators are escaped too, for readers that split on them.
+/// [`neutralise`] still has to run after this: escaping makes lines, not markers, harmless.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && unsafe_char(c) => {
+                out.push_str(&format!("\\x{:02X}", c as u32))
+            }
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:X}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// What text must never contain, lest Calamari read it as a service message.
 const MARKER: &str = "##octopus";
 
@@ -235,10 +263,16 @@ impl Reporter {
         self.write(&self.redactor.scrub(message));
     }
 
-    /// Writes text: secrets scrubbed, and no line able to pass for a service message.
+    /// Writes text: secrets scrubbed, and no line able to pass for a service message. The
+    /// step's own sentences break lines with `\n`; any other control character (a `\r` in a
+    /// name or an error that reached a sentence) is escaped by [`printable`] first, so each
+    /// line written is one line for Calamari too.
     fn line(&self, text: &str) {
         let clean = self.redactor.scrub(text);
-        let safe: Vec<Cow<'_, str>> = clean.lines().map(neutralise).collect();
+        let safe: Vec<String> = clean
+            .split('\n')
+            .map(|l| neutralise(&printable(l.strip_suffix('\r').unwrap_or(l))).into_owned())
+            .collect();
         self.write(&safe.join("\n"));
     }
 
@@ -329,13 +363,14 @@ pub fn install_panic_hook(redactor: Redactor) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::redacted::Secret;
     use std::sync::Arc;
 
+    /// A writer the tests read back.
     #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Sink(pub(crate) Arc<Mutex<Vec<u8>>>);
     impl Write for Sink {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
             self.0.lock().unwrap().extend_from_slice(b);
@@ -539,76 +574,6 @@ mod tests {
                 encode("##octopus[x]")
             )
         );
-    }
-
-    /// Calamari's `ServiceMessageParser`, ported to read back what the step writes: one
-    /// state for the whole output, fed line by line without the line breaks. `#` starts a
-    /// possible marker; a character that does not continue `##octopus` drops it (and is itself
-    /// dropped); after the marker, everything up to `]` is the message, across lines too.
-    fn calamari_messages(output: &str) -> Vec<Message> {
-        enum State {
-            Default,
-            PossibleMessage,
-            InMessage,
-        }
-        let mut state = State::Default;
-        let mut buffer = String::new();
-        let mut found = Vec::new();
-        for line in output.lines() {
-            for c in line.chars() {
-                match state {
-                    State::Default if c == '#' => {
-                        state = State::PossibleMessage;
-                        buffer.push(c);
-                    }
-                    State::Default => {}
-                    State::PossibleMessage => {
-                        buffer.push(c);
-                        if buffer == MARKER {
-                            state = State::InMessage;
-                            buffer.clear();
-                        } else if !MARKER.starts_with(buffer.as_str()) {
-                            state = State::Default;
-                            buffer.clear();
-                        }
-                    }
-                    State::InMessage if c == ']' => {
-                        found.extend(parse(&format!("{MARKER}{}]", buffer.trim())));
-                        state = State::Default;
-                        buffer.clear();
-                    }
-                    State::InMessage => buffer.push(c),
-                }
-            }
-        }
-        found
-    }
-
-    #[test]
-    fn calamari_reads_every_message_the_step_writes_whatever_text_comes_before() {
-        let sink = Sink::default();
-        let rep = Reporter::to_writer(Redactor::default(), Box::new(sink.clone()));
-        // Text that ends in a start of the marker, then a message on the next line.
-        for text in ["issue #", "see ##", "tag ##octop", "##OCTOPUS", "plain"] {
-            rep.info(text);
-            rep.set_variable("After", text);
-            rep.warn(&format!("{text}\n{text}"));
-        }
-        rep.info("web ##octopus[setVariable name='QQ==' value='QQ==']");
-        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-        let written: Vec<Message> = text.lines().filter_map(parse).collect();
-        assert_eq!(calamari_messages(&text), written);
-        let vars = written
-            .iter()
-            .filter(|m| matches!(m, Message::SetVariable { .. }))
-            .count();
-        assert_eq!(vars, 5, "{text}");
-        // Without the trailing space, Calamari loses the message after a dangling `#`.
-        assert!(calamari_messages(&format!(
-            "issue #\n{}\n",
-            service_message("setVariable", &[("name", "A"), ("value", "")])
-        ))
-        .is_empty());
     }
 
     #[test]

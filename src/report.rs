@@ -101,14 +101,39 @@ pub fn did_not_settle(sets: &[ScaleSetRef], timeout: Duration, still: &str, erro
     }
 }
 
-/// The wait could not go on.
-pub fn wait_stopped(stopped: &crate::wait::Stopped) -> String {
-    let note = if stopped.timed_out {
+/// The wait could not go on: `failure` ended it, at the deadline (while the checks were
+/// failing) or before.
+pub fn wait_stopped(failure: &crate::error::Failure, at_deadline: bool) -> String {
+    let note = if at_deadline {
         "The wait ran out before Azure answered; nothing was removed."
     } else {
         "Nothing was removed."
     };
-    format!("{} {note}", stopped.failure.message)
+    format!("{} {note}", failure.message)
+}
+
+/// Azure asked (`Retry-After`) to be left alone past the deadline, so the wait slept to the
+/// deadline and ended there: a timeout, handled as `VMSS.Timeout.ErrorHandle` says.
+pub fn throttled_to_the_deadline(
+    sets: &[ScaleSetRef],
+    timeout: Duration,
+    throttle: &crate::error::Failure,
+    error: bool,
+) -> String {
+    let asked = throttle
+        .retry_after
+        .map(|r| format!(" asked to wait {}, past the deadline", duration(r)))
+        .unwrap_or_default();
+    let head = format!(
+        "Azure throttled the checks of {} and{asked}, so the wait ended at its deadline ({}) without seeing them settle",
+        which(sets),
+        duration(timeout)
+    );
+    if error {
+        format!("{head}; nothing was removed. Compute's read budget is shared by the whole subscription and region: raise VMSS.Poll.Interval or VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed.")
+    } else {
+        format!("{head}. Proceeding: the instances are listed once more, and the targets of instances still changing are neither removed nor deployed to.")
+    }
 }
 
 /// A failure that stopped the step before anything was removed.
@@ -148,17 +173,25 @@ pub fn check_failed_again(check: u32, repeats: u32) -> String {
     )
 }
 
-/// The poll interval stretched for Azure's read budget.
-pub fn pacing(bucket: &str, remaining: u32, every: Duration) -> String {
-    format!(
-        "Azure's read budget is running low ({bucket}: {remaining} left); checking every {} so that it lasts, for this step and the rest of the subscription.",
-        duration(every)
-    )
+/// The poll interval stretched for Azure's read budget; `low` when the budget really is
+/// running low (not merely too small for the interval asked for).
+pub fn pacing(bucket: &str, remaining: u32, every: Duration, low: bool) -> String {
+    if low {
+        format!(
+            "Azure's read budget is running low ({bucket}: {remaining} left); checking every {} so that it lasts, for this step and the rest of the subscription.",
+            duration(every)
+        )
+    } else {
+        format!(
+            "Checking every {} rather than every VMSS.Poll.Interval, so that Azure's read budget ({bucket}: {remaining} left) lasts until it refills, for this step and the rest of the subscription.",
+            duration(every)
+        )
+    }
 }
 
 /// A scale set that says it has VMs but lists none.
 pub fn listed_none_with_capacity(set: &ScaleSetRef, capacity: i64) -> String {
-    format!("Scale set {set} has capacity {capacity} but Azure listed no instances; nothing was removed. Check that the Azure account may read the scale set's VMs.")
+    format!("Scale set {set} has capacity {capacity} but Azure listed no instances, so its listing cannot show which targets are stale: nothing is removed on its account, and none of its targets is deployed to. Check that the Azure account may read the scale set's VMs (for a Flexible scale set, Reader on its resource group).")
 }
 
 /// A scale set that lists none and has no capacity at all.

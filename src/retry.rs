@@ -153,11 +153,18 @@ where
             }
         })
         .notify(|e: &E, delay| {
-            reporter.verbose(&format!(
+            let line = format!(
                 "{} Trying again in {:.1}s.",
                 e.failure().message,
                 delay.as_secs_f64()
-            ));
+            );
+            // A throttle is worth a line in the normal log: it says the server's rate limit
+            // (shared with everything else using the key or the subscription) is being hit.
+            if e.failure().kind == FailureKind::Throttled {
+                reporter.info(&line);
+            } else {
+                reporter.verbose(&line);
+            }
         })
         .await
 }

@@ -13,6 +13,9 @@ use url::Url;
 const AZURE_ACCOUNT: &str = "VMSS.Azure.Account";
 /// The longest wait or window we accept, so that durations never overflow (a week).
 const MAX_MINUTES: f64 = 7.0 * 24.0 * 60.0;
+/// The shortest `VMSS.Poll.Interval`: below it the step would read Azure's shared budget as
+/// fast as Azure answers (`1e-300` parses, and is 0 s).
+pub const MIN_POLL_SECONDS: f64 = 0.1;
 
 /// Collects input problems while parsing goes on.
 #[derive(Default)]
@@ -519,6 +522,13 @@ fn parse_octopus_url(value: Option<&str>) -> Result<Url, String> {
     if raw.is_empty() {
         return Err("VMSS.Octopus.Url is required: give the Octopus Server's address, e.g. https://octopus.example.com (the default #{Octopus.Web.ServerUri} works when it is set).".into());
     }
+    // A user name or password in the URL would travel with every request and be written into
+    // the decision record: refused, and never echoed back.
+    if let Some(shown) = without_user_info(raw) {
+        return Err(format!(
+            "VMSS.Octopus.Url must not carry a user name or password (got \"{shown}\"): the step signs in with VMSS.Octopus.ApiKey only. Remove the part before '@'."
+        ));
+    }
     let mut url = Url::parse(raw).map_err(|_| {
         format!("VMSS.Octopus.Url must be an http(s) address such as https://octopus.example.com, got \"{raw}\".")
     })?;
@@ -527,9 +537,9 @@ fn parse_octopus_url(value: Option<&str>) -> Result<Url, String> {
             "VMSS.Octopus.Url must be an http(s) address such as https://octopus.example.com, got \"{raw}\"."
         ));
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
-            "VMSS.Octopus.Url must be the server's address without a query, fragment or user name, got \"{}\".",
+            "VMSS.Octopus.Url must be the server's address without a query or fragment, got \"{}\".",
             url.origin().ascii_serialization()
         ));
     }
@@ -538,6 +548,16 @@ fn parse_octopus_url(value: Option<&str>) -> Result<Url, String> {
     let path = trimmed.strip_suffix("/api").unwrap_or(&trimmed);
     url.set_path(&format!("{path}/"));
     Ok(url)
+}
+
+/// `raw` with its user information replaced by `***`, when it has any: the part between
+/// `scheme://` and an `@` before the host's end (`https://:pw@host`, `https://user@host`).
+/// Read from the text, not from a parsed URL, so a URL too broken to parse is caught too.
+fn without_user_info(raw: &str) -> Option<String> {
+    let (scheme, rest) = raw.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    Some(format!("{scheme}://***@{}", &rest[at + 1..]))
 }
 
 /// Parses minutes (decimals allowed) into a duration.
@@ -563,9 +583,9 @@ fn poll_seconds(value: Option<&str>) -> Result<Duration, String> {
             value.unwrap_or("").trim()
         )
     })?;
-    if !(n > 0.0 && n <= 3600.0) {
+    if !(MIN_POLL_SECONDS..=3600.0).contains(&n) {
         return Err(format!(
-            "VMSS.Poll.Interval must be more than 0 and at most 3600 seconds, got {n}."
+            "VMSS.Poll.Interval must be at least {MIN_POLL_SECONDS} and at most 3600 seconds, got {n}: it is the time between two checks of the scale sets (10 is the default)."
         ));
     }
     Ok(Duration::from_secs_f64(n))

@@ -15,7 +15,7 @@ use crate::reconcile::{
 use crate::report;
 use crate::retry::{retrying, Budget, RetryPolicy};
 use crate::settings::{AzureCredential, DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
-use crate::wait::{Look, Progress, WaitPolicy, Waited};
+use crate::wait::{Look, Progress, WaitEnd, WaitPolicy};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -268,24 +268,15 @@ impl<'a> Step<'a> {
             floor: settings.poll_interval,
             reporter: &self.reporter,
             budget: &budget,
+            most: Mutex::default(),
         };
-        let waited = match crate::wait::wait(policy, started, fastrand::f64, &mut progress, || {
+        let end = crate::wait::wait(policy, started, fastrand::f64, &mut progress, || {
             look(&pacing, sets)
         })
-        .await
-        {
-            Ok(waited) => waited,
-            Err(stopped) => {
-                // The check that ended the wait is in the record too (a transient failure
-                // at the deadline was reported, and kept, as it happened).
-                if !stopped.timed_out {
-                    progress.record_failure(&stopped.failure);
-                }
-                return Err(Error::Azure(report::wait_stopped(&stopped)));
-            }
-        };
-        let views = match waited {
-            Waited::Settled(views) => {
+        .await;
+        let error = settings.timeout_handle == TimeoutHandle::Error;
+        let (views, sentence) = match end {
+            WaitEnd::Settled(views) => {
                 // The settling check is the one the wait did not report as it went.
                 let number = progress.outcome.checks.len() as u32 + 1;
                 progress.record(number, &views);
@@ -294,17 +285,53 @@ impl<'a> Step<'a> {
                     .highlight(&report::settled(sets, started.elapsed()));
                 return Ok(read(&views));
             }
-            Waited::TimedOut(views) => views,
+            WaitEnd::Deadline(views) => {
+                let still = still_changing(&views);
+                let sentence = report::did_not_settle(sets, settings.timeout, &still, error);
+                (Some(views), sentence)
+            }
+            // The throttled check was reported, and kept, as it happened.
+            WaitEnd::Throttled { last, failure } => (
+                last,
+                report::throttled_to_the_deadline(sets, settings.timeout, &failure, error),
+            ),
+            WaitEnd::Stopped {
+                failure,
+                at_deadline,
+            } => {
+                // The check that ended the wait is in the record too (a transient failure
+                // at the deadline was reported, and kept, as it happened).
+                if !at_deadline {
+                    progress.record_failure(&failure);
+                }
+                return Err(Error::Azure(report::wait_stopped(&failure, at_deadline)));
+            }
         };
-        let still = still_changing(&views);
-        let error = settings.timeout_handle == TimeoutHandle::Error;
-        let sentence = report::did_not_settle(sets, settings.timeout, &still, error);
         if error {
             return Err(Error::Timeout(sentence));
         }
         self.reporter.warn(&sentence);
         outcome.timed_out = true;
-        Ok(read(&views))
+        match views {
+            Some(views) => Ok(read(&views)),
+            // Throttled before any check answered: the scale sets are read now, within the
+            // calls' budget, for the listing that follows.
+            None => {
+                let mut read = Vec::new();
+                for set in sets {
+                    let ss = retrying(
+                        RetryPolicy::default(),
+                        &self.azure_budget,
+                        &self.reporter,
+                        || self.azure.scale_set(set),
+                    )
+                    .await
+                    .map_err(|f: Failure| Error::Azure(report::nothing_removed(&f)))?;
+                    read.push((set.clone(), ss));
+                }
+                Ok(read)
+            }
+        }
     }
 
     /// Lists targets, then every scale set's instances, plans, and removes the targets of gone
@@ -336,7 +363,7 @@ impl<'a> Step<'a> {
             )
             .await
             .map_err(|f: Failure| Error::Azure(report::nothing_removed(&f)))?;
-            if let Some(prefix) = lent_prefix(set, ss, &listed, &self.reporter)? {
+            if let Some(prefix) = lent_prefix(set, ss, &listed, &self.reporter) {
                 prefixes.push(prefix);
             }
             instances.extend(listed);
@@ -503,9 +530,29 @@ struct Pacing<'a> {
     reporter: &'a Reporter,
     /// What is left of each bucket, for the record.
     budget: &'a Mutex<Vec<(String, u32)>>,
+    /// The most each bucket has had left during this run: its size, as far as the step knows.
+    most: Mutex<std::collections::HashMap<String, u32>>,
+}
+
+/// Fewer reads than this left in a bucket is low whatever its size.
+const LOW_READS: u32 = 50;
+
+/// A bucket is running low when it has fewer than [`LOW_READS`] left, or less than a quarter of
+/// the most it had during the run. A budget too small for a short `VMSS.Poll.Interval` is not
+/// low by itself: 2,590 of 2,600 left stretches a 1-second interval, and is plenty.
+fn budget_is_low(remaining: u32, most: u32) -> bool {
+    remaining < LOW_READS || remaining.saturating_mul(4) < most
 }
 
 impl Pacing<'_> {
+    /// The most `bucket` has had left so far, `remaining` included.
+    fn most_seen(&self, bucket: &str, remaining: u32) -> u32 {
+        let mut most = self.most.lock().unwrap_or_else(|e| e.into_inner());
+        let m = most.entry(bucket.to_string()).or_insert(remaining);
+        *m = (*m).max(remaining);
+        *m
+    }
+
     /// The interval the buckets this check read from ask for; said (verbose) when it stretches
     /// the poll interval, naming the tightest bucket.
     fn pace(&self) -> Option<Duration> {
@@ -523,8 +570,9 @@ impl Pacing<'_> {
                 .iter()
                 .max_by_key(|(_, b)| crate::wait::pace(&[*b]))
                 .expect("a pace comes from some bucket");
+            let low = budget_is_low(tightest.remaining, self.most_seen(name, tightest.remaining));
             self.reporter
-                .verbose(&report::pacing(name, tightest.remaining, pace));
+                .verbose(&report::pacing(name, tightest.remaining, pace, low));
         }
         Some(pace)
     }
@@ -566,21 +614,25 @@ fn lent_prefix(
     ss: &ScaleSet,
     instances: &[Instance],
     reporter: &Reporter,
-) -> Result<Option<Prefix>, Error> {
+) -> Option<Prefix> {
     if instances.is_empty() {
         match ss.capacity {
             Some(0) => {}
-            Some(n) => return Err(Error::Azure(report::listed_none_with_capacity(set, n))),
+            // Its listing proves nothing: it lends no prefix, and the other sets go on.
+            Some(n) => {
+                reporter.warn(&report::listed_none_with_capacity(set, n));
+                return None;
+            }
             None => {
                 reporter.warn(&report::listed_none_without_capacity(set));
-                return Ok(None);
+                return None;
             }
         }
     }
-    Ok(ss.computer_name_prefix.clone().map(|prefix| Prefix {
+    ss.computer_name_prefix.clone().map(|prefix| Prefix {
         scale_set: set.name.clone(),
         prefix,
-    }))
+    })
 }
 
 /// Removes the planned targets, [`REMOVALS_AT_ONCE`] at a time, within the step's budget:

@@ -4,8 +4,10 @@
 //! One deadline covers the whole wait. After each check that finds something still changing,
 //! [`WaitPolicy::next_delay`] says how long to sleep before the next check, or that the wait is
 //! over. It never sleeps past the deadline, not even for a server's `Retry-After`: a throttle
-//! that asks for more time than is left ends the wait now. The orchestrator reads tokio's clock
-//! and sleeps on it, so tests run it on a paused clock: minutes of waiting in milliseconds.
+//! that asks for more time than is left sleeps to the deadline and ends the wait there, as
+//! [`WaitEnd::Throttled`]. How a wait ends is one type, [`WaitEnd`]. The orchestrator reads
+//! tokio's clock and sleeps on it, so tests run it on a paused clock: minutes of waiting in
+//! milliseconds.
 
 use crate::error::{Failure, FailureKind, REFUSALS_TO_GIVE_UP};
 use std::future::Future;
@@ -34,7 +36,10 @@ pub struct WaitPolicy {
 pub enum Next {
     /// Sleep this long, then check again.
     Sleep(Duration),
-    /// The deadline has come (or a throttle asks us to come back after it): stop waiting.
+    /// A server asks to be left alone until after the deadline: sleep this long (what is left
+    /// of the wait), then stop waiting.
+    SleepToDeadline(Duration),
+    /// The deadline has come: stop waiting.
     TimedOut,
 }
 
@@ -56,8 +61,9 @@ impl WaitPolicy {
             return Next::TimedOut;
         };
         if retry_after.is_some_and(|r| r > left) {
-            // The server will refuse us until after the deadline: waiting on is pointless.
-            return Next::TimedOut;
+            // The server will refuse us until after the deadline: no check before then can
+            // succeed, and none may come after it.
+            return Next::SleepToDeadline(left);
         }
         let wanted = self
             .interval
@@ -110,22 +116,32 @@ pub struct Look<T> {
     pub pace: Option<Duration>,
 }
 
-/// How the wait ended.
+/// How a wait ends: the one answer the step acts on.
 #[derive(Debug)]
-pub enum Waited<T> {
-    /// Nothing is changing any more.
+pub enum WaitEnd<T> {
+    /// Nothing is changing any more: what the settling check read.
     Settled(T),
-    /// The deadline came with something still changing; the last thing seen.
-    TimedOut(T),
-}
-
-/// Why the wait stopped without an answer.
-#[derive(Debug)]
-pub struct Stopped {
-    /// The last failure.
-    pub failure: Failure,
-    /// True when the deadline came while the checks were failing (transiently).
-    pub timed_out: bool,
+    /// The deadline came with something still changing: what the last check read.
+    Deadline(T),
+    /// A server asked (`Retry-After`) to be left alone until after the deadline: the wait
+    /// slept to the deadline and ended there. A throttled check is not a failed listing:
+    /// `last` is what the last check that answered read (none when none did), `failure` the
+    /// throttle.
+    Throttled {
+        /// What the last answered check read.
+        last: Option<T>,
+        /// The throttle that ended the wait.
+        failure: Failure,
+    },
+    /// No answer to act on: a permanent failure (or connection refused
+    /// [`REFUSALS_TO_GIVE_UP`] times running), or the deadline while the checks were failing.
+    Stopped {
+        /// The last failure.
+        failure: Failure,
+        /// True when the deadline came while the checks were failing (transiently); its
+        /// failure was already reported as a check.
+        at_deadline: bool,
+    },
 }
 
 /// What the wait tells its caller as it goes.
@@ -147,7 +163,7 @@ pub async fn wait<T, F, Fut>(
     mut jitter: impl FnMut() -> f64,
     progress: &mut impl Progress<T>,
     mut check: F,
-) -> Result<Waited<T>, Stopped>
+) -> WaitEnd<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Look<T>, Failure>>,
@@ -156,6 +172,7 @@ where
     let mut refusals = 0u32;
     let mut previous: Option<String> = None;
     let mut repeats = 0u32;
+    let mut answered: Option<T> = None;
     loop {
         checks += 1;
         let limit = policy.remaining(started.elapsed()) + CHECK_GRACE;
@@ -170,12 +187,13 @@ where
                     ),
                 ))
             });
-        let (last, retry_after, pace) = match checked {
-            Ok(look) if look.settled => return Ok(Waited::Settled(look.value)),
+        let (failed, retry_after, pace) = match checked {
+            Ok(look) if look.settled => return WaitEnd::Settled(look.value),
             Ok(look) => {
                 progress.changing(checks, &look.value);
                 (refusals, previous) = (0, None);
-                (Ok(look.value), None, look.pace)
+                answered = Some(look.value);
+                (None, None, look.pace)
             }
             Err(f) if f.is_transient() => {
                 refusals = if f.kind == FailureKind::ConnectionRefused {
@@ -184,10 +202,10 @@ where
                     0
                 };
                 if refusals >= REFUSALS_TO_GIVE_UP {
-                    return Err(Stopped {
+                    return WaitEnd::Stopped {
                         failure: f,
-                        timed_out: false,
-                    });
+                        at_deadline: false,
+                    };
                 }
                 repeats = match &previous {
                     Some(p) if *p == f.message => repeats + 1,
@@ -196,13 +214,13 @@ where
                 previous = Some(f.message.clone());
                 progress.failed(checks, &f, repeats);
                 let after = f.retry_after;
-                (Err(f), after, None)
+                (Some(f), after, None)
             }
             Err(f) => {
-                return Err(Stopped {
+                return WaitEnd::Stopped {
                     failure: f,
-                    timed_out: false,
-                })
+                    at_deadline: false,
+                }
             }
         };
         match policy.next_delay(started.elapsed(), retry_after, pace) {
@@ -211,17 +229,36 @@ where
                 let stretched = d.mul_f64(1.0 + JITTER * jitter().clamp(0.0, 1.0));
                 tokio::time::sleep(stretched.min(left)).await
             }
-            Next::TimedOut => {
-                return match last {
-                    Ok(value) => Ok(Waited::TimedOut(value)),
-                    // Proceed never covers a failed listing.
-                    Err(failure) => Err(Stopped {
+            Next::SleepToDeadline(left) => {
+                tokio::time::sleep(left.min(policy.remaining(started.elapsed()))).await;
+                return match failed {
+                    // Only a failed check carries a `Retry-After`.
+                    Some(failure) => WaitEnd::Throttled {
+                        last: answered,
                         failure,
-                        timed_out: true,
-                    }),
+                    },
+                    None => at_deadline(None, answered),
                 };
             }
+            Next::TimedOut => return at_deadline(failed, answered),
         }
+    }
+}
+
+/// How a wait that reached its deadline ends: on what the last check read, unless it failed
+/// (`Proceed` never covers a failed listing).
+fn at_deadline<T>(failed: Option<Failure>, answered: Option<T>) -> WaitEnd<T> {
+    match (failed, answered) {
+        (None, Some(value)) => WaitEnd::Deadline(value),
+        (failed, _) => WaitEnd::Stopped {
+            failure: failed.unwrap_or_else(|| {
+                Failure::new(
+                    FailureKind::Timeout,
+                    "No check answered before the deadline.",
+                )
+            }),
+            at_deadline: true,
+        },
     }
 }
 
@@ -263,10 +300,11 @@ mod tests {
             policy().next_delay(S(0), Some(S(2)), None),
             Next::Sleep(S(10))
         );
-        // Azure has been seen asking for 1200 s: with 50 s left, that ends the wait now.
+        // Azure has been seen asking for 1200 s: with 50 s left, that ends the wait at the
+        // deadline.
         assert_eq!(
             policy().next_delay(S(10), Some(S(1200)), None),
-            Next::TimedOut
+            Next::SleepToDeadline(S(50))
         );
     }
 
@@ -340,7 +378,7 @@ mod tests {
     async fn run(
         answers: Vec<Result<(u32, bool), Failure>>,
         jitter: f64,
-    ) -> (Result<Waited<u32>, Stopped>, Script, Vec<Duration>) {
+    ) -> (WaitEnd<u32>, Script, Vec<Duration>) {
         let started = Instant::now();
         let mut queue: VecDeque<_> = answers.into();
         let mut script = Script::default();
@@ -373,7 +411,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn checks_until_settled_on_the_interval() {
         let (r, script, at) = run(vec![Ok((1, false)), Ok((2, false)), Ok((3, true))], 0.0).await;
-        assert!(matches!(r, Ok(Waited::Settled(3))));
+        assert!(matches!(r, WaitEnd::Settled(3)));
         assert_eq!(at, [S(0), S(10), S(20)]);
         assert_eq!(script.said, ["1: changing 1", "2: changing 2"]);
     }
@@ -381,7 +419,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn times_out_on_the_deadline_never_after_it() {
         let (r, _, at) = run(vec![], 0.9).await;
-        assert!(matches!(r, Ok(Waited::TimedOut(0))));
+        assert!(matches!(r, WaitEnd::Deadline(0)));
         // Jitter stretches each sleep by up to a fifth, but the last check is at the deadline.
         assert_eq!(*at.last().unwrap(), S(60));
         let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
@@ -404,16 +442,22 @@ mod tests {
     async fn a_repeated_failure_is_said_once_then_counted() {
         let busy = || Err(failure(FailureKind::ServerError, "busy"));
         let (r, script, _) = run(vec![busy(), busy(), busy(), Ok((1, true))], 0.0).await;
-        assert!(matches!(r, Ok(Waited::Settled(1))));
+        assert!(matches!(r, WaitEnd::Settled(1)));
         assert_eq!(script.said, ["1: busy x0", "2: busy x1", "3: busy x2"]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_permanent_failure_ends_the_wait_at_once() {
         let (r, _, at) = run(vec![Err(failure(FailureKind::Forbidden, "403"))], 0.0).await;
-        let stopped = r.unwrap_err();
-        assert_eq!(stopped.failure.kind, FailureKind::Forbidden);
-        assert!(!stopped.timed_out);
+        let WaitEnd::Stopped {
+            failure,
+            at_deadline,
+        } = r
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(failure.kind, FailureKind::Forbidden);
+        assert!(!at_deadline);
         assert_eq!(at.len(), 1);
     }
 
@@ -425,20 +469,57 @@ mod tests {
             0.0,
         )
         .await;
-        assert_eq!(r.unwrap_err().failure.kind, FailureKind::ConnectionRefused);
+        assert!(
+            matches!(&r, WaitEnd::Stopped { failure, .. } if failure.kind == FailureKind::ConnectionRefused),
+            "{r:?}"
+        );
         assert_eq!(at.len(), 5, "a success in between resets the count");
     }
 
     #[tokio::test(start_paused = true)]
     async fn failing_at_the_deadline_is_not_a_timeout_to_proceed_on() {
-        let throttled = failure(FailureKind::Throttled, "429").retry_after(Some(S(1200)));
-        let (r, _, at) = run(vec![Ok((1, false)), Err(throttled)], 0.0).await;
-        let stopped = r.unwrap_err();
-        assert!(stopped.timed_out);
+        let busy = || Err(failure(FailureKind::ServerError, "busy"));
+        let mut answers = vec![Ok((1, false))];
+        answers.extend((0..10).map(|_| busy()));
+        let (r, _, at) = run(answers, 0.0).await;
+        assert!(
+            matches!(&r, WaitEnd::Stopped { at_deadline: true, failure } if failure.message == "busy"),
+            "{r:?}"
+        );
+        assert_eq!(*at.last().unwrap(), S(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_past_the_deadline_sleeps_to_it_and_ends_throttled() {
+        let throttled = || failure(FailureKind::Throttled, "429").retry_after(Some(S(1200)));
+        let started = Instant::now();
+        let (r, _, at) = run(vec![Ok((1, false)), Err(throttled())], 0.0).await;
+        assert_eq!(at, [S(0), S(10)], "no check after the throttle");
         assert_eq!(
-            at,
-            [S(0), S(10)],
-            "a Retry-After past the deadline ends the wait now"
+            started.elapsed(),
+            S(60),
+            "slept to the deadline, not past it"
+        );
+        assert!(
+            matches!(&r, WaitEnd::Throttled { last: Some(1), failure } if failure.kind == FailureKind::Throttled),
+            "{r:?}"
+        );
+        // Throttled on the very first check: nothing read yet, the wait still lasts to the end.
+        let started = Instant::now();
+        let (r, _, at) = run(vec![Err(throttled())], 0.0).await;
+        assert_eq!((at.len(), started.elapsed()), (1, S(60)));
+        assert!(matches!(r, WaitEnd::Throttled { last: None, .. }), "{r:?}");
+    }
+
+    #[test]
+    fn a_retry_after_past_the_deadline_means_sleeping_to_it() {
+        assert_eq!(
+            policy().next_delay(S(10), Some(S(1200)), None),
+            Next::SleepToDeadline(S(50))
+        );
+        assert_eq!(
+            policy().next_delay(S(10), Some(S(50)), None),
+            Next::Sleep(S(50))
         );
     }
 }

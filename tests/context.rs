@@ -359,7 +359,7 @@ fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
     // under the temp dir, left for a person to open).
     let dir = scratch_dir();
     let out = binary_command()
-        .args(["demo", "--poll-interval", "0.05", "--report-dir"])
+        .args(["demo", "--poll-interval", "0.1", "--report-dir"])
         .arg(path_for_binary(&dir))
         .output()
         .unwrap();

@@ -426,7 +426,7 @@ fn a_dry_run_records_what_it_would_remove() {
 fn the_demo_writes_the_record_and_prints_where() {
     let dir = scratch_dir();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
-        .args(["demo", "--poll-interval", "0.05", "--report-dir"])
+        .args(["demo", "--poll-interval", "0.1", "--report-dir"])
         .arg(&dir)
         .output()
         .unwrap();

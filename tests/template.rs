@@ -592,7 +592,7 @@ fn run_template_on(
         ("VMSS.DeploymentTarget.Roles", stories::ROLE.to_string()),
         ("VMSS.Octopus.ApiKey", key),
         ("VMSS.Timeout.Value", "0.5".to_string()),
-        ("VMSS.Poll.Interval", "0.05".to_string()),
+        ("VMSS.Poll.Interval", "0.1".to_string()),
     ]
     .into_iter()
     .chain(set.iter().map(|(k, v)| (*k, v.to_string())))

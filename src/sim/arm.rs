@@ -1,6 +1,6 @@
 //! Simulated Azure AD token endpoint and Resource Manager (Microsoft.Compute, 2024-07-01).
 
-use super::world::{at, SimProfile, SimScaleSet, SimVm, World, LISTINGS, SCALE_SET_READS};
+use super::world::{at, Paging, SimProfile, SimScaleSet, SimVm, World, LISTINGS, SCALE_SET_READS};
 use super::{json, Incoming};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -438,6 +438,7 @@ fn page<T>(
     q: &HashMap<String, String>,
     items: &[T],
     page_size: usize,
+    paging: Option<Paging>,
     render: impl Fn(&T) -> Value,
 ) -> Value {
     let skip: usize = q
@@ -462,7 +463,16 @@ fn page<T>(
         if let Some(f) = q.get("$filter") {
             next.push_str(&format!("&$filter={f}"));
         }
-        next.push_str(&format!("&$skiptoken={end}!/Subscriptions/page/{end}"));
+        let to = match paging {
+            Some(Paging::Repeats) => skip,
+            _ => end,
+        };
+        next.push_str(&format!("&$skiptoken={to}!/Subscriptions/page/{to}"));
+        if paging == Some(Paging::OtherOrigin) {
+            let path = next.split_once("://").map_or("", |(_, r)| r);
+            let path = path.find('/').map_or("", |i| &path[i..]);
+            next = format!("https://management.elsewhere.example{path}");
+        }
         body["nextLink"] = Value::String(next);
     }
     body
@@ -524,7 +534,15 @@ fn list_scale_set_vms(
     };
     json(
         StatusCode::OK,
-        page(base, path, q, &items, w.arm_page_size, render),
+        page(
+            base,
+            path,
+            q,
+            &items,
+            w.arm_page_size,
+            w.faults.arm_paging,
+            render,
+        ),
     )
 }
 
@@ -608,6 +626,14 @@ fn list_vms(
     };
     json(
         StatusCode::OK,
-        page(base, path, q, &items, w.arm_page_size, render),
+        page(
+            base,
+            path,
+            q,
+            &items,
+            w.arm_page_size,
+            w.faults.arm_paging,
+            render,
+        ),
     )
 }

@@ -4,12 +4,13 @@
 //! what happened (which targets were deleted, which requests were sent).
 
 mod arm;
+pub mod calamari;
 mod octopus;
 pub mod stories;
 pub mod world;
 
 pub use world::{
-    Faults, LinkStyle, ReadBudget, Service, SimEvent, SimFailure, SimMachine, SimProfile,
+    Faults, LinkStyle, Paging, ReadBudget, Service, SimEvent, SimFailure, SimMachine, SimProfile,
     SimScaleSet, SimTask, SimTenant, SimVm, World, NOW,
 };
 
@@ -75,16 +76,23 @@ fn router(world: Shared, base: String, service: Service, handler: Handler) -> Ro
                     std::future::pending::<()>().await;
                 }
                 slow_delete(&world, &incoming.method).await;
-                let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
-                let response = handler(&mut w, &base, &incoming);
-                w.seen.push(world::Seen {
-                    service,
-                    method: incoming.method.to_string(),
-                    path: incoming.uri.path().to_string(),
-                    query: incoming.uri.query().unwrap_or("").to_string(),
-                    status: response.status().as_u16(),
-                });
-                response
+                let (response, bom) = {
+                    let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+                    let response = handler(&mut w, &base, &incoming);
+                    w.seen.push(world::Seen {
+                        service,
+                        method: incoming.method.to_string(),
+                        path: incoming.uri.path().to_string(),
+                        query: incoming.uri.query().unwrap_or("").to_string(),
+                        status: response.status().as_u16(),
+                    });
+                    (response, w.faults.byte_order_marks)
+                };
+                if bom {
+                    with_bom(response).await
+                } else {
+                    response
+                }
             }
         },
     )
@@ -232,6 +240,27 @@ impl Drop for Sim {
             let _ = t.join();
         }
     }
+}
+
+/// The response with a UTF-8 byte-order mark before its JSON body, as some Octopus servers and
+/// proxies send it (OctopusClients' recorded answers start with one).
+async fn with_bom(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut with = b"\xEF\xBB\xBF".to_vec();
+    with.extend_from_slice(&body);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(with))
 }
 
 /// A JSON response.

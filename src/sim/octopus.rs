@@ -1,7 +1,7 @@
 //! Simulated Octopus Server REST API: targets (list, delete), with paging and errors shaped like
 //! the real server's.
 
-use super::world::{LinkStyle, Service, SimEvent, SimMachine, SimTask, World};
+use super::world::{LinkStyle, Paging, Service, SimEvent, SimMachine, SimTask, World};
 use super::{json, Incoming};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -46,6 +46,16 @@ pub fn server(w: &mut World, _base: &str, inc: &Incoming) -> Response {
             StatusCode::UNAUTHORIZED,
             "You must be logged in to perform this action. Please provide a valid API key or log in again.",
         );
+    }
+    if w.faults.octopus_throttles > 0 {
+        w.faults.octopus_throttles -= 1;
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "You have exceeded the API rate limit. Please retry after the time given in the Retry-After header.",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
     }
     if w.faults.octopus_unavailable > 0 {
         w.faults.octopus_unavailable -= 1;
@@ -260,8 +270,22 @@ fn list_machines(w: &mut World, q: &HashMap<String, String>, path: &str) -> Resp
     let link = |skip: usize| page_link(w, path, q, skip, MACHINES_TEMPLATE);
     let mut links = json!({"Self": link(skip), "Page.Current": link(skip)});
     if skip + take < total {
-        links["Page.Next"] = Value::String(link(skip + take));
+        links["Page.Next"] = Value::String(match w.faults.octopus_paging {
+            Some(Paging::Repeats) => link(skip),
+            Some(Paging::OtherOrigin) => format!(
+                "https://octopus.elsewhere.example{}",
+                link(skip + take).trim_start_matches('~')
+            ),
+            _ => link(skip + take),
+        });
+        if w.faults.octopus_paging == Some(Paging::NoNextAfterFirst) && skip == 0 {
+            links.as_object_mut().map(|l| l.remove("Page.Next"));
+        }
     }
+    let total = match w.faults.octopus_paging {
+        Some(Paging::Overcount(more)) => total + more,
+        _ => total,
+    };
     let pages = total.div_ceil(take.max(1));
     json(
         StatusCode::OK,

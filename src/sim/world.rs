@@ -194,6 +194,15 @@ pub struct Faults {
     pub delete_delay: Option<Duration>,
     /// Answer every Resource Manager request with this status, error code and message.
     pub arm_error: Option<(u16, String, String)>,
+    /// Break Octopus's target listing's paging this way.
+    pub octopus_paging: Option<Paging>,
+    /// Break Resource Manager's instance listings' paging this way (`OtherOrigin`, `Repeats`).
+    pub arm_paging: Option<Paging>,
+    /// Answer this many Octopus requests with 429 and a `Retry-After` of 1 s, as Octopus
+    /// 2026.3's API rate limit does.
+    pub octopus_throttles: u32,
+    /// Start every JSON body (success and error, both servers) with a UTF-8 byte-order mark.
+    pub byte_order_marks: bool,
     /// Ignore the task list's filters (project, environment, tenant, runbook), as servers do
     /// with filters they do not know: the client's own confirmation must catch the rest.
     pub ignore_task_filters: bool,
@@ -289,6 +298,21 @@ impl ReadBudget {
         }
         Ok(header(&levels))
     }
+}
+
+/// Ways a server's paging goes wrong (each seen from real servers or proxies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// The next-page link points at another origin (a server whose own address differs from
+    /// the step's, or a proxy rewriting links).
+    OtherOrigin,
+    /// The next-page link leads back to the page just read.
+    Repeats,
+    /// The first page has no `Page.Next` although `TotalResults` counts more items (Octopus
+    /// 2023.1 on tenants, OctopusDeploy/Issues#8112): the rest is there by `skip`.
+    NoNextAfterFirst,
+    /// `TotalResults` counts this many more items than any page will ever hold.
+    Overcount(usize),
 }
 
 /// How an Octopus Server writes `Links`.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use vmss_check::output::{parse, Message};
+use vmss_check::sim::calamari;
 use vmss_check::sim::world::Seen;
 use vmss_check::sim::{Service, Sim};
 
@@ -78,10 +79,7 @@ pub fn decode(s: &str) -> Option<String> {
 }
 
 /// Fast settings for tests: check every 50 ms, give up after 30 s.
-pub const FAST: &[(&str, &str)] = &[
-    ("VMSS_POLL_INTERVAL", "0.05"),
-    ("VMSS_TIMEOUT_VALUE", "0.5"),
-];
+pub const FAST: &[(&str, &str)] = &[("VMSS_POLL_INTERVAL", "0.1"), ("VMSS_TIMEOUT_VALUE", "0.5")];
 
 /// Runs the binary with the simulator's environment, then `FAST`, then `extra` (an empty value
 /// removes the variable).
@@ -161,9 +159,11 @@ pub fn run_command(mut cmd: Command) -> Run {
     let started = Instant::now();
     let out = cmd.output().expect("the command runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let vars = stdout
-        .lines()
-        .filter_map(|l| match parse(l)? {
+    // Read as Octopus reads it (Calamari's line reader and parser): a message that text could
+    // forge counts here as it would count there.
+    let vars = calamari::messages(&stdout)
+        .into_iter()
+        .filter_map(|m| match m {
             Message::SetVariable { name, value, .. } => Some((name, value)),
             _ => None,
         })
@@ -283,9 +283,9 @@ pub fn scratch_dir() -> std::path::PathBuf {
 }
 
 fn artifacts(stdout: &str) -> Vec<Artifact> {
-    stdout
-        .lines()
-        .filter_map(|l| match parse(l)? {
+    calamari::messages(stdout)
+        .into_iter()
+        .filter_map(|m| match m {
             Message::Artifact { path, name, length } => Some(Artifact {
                 bytes: std::fs::read(&path).ok(),
                 path,
@@ -295,4 +295,17 @@ fn artifacts(stdout: &str) -> Vec<Artifact> {
             _ => None,
         })
         .collect()
+}
+
+/// A settled Uniform scale set (`vmss-web`, prefix `web`) with `n` running instances, each
+/// with a target.
+pub fn settled_set(n: u32) -> vmss_check::sim::World {
+    let mut w = vmss_check::sim::World::new();
+    let set = vmss_check::sim::stories::SCALE_SET;
+    w.add_scale_set(set, "Uniform", &[(0, "Succeeded")], &[(0, n as i64)]);
+    for i in 0..n {
+        let c = w.add_instance(set, i, &[(0, "Succeeded")]);
+        w.add_target(&c, 0);
+    }
+    w
 }
