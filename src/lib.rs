@@ -29,4 +29,5 @@ pub mod settings;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod step;
+pub mod token;
 pub mod wait;

@@ -734,7 +734,7 @@ fn parse_azure(args: &StepArgs) -> Result<AzureSettings, String> {
         },
         _ => match present(&args.azure_federated_token_file) {
             Some(path) => {
-                let token = crate::azure::read_token_file(path.as_ref()).map_err(|e| {
+                let token = crate::token::read_token_file(path.as_ref()).map_err(|e| {
                     format!("AZURE_FEDERATED_TOKEN_FILE \"{path}\" could not be read ({e}): check the OIDC settings of the Azure account in {AZURE_ACCOUNT}.")
                 })?;
                 let token = Secret::new(token.trim());

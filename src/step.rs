@@ -163,7 +163,7 @@ impl<'a> Step<'a> {
         let AzureCredential::FederatedToken { token, .. } = &self.settings.azure.credential else {
             return;
         };
-        let Some(expires) = crate::azure::jwt_expiry(token.expose()) else {
+        let Some(expires) = crate::token::jwt_expiry(token.expose()) else {
             return;
         };
         let now = time::OffsetDateTime::now_utc();

@@ -74,7 +74,7 @@ pub fn azure_ad(w: &mut World, _base: &str, inc: &Incoming) -> Response {
         );
     }
     if form.contains_key("client_assertion") {
-        let expired = crate::azure::jwt_expiry(field("client_assertion"))
+        let expired = crate::token::jwt_expiry(field("client_assertion"))
             .is_some_and(|exp| exp <= time::OffsetDateTime::now_utc());
         if expired {
             return aad_error(
