@@ -399,7 +399,7 @@ fn variable_of(expression: &str) -> &str {
 fn where_set(variable: &str) -> String {
     let lower = variable.to_ascii_lowercase();
     if lower == "octopus.web.serveruri" {
-        "Octopus sets Octopus.Web.ServerUri only once an administrator gives the Server URI (Configuration → Nodes, on a self-hosted Octopus Server); set it there, or give VMSS.Octopus.Url your Octopus Server's address".into()
+        "Octopus sets Octopus.Web.ServerUri only once an administrator gives the Server URI (Configuration -> Nodes, on a self-hosted Octopus Server); set it there, or give VMSS.Octopus.Url your Octopus Server's address".into()
     } else if lower == "octopus.web.baseurl" {
         "Octopus.Web.BaseUrl is the Octopus Server's own address; give VMSS.Octopus.Url your Octopus Server's address".into()
     } else if lower.starts_with("octopus.") {
@@ -907,7 +907,7 @@ mod tests {
             e.contains("VMSS.Octopus.Url holds #{Octopus.Web.ServerUri}"),
             "{e}"
         );
-        assert!(e.contains("Configuration → Nodes"), "{e}");
+        assert!(e.contains("Configuration -> Nodes"), "{e}");
         assert!(
             e.contains("VMSS.DeploymentTarget.Roles holds #{Roles}"),
             "{e}"

@@ -289,3 +289,34 @@ fn a_plentiful_read_budget_is_not_called_low() {
         run.stdout
     );
 }
+
+#[test]
+fn the_steps_own_text_is_ascii() {
+    // Calamari decodes a PowerShell step's output in the worker's OEM code page: anything
+    // but ASCII arrives garbled ("→" as "ΓåÆ"). Runs that say most of what the step can say:
+    // a failed VM, a foreign target, a stale one, a timeout, an unsubstituted input.
+    let mut w = settled_set(3);
+    w.fail_extension(&computer_name("web", 1), 0);
+    w.add_target(&computer_name("web", 9), 0);
+    w.add_target("db-like-name", 0);
+    let c = w.add_instance(SCALE_SET, 5, &[(0, "Creating")]);
+    w.add_target(&c, 0);
+    let sim = Sim::start(w);
+    for extra in [
+        vec![("VMSS_TIMEOUT_VALUE", "0.01")],
+        vec![
+            ("VMSS_TIMEOUT_VALUE", "0.01"),
+            ("VMSS_TIMEOUT_ERRORHANDLE", "Error"),
+        ],
+        vec![("VMSS_OCTOPUS_URL", "#{Octopus.Web.ServerUri}")],
+    ] {
+        let run = run_step(&sim, &extra);
+        let stray: String = run
+            .stdout
+            .chars()
+            .chain(run.stderr.chars())
+            .filter(|c| !c.is_ascii())
+            .collect();
+        assert!(stray.is_empty(), "{extra:?}: {stray:?}\n{}", run.stdout);
+    }
+}
