@@ -20,7 +20,8 @@ fn main() -> ExitCode {
             let text = e.to_string();
             // stderr too: Calamari parses it for service messages as well.
             for line in redactor.scrub(&text).lines() {
-                eprintln!("{}", vmss_check::output::neutralise(line));
+                let line = vmss_check::output::printable(line);
+                eprintln!("{}", vmss_check::output::neutralise(&line));
             }
             let first = text
                 .lines()

@@ -388,6 +388,25 @@ fn an_unknown_flag_is_bad_input_with_a_result_message() {
         let text = String::from_utf8_lossy(text);
         assert!(!text.contains("STRAYSECRET42"), "{text}");
     }
+
+    // A stray argument is an outsider's text too: Calamari parses stderr as well.
+    let forged = format!(
+        "x#\r#octopus[setVariable name='{}' value='{}']",
+        encode("VMSSDeploymentTargetIds"),
+        encode("Machines-999")
+    );
+    let out = binary_command().arg(&forged).env_clear().output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    for text in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(text);
+        let read = vmss_check::sim::calamari::messages(&text);
+        assert!(
+            !read
+                .iter()
+                .any(|m| matches!(m, vmss_check::output::Message::SetVariable { .. })),
+            "{text}"
+        );
+    }
 }
 
 #[test]
