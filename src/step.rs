@@ -392,10 +392,22 @@ impl<'a> Step<'a> {
         this: &ThisRun,
     ) -> Result<(), Error> {
         let since = this.queued - self.settings.old_window;
-        let created =
-            context::created_since(&self.octopus, self.settings.run.space_id.as_deref(), since)
-                .await
-                .map_err(octopus_error)?;
+        let space = self.settings.run.space_id.as_deref();
+        let mut created = context::created_since(&self.octopus, space, since)
+            .await
+            .map_err(octopus_error)?;
+        // A recent event that mentions a target proves nothing: one older than the window
+        // regarding it proves it pre-existing.
+        let candidates: Vec<String> = outcome
+            .output
+            .iter()
+            .filter(|t| created.contains_key(&t.id))
+            .map(|t| t.id.clone())
+            .collect();
+        let old = context::regarded_before(&self.octopus, space, &candidates, since)
+            .await
+            .map_err(octopus_error)?;
+        created.retain(|id, _| !old.contains(id));
         let (new, old) = context::split_new(&outcome.output, &created, since);
         if !old.is_empty() {
             self.reporter.highlight(&report::pre_existing(&old, since));
