@@ -27,6 +27,7 @@ fn reconcile_goal() -> bool {
             provisioning_state: Some(if i % 10 == 0 { "Deleting" } else { "Succeeded" }.into()),
             power_state: Some("running".into()),
             reason: None,
+            ..Instance::default()
         })
         .collect();
     let targets: Vec<Target> = (0..n)
@@ -46,6 +47,7 @@ fn reconcile_goal() -> bool {
     };
     let prefixes = [Prefix {
         scale_set: "vmss".into(),
+        set_id: "vmss".into(),
         prefix: "web".into(),
     }];
     let mut times = Vec::new();

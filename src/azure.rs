@@ -337,6 +337,9 @@ pub struct ScaleSet {
     /// starts with it. Missing for specialized images (no OS profile) and for Flexible sets
     /// without a VM profile.
     pub computer_name_prefix: Option<String>,
+    /// `upgradePolicy.mode` is `Rolling`, or automatic OS upgrades are on: the wait reads
+    /// `rollingUpgrades/latest` on each check (see [`crate::absence`]).
+    pub rolls: bool,
 }
 
 /// A federated (OIDC) token exchanged for access tokens through `azure_identity`'s
@@ -413,6 +416,10 @@ pub struct AzureClient {
     client: compute::Client,
     settings: AzureSettings,
     limits: Arc<RateLimits>,
+    /// For reads outside the compute SDK ([`AzureClient::get_json`]).
+    credential: Arc<dyn TokenCredential>,
+    http: Arc<dyn HttpClient>,
+    scope: String,
 }
 
 impl AzureClient {
@@ -444,18 +451,58 @@ impl AzureClient {
             "{}/.default",
             settings.resource_manager.as_str().trim_end_matches('/')
         );
-        let client = compute::Client::builder(credential)
+        let client = compute::Client::builder(credential.clone())
             .endpoint(settings.resource_manager.clone())
             .scopes(&[&scope])
             .retry(RetryOptions::none())
-            .transport(TransportOptions::new(http))
+            .transport(TransportOptions::new(http.clone()))
             .build()
             .expect("a client with an explicit endpoint and scope always builds");
         AzureClient {
             client,
             settings: settings.clone(),
             limits,
+            credential,
+            http,
+            scope,
         }
+    }
+
+    /// The compute SDK's client, for the reads of other modules ([`crate::absence`]).
+    pub fn compute(&self) -> &compute::Client {
+        &self.client
+    }
+
+    /// The subscription and Resource Manager's base URL.
+    pub fn settings(&self) -> &AzureSettings {
+        &self.settings
+    }
+
+    /// GETs `path_and_query` from Resource Manager through the same transport (typed
+    /// failures, read budgets): for providers the compute SDK does not cover.
+    pub async fn get_json(&self, path_and_query: &str) -> azure_core::Result<serde_json::Value> {
+        let base = self
+            .settings
+            .resource_manager
+            .as_str()
+            .trim_end_matches('/');
+        let url = url::Url::parse(&format!("{base}{path_and_query}"))
+            .map_err(|e| azure_core::Error::full(ErrorKind::DataConversion, e, "URL"))?;
+        self.get_url(url).await
+    }
+
+    /// GETs an absolute URL (a `nextLink`) from Resource Manager.
+    pub async fn get_url(&self, url: url::Url) -> azure_core::Result<serde_json::Value> {
+        let token = self.credential.get_token(&[&self.scope]).await?;
+        let mut request = azure_core::Request::new(url, azure_core::Method::Get);
+        request.insert_header(
+            azure_core::headers::AUTHORIZATION,
+            format!("Bearer {}", token.token.secret()),
+        );
+        let response = self.http.execute_request(&request).await?;
+        let body = response.into_body().collect().await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| azure_core::Error::full(ErrorKind::DataConversion, e, "JSON"))
     }
 
     /// Azure's read budgets as the answers since the last call reported them.
@@ -506,11 +553,10 @@ impl AzureClient {
                             page.value.iter().filter_map(|vm| vm.resource.id.as_deref()),
                         )
                         .map_err(|why| paging_failure(set, &why))?;
-                    out.extend(
-                        page.value
-                            .iter()
-                            .map(|vm| instance_from_vmss_vm(vm, &set.name)),
-                    );
+                    out.extend(page.value.iter().map(|vm| Instance {
+                        set_id: scale_set.id.clone(),
+                        ..instance_from_vmss_vm(vm, &set.name)
+                    }));
                 }
             }
             Orchestration::Flexible => {
@@ -539,7 +585,10 @@ impl AzureClient {
                         page.value
                             .iter()
                             .filter(|vm| vm_in_scale_set(vm, &scale_set.id))
-                            .map(|vm| instance_from_vm(vm, &set.name)),
+                            .map(|vm| Instance {
+                                set_id: scale_set.id.clone(),
+                                ..instance_from_vm(vm, &set.name)
+                            }),
                     );
                 }
             }
@@ -548,7 +597,7 @@ impl AzureClient {
     }
 
     /// Turns an SDK error into a sentence naming the thing and what to check.
-    fn failure(&self, err: azure_core::Error, set: &ScaleSetRef, doing: &str) -> Failure {
+    pub fn failure(&self, err: azure_core::Error, set: &ScaleSetRef, doing: &str) -> Failure {
         let (sub, rg, name) = (
             &self.settings.subscription_id,
             &set.resource_group,
@@ -733,6 +782,15 @@ pub fn scale_set_from_model(vmss: &compute::models::VirtualMachineScaleSet) -> S
             .and_then(|v| v.os_profile.as_ref())
             .and_then(|o| o.computer_name_prefix.clone())
             .filter(|p| !p.trim().is_empty()),
+        rolls: props
+            .and_then(|p| p.upgrade_policy.as_ref())
+            .is_some_and(|u| {
+                u.mode == Some(compute::models::upgrade_policy::Mode::Rolling)
+                    || u.automatic_os_upgrade_policy
+                        .as_ref()
+                        .and_then(|a| a.enable_automatic_os_upgrade)
+                        .unwrap_or(false)
+            }),
     }
 }
 
@@ -819,11 +877,12 @@ pub fn instance_from_vmss_vm(
     scale_set: &str,
 ) -> Instance {
     let props = vm.properties.as_ref();
-    let view = props
-        .and_then(|p| p.instance_view.as_ref())
+    let iv = props.and_then(|p| p.instance_view.as_ref());
+    let view = iv
         .map(|v| InstanceView::read(&v.statuses, &v.extensions, v.computer_name.as_deref()))
         .unwrap_or_default();
-    instance(
+    let health = iv.and_then(|v| health(v.vm_health.as_ref()));
+    let mut i = instance(
         scale_set,
         vm.resource
             .name
@@ -835,17 +894,29 @@ pub fn instance_from_vmss_vm(
             .and_then(|o| o.computer_name.clone()),
         props.and_then(|p| p.provisioning_state.clone()),
         view,
-    )
+    );
+    i.health = health;
+    i
+}
+
+/// The Application Health extension's state, as the instance view reports it.
+fn health(h: Option<&compute::models::VirtualMachineHealthStatus>) -> Option<String> {
+    h?.status
+        .as_ref()?
+        .code
+        .as_deref()
+        .map(first_line)
+        .filter(|c| !c.is_empty())
 }
 
 /// A Flexible scale set's VM as reconciliation sees it.
 pub fn instance_from_vm(vm: &compute::models::VirtualMachine, scale_set: &str) -> Instance {
     let props = vm.properties.as_ref();
-    let view = props
-        .and_then(|p| p.instance_view.as_ref())
+    let iv = props.and_then(|p| p.instance_view.as_ref());
+    let view = iv
         .map(|v| InstanceView::read(&v.statuses, &v.extensions, v.computer_name.as_deref()))
         .unwrap_or_default();
-    instance(
+    let mut i = instance(
         scale_set,
         vm.resource.name.clone().unwrap_or_default(),
         props
@@ -853,7 +924,10 @@ pub fn instance_from_vm(vm: &compute::models::VirtualMachine, scale_set: &str) -
             .and_then(|o| o.computer_name.clone()),
         props.and_then(|p| p.provisioning_state.clone()),
         view,
-    )
+    );
+    i.health = iv.and_then(|v| health(v.vm_health.as_ref()));
+    i.pooled = iv.and_then(|v| v.is_vm_in_standby_pool).unwrap_or(false);
+    i
 }
 
 /// The OS profile's computer name wins; the instance view's stands in where a specialized
@@ -878,6 +952,7 @@ fn instance(
             .or(view.provisioning_state),
         power_state: view.power_state,
         reason: view.reason,
+        ..Instance::default()
     }
 }
 

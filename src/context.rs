@@ -12,9 +12,14 @@
 //!   run a duplicate is confirmed against its deployment or runbook run (one request, and only
 //!   for candidates inside the window): a false duplicate with `Cancel` would cancel a
 //!   deployment that should run.
-//! - **Creation times** come from one audit-event query (`Created`, document type `Machines`,
-//!   `from` the start of the window). It returns the targets created in the last few minutes,
-//!   however many old targets there are; the PowerShell step asked once per target.
+//! - **Creation times** come from two audit-event queries in the run's space
+//!   (`/api/{spaceId}/events`): the `Created` events of machines since the window's start
+//!   (the candidates: however many old targets there are, only the last few minutes' events),
+//!   then any event *regarding* one of those candidates (`regardingAny`) up to the window's
+//!   start. `documentTypes` also returns events that merely mention a machine (a tenant's
+//!   `Created` event lists its targets), so a recent `Created` event proves nothing by itself:
+//!   a candidate with an older event existed before the window. The PowerShell step asked
+//!   once per target.
 
 use crate::error::Failure;
 use crate::octopus::{HasId, OctopusClient};
@@ -274,14 +279,11 @@ pub async fn created_since(
     space: Option<&str>,
     since: OffsetDateTime,
 ) -> Result<HashMap<String, OffsetDateTime>, Failure> {
-    let mut url = octopus.base_api("events");
+    let mut url = events_url(octopus, space);
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("eventCategories", "Created");
         q.append_pair("documentTypes", "Machines");
-        if let Some(s) = space {
-            q.append_pair("spaces", s);
-        }
         q.append_pair("from", &format_time(since));
         // No `includeSystem`: it adds the events outside any space (OctopusClients'
         // MixedScopeBaseRepository), not events by system users, and a target lives in a space.
@@ -292,6 +294,60 @@ pub async fn created_since(
         .all_pages(url, "read when targets were created")
         .await?;
     Ok(earliest_creations(&events))
+}
+
+/// The run's space's events (`/api/{spaceId}/events`), or the default space's without one.
+fn events_url(octopus: &OctopusClient, space: Option<&str>) -> url::Url {
+    match space {
+        Some(_) => octopus.api("events"),
+        None => octopus.base_api("events"),
+    }
+}
+
+/// How many ids one `regardingAny` carries, so the URL stays short (a scale-out's new
+/// targets fit in one).
+const REGARDING_AT_ONCE: usize = 100;
+
+/// Of `candidates`, those that some event of any category regards up to `before`: they existed
+/// before the window, whatever a recent event says. One request per [`REGARDING_AT_ONCE`]
+/// candidates (paged), none without candidates.
+pub async fn regarded_before(
+    octopus: &OctopusClient,
+    space: Option<&str>,
+    candidates: &[String],
+    before: OffsetDateTime,
+) -> Result<std::collections::HashSet<String>, Failure> {
+    let mut old = std::collections::HashSet::new();
+    for chunk in candidates.chunks(REGARDING_AT_ONCE) {
+        let mut url = events_url(octopus, space);
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("regardingAny", &chunk.join(","));
+            q.append_pair("to", &format_time(before));
+            q.append_pair("skip", "0");
+            q.append_pair("take", "100");
+        }
+        let events: Vec<EventResource> = octopus
+            .all_pages(url, "read whether new targets existed before")
+            .await?;
+        for e in &events {
+            // An event at the window's very start is not older than the window.
+            if e.occurred
+                .as_deref()
+                .and_then(parse_time)
+                .is_some_and(|at| at >= before)
+            {
+                continue;
+            }
+            old.extend(
+                e.related_document_ids
+                    .iter()
+                    .filter(|d| chunk.contains(d))
+                    .cloned(),
+            );
+        }
+    }
+    Ok(old)
 }
 
 /// Each target's creation time: its *earliest* `Created` event. A later event that mentions

@@ -9,6 +9,7 @@
 //! sequence), [`sim`] (the simulated cloud behind `demo` and the tests).
 #![warn(missing_docs)]
 
+pub mod absence;
 pub mod azure;
 pub mod cli;
 pub mod context;

@@ -118,6 +118,8 @@ pub struct Counts {
     pub failed: usize,
     /// `Deleting`.
     pub gone: usize,
+    /// Held by a standby pool.
+    pub pooled: usize,
 }
 
 impl Counts {
@@ -131,6 +133,7 @@ impl Counts {
                 InstanceState::Stopped => c.stopped += 1,
                 InstanceState::Failed => c.failed += 1,
                 InstanceState::Gone => c.gone += 1,
+                InstanceState::Pooled => c.pooled += 1,
             }
         }
         c
@@ -190,6 +193,10 @@ pub enum Decision {
     PreExisting,
     /// A member's target that is disabled: never output.
     Disabled,
+    /// Kept, not output: a standby pool holds its VM.
+    Pooled,
+    /// Kept: its VM is not listed, but its absence could not be proven (which proof, why).
+    Unproven(crate::reconcile::Unproven),
 }
 
 /// Why a target is out of scope: the first of [`Scope::contains`]'s conditions it fails.
@@ -248,6 +255,12 @@ pub fn target_rows<'a>(targets: &[Target], scope: &Scope, plan: &'a Plan) -> Vec
         .chain(each(&plan.unverified, Decision::Unverified))
         .chain(each(&plan.foreign, Decision::Foreign))
         .chain(plan.shared.iter().map(|(t, _)| (t, Decision::SharedName)))
+        .chain(kept(&plan.pooled, Decision::Pooled))
+        .chain(
+            plan.unproven
+                .iter()
+                .map(|(t, why)| (t, Decision::Unproven(why.clone()))),
+        )
     {
         decided.entry(t.id.as_str()).or_insert(d);
     }
@@ -329,6 +342,7 @@ mod tests {
             provisioning_state: Some(prov.into()),
             power_state: Some(power.into()),
             reason: None,
+            ..Instance::default()
         }
     }
 
@@ -355,6 +369,7 @@ mod tests {
         ];
         let prefixes = [Prefix {
             scale_set: "vmss-web".into(),
+            set_id: "vmss-web".into(),
             prefix: "web".into(),
         }];
         let p = plan(&vms, &targets, &scope, &prefixes);

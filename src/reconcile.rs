@@ -9,8 +9,9 @@ use std::collections::{HashMap, HashSet};
 /// Where an instance stands, from its provisioning state *and* its power state: Azure keeps
 /// the two apart, and a stopped, deallocated or evicted VM still says `Succeeded`.
 ///
-/// The order ranks instances that share a host name: a live instance outranks a dying one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Instances that share a host name are ranked by [`InstanceState::rank`], not by this
+/// declaration order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InstanceState {
     /// `Deleting` (or absent from the listing): its target is removed.
     Gone,
@@ -23,6 +24,26 @@ pub enum InstanceState {
     Pending,
     /// `Succeeded` and running: its target is deployed to.
     Member,
+    /// Held by a standby pool (`isVMInStandbyPool: true`): built and bootstrapped, not yet the
+    /// set's. Not waited on, not output, its target never removed.
+    Pooled,
+}
+
+impl InstanceState {
+    /// Which of several instances reporting one host name decides its target (at most one of
+    /// them is not gone, else the name is shared): the higher rank. Any instance that exists
+    /// outranks one that is going, so a dying VM never takes a live VM's target with it; among
+    /// the rest the order only matters for a name reused by a VM being recreated.
+    pub fn rank(self) -> u8 {
+        match self {
+            InstanceState::Gone => 0,
+            InstanceState::Pooled => 1,
+            InstanceState::Failed => 2,
+            InstanceState::Stopped => 3,
+            InstanceState::Pending => 4,
+            InstanceState::Member => 5,
+        }
+    }
 }
 
 /// Classifies an instance from its provisioning state and the code of its `PowerState/...`
@@ -83,15 +104,26 @@ pub struct Instance {
     pub power_state: Option<String>,
     /// Azure's own words when something failed: the failing status's code and message.
     pub reason: Option<String>,
+    /// The scale set's resource id (what plans key sets by: `rg1/web` and `rg2/web` differ).
+    pub set_id: String,
+    /// The instance view says `isVMInStandbyPool: true`: a standby pool holds it.
+    pub pooled: bool,
+    /// The Application Health state Azure reports (`instanceView.vmHealth`), when it does:
+    /// `HealthState/healthy`, `HealthState/unhealthy`...
+    pub health: Option<String>,
 }
 
 impl Instance {
     /// This instance's state.
     pub fn state(&self) -> InstanceState {
-        classify(
+        match classify(
             self.provisioning_state.as_deref(),
             self.power_state.as_deref(),
-        )
+        ) {
+            InstanceState::Gone => InstanceState::Gone,
+            _ if self.pooled => InstanceState::Pooled,
+            state => state,
+        }
     }
 
     /// Its computer name, or its resource name when it has none yet.
@@ -257,6 +289,8 @@ pub fn linked_by_tags(target_tags: &[String], tenant_tags: &[String]) -> bool {
 pub struct Prefix {
     /// The scale set.
     pub scale_set: String,
+    /// Its resource id.
+    pub set_id: String,
     /// `virtualMachineProfile.osProfile.computerNamePrefix`, non-empty.
     pub prefix: String,
 }
@@ -377,6 +411,10 @@ pub struct Plan {
     pub out_of_scope: usize,
     /// Members that no in-scope target matches: their Tentacle did not register.
     pub unregistered: Vec<Instance>,
+    /// Targets of VMs a standby pool holds: kept, not output.
+    pub pooled: Vec<(Target, Instance)>,
+    /// Targets that match no VM, whose absence could not be proven: kept, and why.
+    pub unproven: Vec<(Target, Unproven)>,
 }
 
 impl Plan {
@@ -391,6 +429,8 @@ impl Plan {
             + self.foreign.len()
             + self.unverified.len()
             + self.shared.len()
+            + self.pooled.len()
+            + self.unproven.len()
     }
 }
 
@@ -415,6 +455,7 @@ pub fn plan(
     let mut by_host: HashMap<String, Vec<&Instance>> = HashMap::with_capacity(instances.len());
     // Scale sets with a live instance that has no name yet: their unmatched targets wait.
     let mut unnamed_alive: HashSet<&str> = HashSet::new();
+    // (Keyed by resource id: two groups may each have a set of one name.)
     for i in instances {
         match i
             .computer_name
@@ -424,7 +465,7 @@ pub fn plan(
         {
             Some(host) => by_host.entry(host).or_default().push(i),
             None if i.state() != InstanceState::Gone => {
-                unnamed_alive.insert(i.scale_set.as_str());
+                unnamed_alive.insert(i.set_id.as_str());
             }
             None => {}
         }
@@ -444,7 +485,7 @@ pub fn plan(
             });
             Named::Shared
         } else {
-            is.sort_by_key(|i| std::cmp::Reverse(i.state()));
+            is.sort_by_key(|i| std::cmp::Reverse(i.state().rank()));
             Named::One(is[0])
         };
         named.insert(host, entry);
@@ -471,7 +512,7 @@ pub fn plan(
                 Some(_)
                     if lenders
                         .iter()
-                        .any(|p| unnamed_alive.contains(p.scale_set.as_str())) =>
+                        .any(|p| unnamed_alive.contains(p.set_id.as_str())) =>
                 {
                     out.unverified.push(t.clone())
                 }
@@ -503,6 +544,7 @@ pub fn plan(
             InstanceState::Pending => out.pending.push(t.clone()),
             InstanceState::Stopped => out.stopped.push((t.clone(), i.clone())),
             InstanceState::Failed => out.failed.push((t.clone(), i.clone())),
+            InstanceState::Pooled => out.pooled.push((t.clone(), i.clone())),
             InstanceState::Gone => out.remove.push((
                 t.clone(),
                 RemovalReason::InstanceGone {
@@ -530,6 +572,175 @@ pub fn plan(
     out
 }
 
+/// Why a target whose VM is not listed was kept: which proof of absence failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unproven {
+    /// The wait's last listing of the set had it (not `Deleting`): one listing may miss a VM
+    /// when pages shift during a scale-in.
+    ListedBefore {
+        /// The scale set.
+        scale_set: String,
+    },
+    /// The wait's last check did not list the set (it was itself changing): there is no
+    /// second listing to confirm the first.
+    NoEarlierListing {
+        /// The scale set.
+        scale_set: String,
+    },
+    /// A VM of the set's resource group outside the set has its name (detached from the set).
+    InGroup {
+        /// That VM's resource name.
+        vm: String,
+    },
+    /// A standby pool attached to the set holds a VM with its name.
+    InPool {
+        /// The pool's name.
+        pool: String,
+    },
+    /// A proof could not be read; the sentence names what to grant.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for Unproven {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unproven::ListedBefore { scale_set } => write!(
+                f,
+                "the previous listing of scale set {scale_set} had its VM, so one listing's word is not enough"
+            ),
+            Unproven::NoEarlierListing { scale_set } => write!(
+                f,
+                "scale set {scale_set} was listed only once, so its VM's absence is not confirmed"
+            ),
+            Unproven::InGroup { vm } => write!(
+                f,
+                "VM {vm} of the resource group has its name (detached from the scale set?)"
+            ),
+            Unproven::InPool { pool } => {
+                write!(f, "a VM of standby pool {pool} has its name")
+            }
+            Unproven::Unreadable(why) => write!(f, "its absence could not be checked: {why}"),
+        }
+    }
+}
+
+/// What the reads of the proof of absence found for one scale set (by resource id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// Flexible sets: the host names of the resource group's VMs that are not `Deleting`, each
+    /// with its VM's name; `Err` says why the listing could not be read. `None`: not read
+    /// (Uniform sets, whose VMs cannot leave them).
+    pub group: Option<Result<HashMap<String, String>, String>>,
+    /// The host names of the VMs of standby pools attached to the set, each with its pool;
+    /// `Err` says why they could not be read.
+    pub pools: Result<HashMap<String, String>, String>,
+}
+
+/// The host names each set's earlier listing (the wait's last check) had, not `Deleting`, by
+/// set id; a set missing here was not listed then.
+pub type EarlierListings = HashMap<String, HashSet<String>>;
+
+/// The sets lending a shape to a planned `NoInstance` removal.
+fn lenders<'a>(prefixes: &'a [Prefix], target: &Target) -> Vec<&'a Prefix> {
+    let host = host_name(&target.name);
+    prefixes.iter().filter(|p| p.names(&host)).collect()
+}
+
+/// The contract's first proof, from the listings alone: a target whose VM is not listed is
+/// kept unless every set lending its shape was listed before and missed it then too.
+fn unproven_by_listings(
+    prefixes: &[Prefix],
+    earlier: &EarlierListings,
+    target: &Target,
+) -> Option<Unproven> {
+    let host = host_name(&target.name);
+    lenders(prefixes, target)
+        .into_iter()
+        .find_map(|p| match earlier.get(&p.set_id) {
+            None => Some(Unproven::NoEarlierListing {
+                scale_set: p.scale_set.clone(),
+            }),
+            Some(hosts) if hosts.contains(&host) => Some(Unproven::ListedBefore {
+                scale_set: p.scale_set.clone(),
+            }),
+            Some(_) => None,
+        })
+}
+
+/// Applies the listings' proof, and returns the sets whose remaining removals need the reads
+/// (the resource group's VMs, the standby pools): empty when nothing is left to remove, so a
+/// run that removes nothing reads nothing more.
+pub fn prove_by_listings(
+    plan: &mut Plan,
+    prefixes: &[Prefix],
+    earlier: &EarlierListings,
+) -> Vec<Prefix> {
+    let mut remove = Vec::with_capacity(plan.remove.len());
+    for (t, reason) in std::mem::take(&mut plan.remove) {
+        if !matches!(reason, RemovalReason::NoInstance { .. }) {
+            remove.push((t, reason));
+            continue;
+        }
+        match unproven_by_listings(prefixes, earlier, &t) {
+            Some(why) => plan.unproven.push((t, why)),
+            None => remove.push((t, reason)),
+        }
+    }
+    plan.remove = remove;
+    let mut sets: Vec<Prefix> = Vec::new();
+    for (t, reason) in &plan.remove {
+        if matches!(reason, RemovalReason::NoInstance { .. }) {
+            for p in lenders(prefixes, t) {
+                if !sets.iter().any(|s| s.set_id == p.set_id) {
+                    sets.push(p.clone());
+                }
+            }
+        }
+    }
+    sets
+}
+
+/// Applies the reads' proofs: a target is removed only if no set lending its shape has a VM
+/// of that name outside its listing (its resource group, its standby pools), and each of
+/// those proofs could be read. Evidence missing for a set counts as unreadable.
+pub fn prove_by_reads(plan: &mut Plan, prefixes: &[Prefix], evidence: &HashMap<String, Evidence>) {
+    let mut remove = Vec::with_capacity(plan.remove.len());
+    for (t, reason) in std::mem::take(&mut plan.remove) {
+        if !matches!(reason, RemovalReason::NoInstance { .. }) {
+            remove.push((t, reason));
+            continue;
+        }
+        let host = host_name(&t.name);
+        let why = lenders(prefixes, &t).into_iter().find_map(|p| {
+            let Some(e) = evidence.get(&p.set_id) else {
+                return Some(Unproven::Unreadable(format!(
+                    "scale set {} was not checked",
+                    p.scale_set
+                )));
+            };
+            let in_group = match &e.group {
+                Some(Err(why)) => return Some(Unproven::Unreadable(why.clone())),
+                Some(Ok(vms)) => vms
+                    .get(&host)
+                    .map(|vm| Unproven::InGroup { vm: vm.clone() }),
+                None => None,
+            };
+            let in_pool = match &e.pools {
+                Err(why) => return Some(Unproven::Unreadable(why.clone())),
+                Ok(vms) => vms
+                    .get(&host)
+                    .map(|pool| Unproven::InPool { pool: pool.clone() }),
+            };
+            in_pool.or(in_group)
+        });
+        match why {
+            Some(why) => plan.unproven.push((t, why)),
+            None => remove.push((t, reason)),
+        }
+    }
+    plan.remove = remove;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,6 +756,8 @@ mod tests {
             provisioning_state: Some(prov.to_string()),
             power_state: (!power.is_empty()).then(|| power.to_string()),
             reason: None,
+            set_id: SET.into(),
+            ..Instance::default()
         }
     }
 
@@ -567,6 +780,7 @@ mod tests {
     fn web() -> Vec<Prefix> {
         vec![Prefix {
             scale_set: SET.into(),
+            set_id: SET.into(),
             prefix: "web".into(),
         }]
     }
@@ -576,6 +790,7 @@ mod tests {
         let mut p = web();
         p.push(Prefix {
             scale_set: "vmss-api".into(),
+            set_id: "vmss-api".into(),
             prefix: "api".into(),
         });
         p
@@ -736,6 +951,7 @@ mod tests {
         // An empty prefix is no prefix.
         let blank = [Prefix {
             scale_set: SET.into(),
+            set_id: SET.into(),
             prefix: " ".into(),
         }];
         assert!(plan(&instances, &targets, &scope(), &blank)
@@ -764,6 +980,7 @@ mod tests {
         }
         let blank = Prefix {
             scale_set: SET.into(),
+            set_id: SET.into(),
             prefix: "".into(),
         };
         assert!(!blank.names("000001"));
@@ -787,6 +1004,7 @@ mod tests {
         let mut prefixes = web_and_api();
         prefixes.push(Prefix {
             scale_set: "vmss-web-2".into(),
+            set_id: "vmss-web-2".into(),
             prefix: "WEB".into(),
         });
         assert_eq!(
@@ -810,6 +1028,7 @@ mod tests {
         let t = [target("Machines-1", "golden"), target("Machines-2", "solo")];
         let prefixes = [Prefix {
             scale_set: SET.into(),
+            set_id: SET.into(),
             prefix: "gol".into(),
         }];
 
@@ -925,6 +1144,7 @@ mod tests {
     fn an_unnamed_live_instance_holds_back_only_its_own_sets_unmatched_targets() {
         let unnamed = Instance {
             scale_set: SET.into(),
+            set_id: SET.into(),
             name: "vmss_9".into(),
             computer_name: None,
             provisioning_state: Some("Creating".into()),
@@ -1067,5 +1287,121 @@ mod tests {
             "Succeeded, power state unknown"
         );
         assert_eq!(inst("a", "Creating", "").describe_state(), "Creating");
+    }
+
+    #[test]
+    fn sets_of_one_name_in_two_groups_are_kept_apart() {
+        // rg1/web has a VM without a name yet; rg2/web (same set name, its own prefix) does not.
+        let unnamed = Instance {
+            scale_set: "web".into(),
+            set_id: "/rg1/web".into(),
+            name: "web_9".into(),
+            provisioning_state: Some("Creating".into()),
+            ..Instance::default()
+        };
+        let prefixes = [
+            Prefix {
+                scale_set: "web".into(),
+                set_id: "/rg1/web".into(),
+                prefix: "one".into(),
+            },
+            Prefix {
+                scale_set: "web".into(),
+                set_id: "/rg2/web".into(),
+                prefix: "two".into(),
+            },
+        ];
+        let targets = [
+            target("Machines-1", "one0000aa"),
+            target("Machines-2", "two0000aa"),
+        ];
+        let p = plan(&[unnamed], &targets, &scope(), &prefixes);
+        assert_eq!(ids(&p.unverified), ["Machines-1"]);
+        assert_eq!(removed(&p), ["Machines-2"]);
+    }
+
+    #[test]
+    fn ranks_are_explicit_and_a_pooled_vm_is_its_own_class() {
+        assert!(Member.rank() > Pending.rank());
+        assert!(Pending.rank() > Stopped.rank());
+        assert!(Stopped.rank() > Failed.rank());
+        assert!(Failed.rank() > Pooled.rank());
+        assert!(Pooled.rank() > Gone.rank());
+        let mut pooled = up("web0000aa");
+        pooled.pooled = true;
+        assert_eq!(pooled.state(), Pooled);
+        pooled.provisioning_state = Some("Deleting".into());
+        assert_eq!(pooled.state(), Gone);
+        let mut pooled = inst("web0000bb", "Creating", "");
+        pooled.pooled = true;
+        let p = plan(
+            &[pooled],
+            &[target("Machines-1", "web0000bb")],
+            &scope(),
+            &web(),
+        );
+        assert_eq!(p.pooled.len(), 1);
+        assert!(p.pending.is_empty() && p.remove.is_empty() && p.unregistered.is_empty());
+    }
+
+    #[test]
+    fn absence_needs_two_listings_and_clean_reads() {
+        let targets = [
+            target("Machines-1", "web0000aa"),
+            target("Machines-2", "web0000bb"),
+        ];
+        let fresh = || plan(&[], &targets, &scope(), &web());
+        // Never listed before: kept, and no reads asked for.
+        let mut p = fresh();
+        let needed = prove_by_listings(&mut p, &web(), &EarlierListings::new());
+        assert!(needed.is_empty() && p.remove.is_empty());
+        assert!(matches!(p.unproven[0].1, Unproven::NoEarlierListing { .. }));
+        // Listed before (web0000aa): only web0000bb goes on to the reads.
+        let earlier: EarlierListings = [(
+            SET.to_string(),
+            ["web0000aa".to_string()].into_iter().collect(),
+        )]
+        .into();
+        let mut p = fresh();
+        let needed = prove_by_listings(&mut p, &web(), &earlier);
+        assert_eq!(needed.len(), 1);
+        assert_eq!(removed(&p), ["Machines-2"]);
+        assert!(matches!(p.unproven[0].1, Unproven::ListedBefore { .. }));
+        // The reads: a pool VM, a group VM, an unreadable proof, and a clean one.
+        let evidence = |group: Option<Result<HashMap<String, String>, String>>,
+                        pools: Result<HashMap<String, String>, String>| {
+            let mut p = fresh();
+            let earlier: EarlierListings = [(SET.to_string(), HashSet::new())].into();
+            prove_by_listings(&mut p, &web(), &earlier);
+            prove_by_reads(
+                &mut p,
+                &web(),
+                &[(SET.to_string(), Evidence { group, pools })].into(),
+            );
+            p
+        };
+        let named = |n: &str, v: &str| -> HashMap<String, String> {
+            [(n.to_string(), v.to_string())].into()
+        };
+        let p = evidence(None, Ok(named("web0000aa", "pool-1")));
+        assert_eq!(removed(&p), ["Machines-2"]);
+        assert_eq!(
+            p.unproven[0].1,
+            Unproven::InPool {
+                pool: "pool-1".into()
+            }
+        );
+        let p = evidence(Some(Ok(named("web0000bb", "vm-b"))), Ok(HashMap::new()));
+        assert_eq!(removed(&p), ["Machines-1"]);
+        assert_eq!(p.unproven[0].1, Unproven::InGroup { vm: "vm-b".into() });
+        let p = evidence(Some(Err("no".into())), Ok(HashMap::new()));
+        assert!(p.remove.is_empty() && p.unproven.len() == 2);
+        let p = evidence(Some(Ok(HashMap::new())), Ok(HashMap::new()));
+        assert_eq!(removed(&p), ["Machines-1", "Machines-2"]);
+        // No evidence at all for a set that needed it: kept.
+        let mut p = fresh();
+        prove_by_listings(&mut p, &web(), &[(SET.to_string(), HashSet::new())].into());
+        prove_by_reads(&mut p, &web(), &HashMap::new());
+        assert!(p.remove.is_empty());
     }
 }

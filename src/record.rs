@@ -270,6 +270,7 @@ pub fn class_name(s: InstanceState) -> &'static str {
         InstanceState::Stopped => "stopped",
         InstanceState::Failed => "failed",
         InstanceState::Gone => "gone",
+        InstanceState::Pooled => "pooled",
     }
 }
 
@@ -296,6 +297,8 @@ fn decision(d: &Decision) -> &'static str {
         Decision::Unverified => "unverified",
         Decision::PreExisting => "preExisting",
         Decision::Disabled => "disabled",
+        Decision::Pooled => "pooled",
+        Decision::Unproven(_) => "unproven",
     }
 }
 

@@ -578,6 +578,8 @@ pub fn decided(d: &Decision) -> String {
         Decision::Unverified => "kept: a VM of its scale set has no computer name yet".into(),
         Decision::PreExisting => "left out: created before VMSS.OldServers.TimeInMinutes".into(),
         Decision::Disabled => "left out: disabled in Octopus".into(),
+        Decision::Pooled => "kept: a standby pool holds its VM".into(),
+        Decision::Unproven(why) => format!("kept: {why}"),
     }
 }
 
@@ -684,6 +686,53 @@ pub fn outputs(outcome: &mut Outcome, reporter: &Reporter) {
     set(vars::STOPPED_NAMES, &names_of(&outcome.stopped));
     set(vars::UNREGISTERED_NAMES, &outcome.unregistered.join(","));
     outcome.variables = set_vars;
+}
+
+/// What is still changing, when the set's latest rolling upgrade is still rolling forward.
+pub fn rolling_upgrade(set: &ScaleSetRef, words: &str) -> String {
+    let rolling = format!(
+        "a rolling upgrade of {} is replacing VMs (RollingForward)",
+        set.name
+    );
+    if words.is_empty() {
+        rolling
+    } else {
+        format!("{words}; {rolling}")
+    }
+}
+
+/// The targets of pooled VMs, and those kept because their VM's absence was not proven: one
+/// warning each, naming the targets and why.
+pub fn kept_unproven(plan: &Plan, reporter: &Reporter) {
+    if !plan.pooled.is_empty() {
+        let ns: Vec<String> = plan
+            .pooled
+            .iter()
+            .map(|(t, i)| {
+                format!(
+                    "{} (VM {} in {}'s standby pool)",
+                    t.name, i.name, i.scale_set
+                )
+            })
+            .collect();
+        reporter.warn(&format!(
+            "Kept {} target(s) whose VM a standby pool holds, and left them out of the output: {}. They join a deployment once the pool hands their VM to the scale set.",
+            ns.len(),
+            names(&ns)
+        ));
+    }
+    if !plan.unproven.is_empty() {
+        let ns: Vec<String> = plan
+            .unproven
+            .iter()
+            .map(|(t, why)| format!("{} ({why})", t.name))
+            .collect();
+        reporter.warn(&format!(
+            "Kept {} target(s) that match no listed VM, because their VM's absence is not proven: {}. vmss-check removes a target only when its VM is missing from two listings in a row and from the resource group and standby pools.",
+            ns.len(),
+            names(&ns)
+        ));
+    }
 }
 
 #[cfg(test)]

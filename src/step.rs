@@ -31,23 +31,32 @@ struct SetView {
     /// `None` while the scale set itself is changing: its instances are not listed then, to
     /// spend less of compute's small read budget.
     instances: Option<Vec<Instance>>,
+    /// Its latest rolling upgrade is `RollingForward` (sets that roll only).
+    rolling: bool,
 }
 
 impl SetView {
     fn settled(&self) -> bool {
-        self.instances
-            .as_ref()
-            .is_some_and(|is| is.iter().all(|i| i.state() != InstanceState::Pending))
+        !self.rolling
+            && self
+                .instances
+                .as_ref()
+                .is_some_and(|is| is.iter().all(|i| i.state() != InstanceState::Pending))
     }
 
     /// What is still changing, in words; `named` when the step waits for several sets.
     fn still_changing(&self, named: bool) -> String {
-        report::still_changing(
+        let words = report::still_changing(
             &self.set,
             self.scale_set.provisioning_state.as_deref(),
             self.instances.as_deref(),
             named,
-        )
+        );
+        if self.rolling {
+            report::rolling_upgrade(&self.set, &words)
+        } else {
+            words
+        }
     }
 }
 
@@ -113,8 +122,9 @@ async fn phases(
         }
     }
 
-    let scale_sets = step.wait_for_scale_sets(started, outcome).await?;
-    step.reconcile(&scale_sets, tenant, outcome).await?;
+    let (scale_sets, earlier) = step.wait_for_scale_sets(started, outcome).await?;
+    step.reconcile(&scale_sets, &earlier, tenant, outcome)
+        .await?;
     if let (true, Some(this)) = (settings.exclude_old, &this_run) {
         step.exclude_pre_existing(outcome, this).await?;
     }
@@ -247,7 +257,7 @@ impl<'a> Step<'a> {
         &self,
         started: Instant,
         outcome: &mut Outcome,
-    ) -> Result<Vec<(ScaleSetRef, ScaleSet)>, Error> {
+    ) -> Result<(Vec<(ScaleSetRef, ScaleSet)>, reconcile::EarlierListings), Error> {
         let settings = self.settings;
         let sets = &settings.scale_sets;
         self.reporter
@@ -283,7 +293,7 @@ impl<'a> Step<'a> {
                 report_ready(&views, &self.reporter);
                 self.reporter
                     .highlight(&report::settled(sets, started.elapsed()));
-                return Ok(read(&views));
+                return Ok((read(&views), earlier(&views)));
             }
             WaitEnd::Deadline(views) => {
                 let still = still_changing(&views);
@@ -313,9 +323,10 @@ impl<'a> Step<'a> {
         self.reporter.warn(&sentence);
         outcome.timed_out = true;
         match views {
-            Some(views) => Ok(read(&views)),
+            Some(views) => Ok((read(&views), earlier(&views))),
             // Throttled before any check answered: the scale sets are read now, within the
-            // calls' budget, for the listing that follows.
+            // calls' budget, for the listing that follows. No check listed them, so no target
+            // is missing from two listings: none is removed as gone unlisted.
             None => {
                 let mut read = Vec::new();
                 for set in sets {
@@ -329,7 +340,7 @@ impl<'a> Step<'a> {
                     .map_err(|f: Failure| Error::Azure(report::nothing_removed(&f)))?;
                     read.push((set.clone(), ss));
                 }
-                Ok(read)
+                Ok((read, reconcile::EarlierListings::default()))
             }
         }
     }
@@ -339,6 +350,7 @@ impl<'a> Step<'a> {
     async fn reconcile(
         &self,
         scale_sets: &[(ScaleSetRef, ScaleSet)],
+        earlier: &reconcile::EarlierListings,
         tenant: Option<Tenant>,
         outcome: &mut Outcome,
     ) -> Result<(), Error> {
@@ -369,8 +381,16 @@ impl<'a> Step<'a> {
             instances.extend(listed);
         }
 
-        let plan = reconcile::plan(&instances, &targets, &scope, &prefixes);
+        let mut plan = reconcile::plan(&instances, &targets, &scope, &prefixes);
+        // The proof of absence: the listings first; the reads only for what is still to go.
+        let needed = reconcile::prove_by_listings(&mut plan, &prefixes, earlier);
+        if !needed.is_empty() {
+            let ids: Vec<String> = needed.into_iter().map(|p| p.set_id).collect();
+            let evidence = crate::absence::evidence(&self.azure, scale_sets, &ids).await;
+            reconcile::prove_by_reads(&mut plan, &prefixes, &evidence);
+        }
         report::plan(&plan, &instances, &prefixes, scale_sets, &self.reporter);
+        report::kept_unproven(&plan, &self.reporter);
         outcome.targets = outcome::target_rows(&targets, &scope, &plan);
         outcome.vms = instances;
         outcome.removed = remove(
@@ -400,10 +420,22 @@ impl<'a> Step<'a> {
         this: &ThisRun,
     ) -> Result<(), Error> {
         let since = this.queued - self.settings.old_window;
-        let created =
-            context::created_since(&self.octopus, self.settings.run.space_id.as_deref(), since)
-                .await
-                .map_err(octopus_error)?;
+        let space = self.settings.run.space_id.as_deref();
+        let mut created = context::created_since(&self.octopus, space, since)
+            .await
+            .map_err(octopus_error)?;
+        // A recent event that mentions a target proves nothing: one older than the window
+        // regarding it proves it pre-existing.
+        let candidates: Vec<String> = outcome
+            .output
+            .iter()
+            .filter(|t| created.contains_key(&t.id))
+            .map(|t| t.id.clone())
+            .collect();
+        let old = context::regarded_before(&self.octopus, space, &candidates, since)
+            .await
+            .map_err(octopus_error)?;
+        created.retain(|id, _| !old.contains(id));
         let (new, old) = context::split_new(&outcome.output, &created, since);
         if !old.is_empty() {
             self.reporter.highlight(&report::pre_existing(&old, since));
@@ -515,6 +547,24 @@ fn listed(v: &SetView) -> impl Iterator<Item = &Instance> {
     v.instances.iter().flatten()
 }
 
+/// The host names each set's last listing had, not `Deleting`: the first of the two listings
+/// the proof of absence asks for.
+fn earlier(views: &[SetView]) -> reconcile::EarlierListings {
+    views
+        .iter()
+        .filter_map(|v| {
+            let hosts = v
+                .instances
+                .as_ref()?
+                .iter()
+                .filter(|i| i.state() != InstanceState::Gone)
+                .filter_map(|i| i.computer_name.as_deref().map(reconcile::host_name))
+                .collect();
+            Some((v.scale_set.id.clone(), hosts))
+        })
+        .collect()
+}
+
 fn read(views: &[SetView]) -> Vec<(ScaleSetRef, ScaleSet)> {
     views
         .iter()
@@ -590,10 +640,12 @@ async fn look(pacing: &Pacing<'_>, sets: &[ScaleSetRef]) -> Result<Look<Vec<SetV
             } else {
                 Some(azure.instances(set, &scale_set).await?)
             };
+        let rolling = crate::absence::rolling_forward(azure, set, &scale_set).await?;
         Ok::<_, Failure>(SetView {
             set: set.clone(),
             scale_set,
             instances,
+            rolling,
         })
     }))
     .await?;
@@ -631,6 +683,7 @@ fn lent_prefix(
     }
     ss.computer_name_prefix.clone().map(|prefix| Prefix {
         scale_set: set.name.clone(),
+        set_id: ss.id.clone(),
         prefix,
     })
 }

@@ -336,9 +336,10 @@ fn creation_times_cost_the_same_requests_for_600_old_targets_as_for_none() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(list(run.var("VMSSDeploymentTargetIds")).len(), 3);
     let paths = octopus_paths(&sim);
+    // The recent creations, then whether any of those 3 candidates existed before.
     assert_eq!(
         paths.iter().filter(|p| p.contains("/events")).count(),
-        1,
+        2,
         "{paths:?}"
     );
     assert_eq!(
@@ -348,8 +349,44 @@ fn creation_times_cost_the_same_requests_for_600_old_targets_as_for_none() {
     );
     assert_eq!(
         paths.len(),
-        5,
-        "preflight, task, events, two pages of targets: {paths:?}"
+        6,
+        "preflight, task, two event queries, two pages of targets: {paths:?}"
+    );
+}
+
+#[test]
+fn a_recent_event_that_merely_mentions_an_old_target_does_not_make_it_new() {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 2)]);
+    let old = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
+    let new = w.add_instance(SCALE_SET, 1, &[(0, "Succeeded")]);
+    let old_id = w.add_target_created(&old, 0, NOW - Span::days(730));
+    let new_id = w.add_target_created(&new, 0, NOW - Span::seconds(40));
+    // A tenant created a minute ago that lists the two-year-old target: a `Created` event
+    // whose related documents include it.
+    w.add_event("Created", NOW - Span::seconds(60), &["Tenants-7", &old_id]);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[("VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT", "Yes")]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDeploymentTargetIds"), new_id);
+    assert_eq!(run.var("VMSSPreExistingTargetNames"), old);
+    let events: Vec<String> = sim
+        .world()
+        .requests(Service::Octopus)
+        .iter()
+        .filter(|r| r.path.ends_with("/events"))
+        .map(|r| format!("{}?{}", r.path, r.query))
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.starts_with("/api/Spaces-1/events?")),
+        "{events:?}"
+    );
+    assert!(
+        events[1].contains("regardingAny=") && events[1].contains("&to="),
+        "{events:?}"
     );
 }
 

@@ -9,6 +9,15 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 const API_VERSION: &str = "2024-07-01";
+/// Microsoft.StandbyPool's api-version (its 2025-03-01 description).
+pub const STANDBY_API_VERSION: &str = "2025-03-01";
+/// The read-budget kind of a StandbyPool read: not compute's, so no compute bucket spends it.
+const STANDBY_READS: &str = "StandbyPool";
+
+fn standby(path: &str) -> bool {
+    path.to_ascii_lowercase()
+        .contains("/providers/microsoft.standbypool/")
+}
 
 fn query(inc: &Incoming) -> HashMap<String, String> {
     url::form_urlencoded::parse(inc.uri.query().unwrap_or("").as_bytes())
@@ -144,7 +153,12 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
         Some(_) => {}
     }
     let q = query(inc);
-    if q.get("api-version").map(String::as_str) != Some(API_VERSION) {
+    let version = if standby(inc.uri.path()) {
+        STANDBY_API_VERSION
+    } else {
+        API_VERSION
+    };
+    if q.get("api-version").map(String::as_str) != Some(version) {
         return arm_error(
             StatusCode::BAD_REQUEST,
             "InvalidApiVersionParameter",
@@ -172,7 +186,9 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
     // A story on the wall clock moves with every request.
     w.advance(false);
     // Compute's read budget: spent by each read, reported on each answer, 429 when empty.
-    let kind = if inc
+    let kind = if standby(inc.uri.path()) {
+        STANDBY_READS
+    } else if inc
         .uri
         .path()
         .to_ascii_lowercase()
@@ -253,6 +269,23 @@ fn route(w: &mut World, base: &str, inc: &Incoming, q: &HashMap<String, String>)
             &format!("The subscription '{}' could not be found.", seg[1]),
         );
     }
+    if l[2..]
+        == [
+            "providers",
+            "microsoft.standbypool",
+            "standbyvirtualmachinepools",
+        ]
+    {
+        if let Some(e) = w.faults.standby_subscription_error.clone() {
+            return standby_error(&e);
+        }
+        return list_pools(w, base, &path, None, q);
+    }
+    if standby(&path) {
+        if let Some(e) = w.faults.standby_group_error.clone() {
+            return standby_error(&e);
+        }
+    }
     if l.len() < 4 || l[2] != "resourcegroups" {
         return arm_error(
             StatusCode::NOT_FOUND,
@@ -280,6 +313,16 @@ fn route(w: &mut World, base: &str, inc: &Incoming, q: &HashMap<String, String>)
             list_scale_set_vms(w, base, &path, &rg, &seg[7], q)
         }
         ["providers", "microsoft.compute", "virtualmachines"] => list_vms(w, base, &path, &rg, q),
+        ["providers", "microsoft.compute", "virtualmachines", _] => get_vm(w, &rg, &seg[7]),
+        ["providers", "microsoft.compute", "virtualmachinescalesets", _, "rollingupgrades", "latest"] => {
+            latest_rolling_upgrade(w, &rg, &seg[7])
+        }
+        ["providers", "microsoft.standbypool", "standbyvirtualmachinepools"] => {
+            list_pools(w, base, &path, Some(&rg), q)
+        }
+        ["providers", "microsoft.standbypool", "standbyvirtualmachinepools", _, "standbyvirtualmachines"] => {
+            list_pool_vms(w, base, &path, &rg, &seg[7], q)
+        }
         _ => arm_error(
             StatusCode::NOT_FOUND,
             "InvalidResourceType",
@@ -312,7 +355,10 @@ fn get_scale_set(w: &mut World, rg: &str, name: &str) -> Response {
     let tick = w.tick;
     let mut props = json!({
         "singlePlacementGroup": true,
-        "upgradePolicy": {"mode": "Manual"},
+        "upgradePolicy": {
+            "mode": ss.upgrade_mode,
+            "automaticOSUpgradePolicy": {"enableAutomaticOSUpgrade": ss.automatic_os_upgrade}
+        },
         "provisioningState": at(&ss.state, tick).unwrap_or_else(|| "Succeeded".into()),
         "overprovision": ss.orchestration == "Uniform",
         "doNotRunExtensionsOnOverprovisionedVMs": false,
@@ -409,6 +455,10 @@ fn instance_view(vm: &SimVm, state: &str, tick: u64) -> Value {
     if let Some(c) = &vm.computer_name {
         view["computerName"] = Value::String(c.clone());
     }
+    if let Some(h) = &vm.health {
+        view["vmHealth"] =
+            json!({"status": status(h.clone(), "Info", "Application health reported", None)});
+    }
     if let (Some(f), true) = (&vm.failure, failed) {
         view["extensions"] = json!([{
             "name": f.extension,
@@ -441,6 +491,27 @@ fn page<T>(
     paging: Option<Paging>,
     render: impl Fn(&T) -> Value,
 ) -> Value {
+    page_with(
+        base,
+        path,
+        q,
+        items,
+        page_size,
+        (API_VERSION, paging),
+        render,
+    )
+}
+
+/// [`page`] for an API of another api-version, its paging broken as the world says.
+fn page_with<T>(
+    base: &str,
+    path: &str,
+    q: &HashMap<String, String>,
+    items: &[T],
+    page_size: usize,
+    (api_version, paging): (&str, Option<Paging>),
+    render: impl Fn(&T) -> Value,
+) -> Value {
     let skip: usize = q
         .get("$skiptoken")
         .and_then(|s| s.split('!').next())
@@ -456,7 +527,7 @@ fn page<T>(
     let mut body = json!({ "value": value });
     if end < items.len() {
         let mut next = format!(
-            "{}{}?api-version={API_VERSION}",
+            "{}{}?api-version={api_version}",
             base.trim_end_matches('/'),
             path
         );
@@ -499,6 +570,7 @@ fn list_scale_set_vms(
     let tick = w.tick;
     let expand = expands_instance_view(q);
     let ss_id = w.scale_set_id(&ss.resource_group, &ss.name);
+    let missed = missed_vm(w, &ss.name, q);
     let items: Vec<(&SimVm, String)> = w
         .vms
         .iter()
@@ -506,6 +578,7 @@ fn list_scale_set_vms(
             vm.scale_set.as_deref() == Some(ss.name.as_str())
                 && vm.resource_group == ss.resource_group
         })
+        .filter(|vm| !missed_is(vm, missed.as_deref()))
         .filter_map(|vm| Some((vm, vm_state(vm, tick)?)))
         .collect();
     let render = |(vm, state): &(&SimVm, String)| {
@@ -566,10 +639,20 @@ fn list_vms(
         Some(rest.trim_end_matches('\'').to_ascii_lowercase())
     });
     let tick = w.tick;
+    // The set the filter names, for the story's missed listing.
+    let filtered_set = wanted
+        .as_deref()
+        .and_then(|id| id.rsplit('/').next())
+        .map(str::to_string);
+    let missed = match &filtered_set {
+        Some(set) => missed_vm(w, set, q),
+        None => None,
+    };
     let items: Vec<(&SimVm, String, Option<String>)> = w
         .vms
         .iter()
         .filter(|vm| vm.resource_group.eq_ignore_ascii_case(rg))
+        .filter(|vm| !missed_is(vm, missed.as_deref()))
         // A Uniform set's instances are its own child resources, listed only under the set.
         .filter(|vm| {
             let set = vm.scale_set.as_deref();
@@ -615,6 +698,10 @@ fn list_vms(
         }
         if expand {
             props["instanceView"] = instance_view(vm, state, tick);
+            // Flexible VMs say whether a standby pool holds them (2024-07-01's instance view).
+            if vm.standby_pool.is_some() {
+                props["instanceView"]["isVMInStandbyPool"] = json!(vm.scale_set.is_some());
+            }
         }
         json!({
             "name": vm.name,
@@ -633,6 +720,217 @@ fn list_vms(
             &items,
             w.arm_page_size,
             w.faults.arm_paging,
+            render,
+        ),
+    )
+}
+
+/// Counts a new listing of `set` (a first page) and returns the computer name the story's
+/// `listing_misses` leaves out of this listing, if it is the one.
+fn missed_vm(w: &mut World, set: &str, q: &HashMap<String, String>) -> Option<String> {
+    let key = set.to_ascii_lowercase();
+    if !q.contains_key("$skiptoken") {
+        *w.listings.entry(key.clone()).or_default() += 1;
+    }
+    let n = w.listings.get(&key).copied().unwrap_or(0);
+    let (name, at) = w.faults.listing_misses.clone()?;
+    let ours = w.vms.iter().any(|vm| {
+        vm.scale_set
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(set))
+            && vm
+                .computer_name
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(&name))
+    });
+    (ours && n == at).then_some(name)
+}
+
+fn missed_is(vm: &SimVm, missed: Option<&str>) -> bool {
+    missed.is_some_and(|m| {
+        vm.computer_name
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(m))
+    })
+}
+
+fn standby_error((status, code, message): &(u16, String, String)) -> Response {
+    let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    arm_error(status, code, message)
+}
+
+/// `GET .../virtualMachines/{name}`: one VM, with its OS profile's computer name.
+fn get_vm(w: &mut World, rg: &str, name: &str) -> Response {
+    let tick = w.tick;
+    let Some((vm, state)) = w
+        .vms
+        .iter()
+        .filter(|vm| {
+            vm.resource_group.eq_ignore_ascii_case(rg) && vm.name.eq_ignore_ascii_case(name)
+        })
+        .find_map(|vm| Some((vm, vm_state(vm, tick)?)))
+    else {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            &format!("The Resource 'Microsoft.Compute/virtualMachines/{name}' under resource group '{rg}' was not found."),
+        );
+    };
+    let mut props = json!({
+        "vmId": "5c2e9f7a-3b1d-4c8e-a6f0-9d4b2e7c1a3f",
+        "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
+        "provisioningState": state,
+        "timeCreated": "2026-11-23T09:58:00.0000000+00:00"
+    });
+    if let Some(os) = os_profile(vm) {
+        props["osProfile"] = os;
+    }
+    if let Some(set) = &vm.scale_set {
+        props["virtualMachineScaleSet"] = json!({"id": w.scale_set_id(&vm.resource_group, set)});
+    }
+    json(
+        StatusCode::OK,
+        json!({
+            "name": vm.name,
+            "id": vm_id(w, vm),
+            "type": "Microsoft.Compute/virtualMachines",
+            "location": w.location,
+            "properties": props
+        }),
+    )
+}
+
+fn vm_id(w: &World, vm: &SimVm) -> String {
+    format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/{}",
+        w.subscription_id, vm.resource_group, vm.name
+    )
+}
+
+/// `GET .../rollingUpgrades/latest`: the latest rolling upgrade's status; 404 when the set
+/// never had one.
+fn latest_rolling_upgrade(w: &mut World, rg: &str, name: &str) -> Response {
+    let Some(ss) = find_scale_set(w, rg, name) else {
+        return not_found(rg, name);
+    };
+    let Some(code) = at(&ss.rolling_upgrade, w.tick).flatten() else {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("The entity was not found in this Azure location. No rolling upgrade has been run on '{name}'."),
+        );
+    };
+    json(
+        StatusCode::OK,
+        json!({
+            "location": w.location,
+            "properties": {
+                "policy": {"maxBatchInstancePercent": 20, "maxUnhealthyInstancePercent": 20, "maxUnhealthyUpgradedInstancePercent": 20, "pauseTimeBetweenBatches": "PT0S", "maxSurge": true},
+                "runningStatus": {"code": code, "startTime": "2026-11-23T09:55:00.0000000+00:00", "lastAction": "Start", "lastActionTime": "2026-11-23T09:55:00.0000000+00:00"},
+                "progress": {"successfulInstanceCount": 2, "failedInstanceCount": 0, "inProgressInstanceCount": 2, "pendingInstanceCount": 4}
+            }
+        }),
+    )
+}
+
+fn pool_id(w: &World, rg: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.StandbyPool/standbyVirtualMachinePools/{name}",
+        w.subscription_id
+    )
+}
+
+/// The standby pools of the subscription (`rg: None`) or of one resource group.
+fn list_pools(
+    w: &mut World,
+    base: &str,
+    path: &str,
+    rg: Option<&str>,
+    q: &HashMap<String, String>,
+) -> Response {
+    let pools: Vec<_> = w
+        .pools
+        .iter()
+        .filter(|p| rg.is_none_or(|g| p.resource_group.eq_ignore_ascii_case(g)))
+        .cloned()
+        .collect();
+    let render = |p: &super::world::SimPool| {
+        json!({
+            "id": pool_id(w, &p.resource_group, &p.name),
+            "name": p.name,
+            "type": "Microsoft.StandbyPool/standbyVirtualMachinePools",
+            "location": w.location,
+            "tags": {},
+            "properties": {
+                "elasticityProfile": {"maxReadyCapacity": 10, "minReadyCapacity": 2},
+                "virtualMachineState": p.vm_state,
+                "attachedVirtualMachineScaleSetId": w.scale_set_id(&p.scale_set.1, &p.scale_set.0),
+                "provisioningState": "Succeeded"
+            }
+        })
+    };
+    json(
+        StatusCode::OK,
+        page_with(
+            base,
+            path,
+            q,
+            &pools,
+            w.arm_page_size,
+            (STANDBY_API_VERSION, None),
+            render,
+        ),
+    )
+}
+
+/// A pool's VMs: each one's resource id (its computer name needs a read of the VM itself).
+fn list_pool_vms(
+    w: &mut World,
+    base: &str,
+    path: &str,
+    rg: &str,
+    pool: &str,
+    q: &HashMap<String, String>,
+) -> Response {
+    let Some(p) = w
+        .pools
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(pool) && p.resource_group.eq_ignore_ascii_case(rg))
+        .cloned()
+    else {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            &format!("The Resource 'Microsoft.StandbyPool/standbyVirtualMachinePools/{pool}' under resource group '{rg}' was not found."),
+        );
+    };
+    let tick = w.tick;
+    let vms: Vec<&SimVm> = w
+        .vms
+        .iter()
+        .filter(|vm| vm.standby_pool.as_deref() == Some(p.name.as_str()) && vm.scale_set.is_none())
+        .filter(|vm| vm_state(vm, tick).is_some())
+        .collect();
+    let render = |vm: &&SimVm| {
+        json!({
+            "id": format!("{}/standbyVirtualMachines/{}", pool_id(w, &p.resource_group, &p.name), vm.name),
+            "name": vm.name,
+            "type": "Microsoft.StandbyPool/standbyVirtualMachinePools/standbyVirtualMachines",
+            "properties": {
+                "virtualMachineResourceId": vm_id(w, vm),
+                "provisioningState": "Succeeded"
+            }
+        })
+    };
+    json(
+        StatusCode::OK,
+        page_with(
+            base,
+            path,
+            q,
+            &vms,
+            w.arm_page_size,
+            (STANDBY_API_VERSION, None),
             render,
         ),
     )

@@ -5,13 +5,14 @@
 
 mod arm;
 pub mod calamari;
+pub mod ids;
 mod octopus;
 pub mod stories;
 pub mod world;
 
 pub use world::{
-    Faults, LinkStyle, Paging, ReadBudget, Service, SimEvent, SimFailure, SimMachine, SimProfile,
-    SimScaleSet, SimTask, SimTenant, SimVm, World, NOW,
+    Faults, LinkStyle, Paging, ReadBudget, Service, SimEvent, SimFailure, SimMachine, SimPool,
+    SimProfile, SimScaleSet, SimTask, SimTenant, SimVm, World, NOW,
 };
 
 use axum::body::Bytes;
@@ -216,14 +217,14 @@ impl Sim {
             ("AZURE_RESOURCE_MANAGER_URL", self.arm_url.clone()),
             ("VMSS_SCALESET_NAME", scale_set),
             ("VMSS_RESOURCEGROUP_NAME", w.resource_group.clone()),
-            ("VMSS_DEPLOYMENTTARGET_ROLES", stories::ROLE.to_string()),
+            ("VMSS_DEPLOYMENTTARGET_ROLES", ids::ROLE.to_string()),
             ("VMSS_OCTOPUS_URL", self.octopus_url.clone()),
             ("VMSS_OCTOPUS_APIKEY", w.api_key.clone()),
             ("OCTOPUS_SPACE_ID", w.space_id.clone()),
-            ("OCTOPUS_ENVIRONMENT_ID", stories::ENVIRONMENT.to_string()),
-            ("OCTOPUS_PROJECT_ID", stories::PROJECT.to_string()),
-            ("OCTOPUS_DEPLOYMENT_ID", stories::DEPLOYMENT.to_string()),
-            ("OCTOPUS_TASK_ID", stories::TASK.to_string()),
+            ("OCTOPUS_ENVIRONMENT_ID", ids::ENVIRONMENT.to_string()),
+            ("OCTOPUS_PROJECT_ID", ids::PROJECT.to_string()),
+            ("OCTOPUS_DEPLOYMENT_ID", ids::DEPLOYMENT.to_string()),
+            ("OCTOPUS_TASK_ID", ids::TASK.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

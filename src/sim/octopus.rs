@@ -448,6 +448,7 @@ fn list_events(w: &World, q: &HashMap<String, String>, path: &str) -> Response {
     let categories = list_param(q, "eventCategories");
     let document_types = list_param(q, "documentTypes");
     let regarding = list_param(q, "regarding");
+    let regarding_any = list_param(q, "regardingAny");
     let parse = |k: &str| {
         q.get(k).and_then(|v| {
             time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok()
@@ -477,6 +478,7 @@ fn list_events(w: &World, q: &HashMap<String, String>, path: &str) -> Response {
                     .any(|d| e.related.iter().any(|r| r.starts_with(&format!("{d}-"))))
         })
         .filter(|e| regarding.iter().all(|r| e.related.contains(r)))
+        .filter(|e| regarding_any.is_empty() || regarding_any.iter().any(|r| e.related.contains(r)))
         .filter(|e| from.is_none_or(|f| e.occurred >= f))
         .filter(|e| to.is_none_or(|t| e.occurred <= t))
         .collect();

@@ -1,27 +1,12 @@
 //! Ready-made worlds: the demo's scale-out story and the pieces tests build theirs from.
 
 use super::world::{
-    SimEvent, SimFailure, SimMachine, SimProfile, SimScaleSet, SimTask, SimTenant, SimVm, Timeline,
-    World, NOW,
+    SimEvent, SimFailure, SimMachine, SimPool, SimProfile, SimScaleSet, SimTask, SimTenant, SimVm,
+    Timeline, World, NOW,
 };
 use time::Duration;
 
-/// The run's space.
-pub const SPACE: &str = "Spaces-1";
-/// The role every scale-set target registers with.
-pub const ROLE: &str = "web-server";
-/// The run's environment.
-pub const ENVIRONMENT: &str = "Environments-1";
-/// The run's project.
-pub const PROJECT: &str = "Projects-1";
-/// This run's deployment.
-pub const DEPLOYMENT: &str = "Deployments-301";
-/// This run's server task.
-pub const TASK: &str = "ServerTasks-9001";
-/// This run's trigger.
-pub const TRIGGER: &str = "ProjectTriggers-21";
-/// The demo's scale set.
-pub const SCALE_SET: &str = "vmss-web";
+pub use super::ids::*;
 
 /// The name a Uniform instance's Tentacle registers with: prefix plus the instance id in base
 /// 36, six digits, in lower case (instance 11 of `web` is `web00000b`), as Linux hostnames and
@@ -92,6 +77,9 @@ impl World {
             state: state.iter().map(|(t, s)| (*t, s.to_string())).collect(),
             capacity: capacity.to_vec(),
             profile: SimProfile::Generalized("web".into()),
+            upgrade_mode: "Manual".into(),
+            automatic_os_upgrade: false,
+            rolling_upgrade: Vec::new(),
         });
     }
 
@@ -153,6 +141,8 @@ impl World {
             power: vec![(0, "running".into())],
             failure: None,
             spot: false,
+            standby_pool: None,
+            health: None,
         });
         computer
     }
@@ -170,7 +160,69 @@ impl World {
             power: vec![(0, "running".into())],
             failure: None,
             spot: false,
+            standby_pool: None,
+            health: None,
         });
+    }
+
+    /// Adds a standby pool in `resource_group` attached to `scale_set` (a Flexible set of the
+    /// story), keeping its VMs `vm_state` (`Running`, `Deallocated`).
+    pub fn add_pool(&mut self, name: &str, resource_group: &str, scale_set: &str, vm_state: &str) {
+        let set_rg = self.scale_set_mut(scale_set).resource_group.clone();
+        if !self.resource_groups.iter().any(|g| g == resource_group) {
+            self.resource_groups.push(resource_group.into());
+        }
+        self.pools.push(SimPool {
+            name: name.into(),
+            resource_group: resource_group.into(),
+            scale_set: (scale_set.into(), set_rg),
+            vm_state: vm_state.into(),
+        });
+    }
+
+    /// Adds a VM to a standby pool, built from its scale set's profile (a set-shaped computer
+    /// name, instance number `instance`), in the pool's resource group, running or deallocated
+    /// as the pool keeps them. `listed`: Azure lists it under the set with
+    /// `isVMInStandbyPool: true`; otherwise the set's listing does not show it at all. Returns
+    /// its computer name (what its Tentacle registered as while it was pooled).
+    pub fn add_pool_vm(&mut self, pool: &str, instance: u32, listed: bool) -> String {
+        let p = self
+            .pools
+            .iter()
+            .find(|p| p.name == pool)
+            .expect("add the pool first")
+            .clone();
+        let computer = flexible_computer_name("web", self.seed, &p.name, instance);
+        let power = if p.vm_state.eq_ignore_ascii_case("Running") {
+            "running"
+        } else {
+            "deallocated"
+        };
+        self.vms.push(SimVm {
+            name: format!("{}_{}", p.name, short_id(instance)),
+            resource_group: if listed {
+                p.scale_set.1.clone()
+            } else {
+                p.resource_group.clone()
+            },
+            computer_name: Some(computer.clone()),
+            os_profile: true,
+            scale_set: listed.then(|| p.scale_set.0.clone()),
+            instance_id: instance.to_string(),
+            state: states(&[(0, "Succeeded")]),
+            power: vec![(0, power.into())],
+            failure: None,
+            spot: false,
+            standby_pool: Some(p.name.clone()),
+            health: None,
+        });
+        computer
+    }
+
+    /// Detaches the VM with this computer name from its (Flexible) scale set: it keeps running
+    /// under its set-shaped name in the same resource group, with `virtualMachineScaleSet` null.
+    pub fn detach(&mut self, computer_name: &str) {
+        self.vm_mut(computer_name).scale_set = None;
     }
 
     /// The VM with this computer name (ignoring case, as targets and Azure write it apart).

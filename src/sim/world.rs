@@ -98,6 +98,28 @@ pub struct SimScaleSet {
     pub capacity: Timeline<i64>,
     /// Its VM profile.
     pub profile: SimProfile,
+    /// `upgradePolicy.mode`: `Manual` (the default), `Automatic` or `Rolling`.
+    pub upgrade_mode: String,
+    /// `upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade`.
+    pub automatic_os_upgrade: bool,
+    /// `rollingUpgrades/latest`'s `runningStatus.code` over time (`RollingForward`,
+    /// `Completed`...); `None` (or before the first entry): there never was one, 404.
+    pub rolling_upgrade: Timeline<Option<String>>,
+}
+
+/// A standby pool (`Microsoft.StandbyPool/standbyVirtualMachinePools`, api-version
+/// 2025-03-01) attached to a Flexible scale set: its VMs are the [`SimVm`]s whose
+/// `standby_pool` names it.
+#[derive(Debug, Clone)]
+pub struct SimPool {
+    /// Its name.
+    pub name: String,
+    /// Its resource group.
+    pub resource_group: String,
+    /// The scale set it is attached to, and that set's resource group.
+    pub scale_set: (String, String),
+    /// `virtualMachineState`: `Running`, `Deallocated` or `Hibernated`.
+    pub vm_state: String,
 }
 
 /// A VM: a Uniform instance, a Flexible member, or a standalone VM in the same group.
@@ -125,6 +147,12 @@ pub struct SimVm {
     pub failure: Option<SimFailure>,
     /// A Spot VM (`priority: Spot`, evicted by deallocation).
     pub spot: bool,
+    /// The standby pool holding it. With `scale_set` set too, the set's listing shows it with
+    /// `isVMInStandbyPool: true`; without, the set does not list it at all.
+    pub standby_pool: Option<String>,
+    /// The Application Health extension's report (`instanceView.vmHealth.status.code`, e.g.
+    /// `HealthState/healthy`), when the VM has one.
+    pub health: Option<String>,
 }
 
 /// A failed extension, as a `Failed` VM's instance view reports it.
@@ -206,6 +234,15 @@ pub struct Faults {
     /// Ignore the task list's filters (project, environment, tenant, runbook), as servers do
     /// with filters they do not know: the client's own confirmation must catch the rest.
     pub ignore_task_filters: bool,
+    /// Leave the VM with this computer name out of the `n`-th listing (1-based) of its scale
+    /// set: a paged listing taken while a scale-in shifts the pages misses a VM that is there.
+    pub listing_misses: Option<(String, usize)>,
+    /// Answer the subscription-wide standby pool listing with this status, code and message
+    /// (403: the account may read only some resource groups; 409
+    /// `MissingSubscriptionRegistration`: no `Microsoft.StandbyPool` provider).
+    pub standby_subscription_error: Option<(u16, String, String)>,
+    /// Answer every other StandbyPool request (a group's pools, a pool's VMs) with this.
+    pub standby_group_error: Option<(u16, String, String)>,
 }
 
 /// Compute's read budget for one subscription: for each kind of read, a 3-minute and a
@@ -378,6 +415,10 @@ pub struct World {
     pub scale_sets: Vec<SimScaleSet>,
     /// VMs in the group.
     pub vms: Vec<SimVm>,
+    /// Standby pools.
+    pub pools: Vec<SimPool>,
+    /// Listings of each scale set so far (first pages), by lower-cased set name.
+    pub listings: HashMap<String, usize>,
     /// ARM list page size.
     pub arm_page_size: usize,
     /// Octopus API key.
@@ -451,6 +492,8 @@ impl World {
             location: "westeurope".into(),
             scale_sets: Vec::new(),
             vms: Vec::new(),
+            pools: Vec::new(),
+            listings: HashMap::new(),
             arm_page_size: 5,
             api_key: "API-SIMULATEDKEY0123456789".into(),
             octopus_prefix: String::new(),
@@ -459,7 +502,7 @@ impl World {
             space_id: "Spaces-1".into(),
             machines: Vec::new(),
             tenants: Vec::new(),
-            environments: vec![super::stories::ENVIRONMENT.into()],
+            environments: vec![super::ids::ENVIRONMENT.into()],
             faults: Faults::default(),
             tick: 0,
             tick_every: None,
@@ -474,11 +517,11 @@ impl World {
             api_key_in_query: false,
             // This run's own task, queued "now" and executing (this step).
             tasks: vec![SimTask {
-                id: super::stories::TASK.into(),
+                id: super::ids::TASK.into(),
                 name: "Deploy".into(),
-                document_id: super::stories::DEPLOYMENT.into(),
-                project_id: super::stories::PROJECT.into(),
-                environment_id: super::stories::ENVIRONMENT.into(),
+                document_id: super::ids::DEPLOYMENT.into(),
+                project_id: super::ids::PROJECT.into(),
+                environment_id: super::ids::ENVIRONMENT.into(),
                 tenant_id: None,
                 runbook_id: None,
                 queue_time: NOW,
