@@ -23,11 +23,21 @@ macro_rules! after_help {
     };
 }
 
+/// What `--version` prints after the name: the version and the platform this binary was built
+/// for (`0.1.0 (aarch64-linux)`), so a log shows which of the package's binaries ran.
+pub fn version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use std::env::consts::{ARCH, OS};
+        format!("{} ({ARCH}-{OS})", env!("CARGO_PKG_VERSION"))
+    });
+    &VERSION
+}
+
 /// Command-line arguments of `vmss-check`.
 #[derive(Parser)]
 #[command(
     name = "vmss-check",
-    version,
+    version = version(),
     about = "Waits for an Azure VM Scale Set to settle, removes the Octopus targets of VMs that are gone, \
              and tells the rest of the deployment which targets to deploy to.",
     long_about = None,

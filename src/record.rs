@@ -32,6 +32,9 @@ pub const HTML_FILE: &str = "vmss-check-report.html";
 pub struct Record {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// The binary that made the record (absent in records made before it was added).
+    #[serde(default)]
+    pub tool: Option<Tool>,
     /// The run and its settings.
     pub run: Run,
     /// Every check of the wait.
@@ -80,6 +83,29 @@ pub struct Run {
     pub duplicate: bool,
     /// The inputs, as validated.
     pub settings: RunSettings,
+}
+
+/// Which binary made the record: the package holds one per platform.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Tool {
+    /// vmss-check's version.
+    pub version: String,
+    /// The processor it was built for, as Rust names it (`x86_64`, `aarch64`).
+    pub arch: String,
+    /// The operating system it was built for (`linux`, `windows`).
+    pub os: String,
+}
+
+impl Tool {
+    /// This binary.
+    pub fn this() -> Tool {
+        Tool {
+            version: env!("CARGO_PKG_VERSION").into(),
+            arch: std::env::consts::ARCH.into(),
+            os: std::env::consts::OS.into(),
+        }
+    }
 }
 
 /// The trigger of a triggered run.
@@ -419,6 +445,7 @@ impl Record {
         let run = &settings.run;
         let record = Record {
             schema_version: SCHEMA_VERSION,
+            tool: Some(Tool::this()),
             run: Run {
                 version: env!("CARGO_PKG_VERSION").into(),
                 space: run.space_id.clone(),

@@ -330,7 +330,7 @@ fn the_html_escapes_a_hostile_target_name() {
 fn report_artifacts_no_writes_nothing() {
     let sim = Sim::start(settled_with_a_stale_target());
     let dir = scratch_dir();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"));
+    let mut cmd = binary_command();
     cmd.current_dir(&dir)
         .env_clear()
         .envs(sim.env())
@@ -354,7 +354,7 @@ fn a_record_that_cannot_be_written_is_a_warning_not_a_failure() {
     for file in ["vmss-check-report.json", "vmss-check-report.html"] {
         std::fs::create_dir(dir.join(file)).unwrap();
     }
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"));
+    let mut cmd = binary_command();
     cmd.current_dir(&dir)
         .env_clear()
         .envs(sim.env())
@@ -425,7 +425,7 @@ fn a_dry_run_records_what_it_would_remove() {
 #[test]
 fn the_demo_writes_the_record_and_prints_where() {
     let dir = scratch_dir();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmss-check"))
+    let out = binary_command()
         .args(["demo", "--poll-interval", "0.1", "--report-dir"])
         .arg(&dir)
         .output()
@@ -491,4 +491,29 @@ fn the_record_says_which_targets_were_kept_for_a_shared_name_or_their_shape() {
     let json = record(&run);
     assert_eq!(decision_of(&json, "webapi000001"), "foreign");
     assert_eq!(decision_of(&json, &computer_name("web", 7)), "removed");
+}
+
+#[test]
+fn the_record_and_the_version_name_the_binary_that_made_them() {
+    // The package holds a binary per platform: the record and `--version` say which one ran
+    // (under scripts/arm64-test.sh, the aarch64 one).
+    use std::env::consts::{ARCH, OS};
+    let sim = Sim::start(settled(1));
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let json = record(&run);
+    assert_eq!(
+        json["tool"],
+        serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "arch": ARCH, "os": OS })
+    );
+    // Optional in the schema: records made before it was added still validate.
+    let mut older = json.clone();
+    older.as_object_mut().unwrap().remove("tool");
+    assert!(validator().is_valid(&older));
+
+    let version = binary_command().arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("vmss-check {} ({ARCH}-{OS})", env!("CARGO_PKG_VERSION"))
+    );
 }

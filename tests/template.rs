@@ -271,7 +271,9 @@ fn parameters_used_and_package_agrees(t: &Value) {
     assert!(
         !b.contains("set -x")
             && !b.contains("xtrace on")
-            && !b.lines().any(|l| l.trim_start().starts_with("Set-PSDebug")),
+            && !b.lines().any(
+                |l| l.trim_start().starts_with("Set-PSDebug") && l.trim() != "Set-PSDebug -Off"
+            ),
         "the body must never trace: the environment holds secrets"
     );
     assert!(
@@ -342,7 +344,7 @@ fn the_powershell_body_fails_the_step_with_what_to_do_and_returns_the_exit_code(
     assert!(b.find("--version").unwrap() < b.find("$env:VMSS_OCTOPUS_APIKEY").unwrap());
     assert!(b.trim_end().ends_with("exit $LASTEXITCODE"));
     // Small enough to read at a glance.
-    assert!(b.lines().count() <= 80, "{} lines", b.lines().count());
+    assert!(b.lines().count() <= 90, "{} lines", b.lines().count());
 }
 
 /// Octostache's conditionals, as far as the templates use them: `#{if Name}A#{else}B#{/if}`
@@ -485,12 +487,34 @@ fn windows_exe(dir: &Path) -> PathBuf {
     exe
 }
 
+/// The arm64 binary to package: `VMSS_CHECK_ARM64_BINARY` when set (scripts/arm64-test.sh sets
+/// the one scripts/arm64-build.sh built), this build on an arm64 machine (the release's arm64
+/// runner), else a stand-in that is only an aarch64 ELF header: the body runs it only on a
+/// worker whose `uname -m` says arm64, and those tests replace it.
+fn arm64_binary(dir: &Path) -> PathBuf {
+    if let Some(bin) = std::env::var_os("VMSS_CHECK_ARM64_BINARY").filter(|b| !b.is_empty()) {
+        return PathBuf::from(bin);
+    }
+    if cfg!(target_arch = "aarch64") {
+        return PathBuf::from(env!("CARGO_BIN_EXE_vmss-check"));
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let bin = dir.join("stand-in-arm64");
+    let mut header = b"\x7fELF".to_vec();
+    header.resize(18, 0);
+    header.extend_from_slice(&183u16.to_le_bytes()); // e_machine: EM_AARCH64
+    header.extend_from_slice(b" stand-in for vmss-check-arm64");
+    std::fs::write(&bin, header).unwrap();
+    bin
+}
+
 /// Builds the package from the test binary, as `package.sh` does for release.
 fn package(out: &Path) -> PathBuf {
     let output = Command::new("bash")
         .arg(PACKAGE_SH)
         .arg(out)
         .env("VMSS_CHECK_BINARY", env!("CARGO_BIN_EXE_vmss-check"))
+        .env("VMSS_CHECK_ARM64_BINARY", arm64_binary(out))
         .env("VMSS_CHECK_WINDOWS_BINARY", windows_exe(out))
         .output()
         .unwrap();
@@ -695,10 +719,16 @@ fn package_sh_writes_a_correctly_named_archive_whose_binary_runs() {
         .collect();
     assert_eq!(
         names,
-        ["vmss-check", "vmss-check.exe", "README.md", "LICENSE"],
+        [
+            "vmss-check",
+            "vmss-check-arm64",
+            "vmss-check.exe",
+            "README.md",
+            "LICENSE"
+        ],
         "{listing}"
     );
-    for line in listing.lines().take(2) {
+    for line in listing.lines().take(3) {
         assert!(line.starts_with("-rwxr-xr-x"), "{listing}");
     }
     let x = dir.join("x");
@@ -717,18 +747,30 @@ fn package_sh_writes_a_correctly_named_archive_whose_binary_runs() {
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
-        format!("vmss-check {}", env!("CARGO_PKG_VERSION"))
+        format!(
+            "vmss-check {} ({}-{})",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::ARCH,
+            std::env::consts::OS
+        )
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Replaces the extracted `vmss-check` with a script, executable like the real one.
+/// Replaces the extracted `vmss-check` and `vmss-check-arm64` with a script, executable like the
+/// real ones, whichever the worker's processor picks.
 fn replace_binary(extracted: &Path, script: &str) {
+    for bin in ["vmss-check", "vmss-check-arm64"] {
+        replace_file(&extracted.join(bin), script);
+    }
+}
+
+/// Replaces `file` (a binary in the extracted package) with a script, executable like it.
+fn replace_file(file: &Path, script: &str) {
     use std::os::unix::fs::PermissionsExt as _;
-    let bin = extracted.join("vmss-check");
-    std::fs::remove_file(&bin).unwrap();
-    std::fs::write(&bin, script).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _ = std::fs::remove_file(file);
+    std::fs::write(file, script).unwrap();
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// What a `noexec` mount does to every exec: `execve` fails with EACCES, which Bash reports as
@@ -759,7 +801,6 @@ fn the_body_fails_clearly_when_the_binary_cannot_be_executed() {
             &format!("nor from a copy in {} {why_not_the_copy}", tmpdir.display()),
             "mounted noexec",
             "set TMPDIR for the Tentacle or worker service",
-            "x86_64 Linux worker",
         ] {
             assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
         }
@@ -809,6 +850,160 @@ fn the_body_runs_a_copy_when_the_package_folder_is_noexec() {
         "the copy is removed once vmss-check ends"
     );
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// A worker whose `uname -m` answers `machine` (a failing `uname` when `None`): a `uname` first
+/// on its `PATH`. Returns the worker's `PATH`.
+fn uname_says(dir: &Path, machine: Option<&str>) -> (String, String) {
+    let fake = dir.join("fake-uname");
+    std::fs::create_dir_all(&fake).unwrap();
+    replace_file(
+        &fake.join("uname"),
+        &match machine {
+            Some(m) => format!("#!/bin/sh\necho '{m}'\n"),
+            None => "#!/bin/sh\necho 'uname: cannot get system name' >&2\nexit 1\n".into(),
+        },
+    );
+    let path = format!(
+        "{}:{}",
+        fake.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    ("PATH".into(), path)
+}
+
+#[test]
+fn the_body_runs_the_binary_for_the_workers_processor() {
+    let binaries = ["vmss-check", "vmss-check-arm64"];
+    for (machine, picked) in [
+        ("x86_64", "vmss-check"),
+        ("amd64", "vmss-check"),
+        ("aarch64", "vmss-check-arm64"),
+        ("arm64", "vmss-check-arm64"),
+    ] {
+        let sim = Sim::start(stories::scale_out());
+        let secret = sim.world().client_secret.clone();
+        let run = run_template_on(&sim, &[], &[("Password", secret)], &|extracted| {
+            // The other one never runs. The picked one is the packaged binary, except the
+            // stand-in for arm64 on an x86_64 machine: there, this build.
+            for b in binaries {
+                if b != picked {
+                    replace_file(&extracted.join(b), NEVER_RUNS);
+                } else if b == "vmss-check-arm64" && !cfg!(target_arch = "aarch64") {
+                    let real = env!("CARGO_BIN_EXE_vmss-check");
+                    replace_file(
+                        &extracted.join(b),
+                        &format!("#!/bin/sh\nexec '{real}' \"$@\"\n"),
+                    );
+                }
+            }
+            vec![uname_says(&extracted.join(".."), Some(machine))]
+        });
+        assert_scale_out_outcome(&sim, &run);
+    }
+}
+
+#[test]
+fn the_body_names_the_packages_processors_on_any_other() {
+    let sim = Sim::start(stories::scale_out());
+    let secret = sim.world().client_secret.clone();
+    for machine in [Some("riscv64"), Some("armv7l"), Some("i686"), None] {
+        let run = run_template_on(&sim, &[], &[("Password", secret.clone())], &|extracted| {
+            vec![uname_says(&extracted.join(".."), machine)]
+        });
+        run.assert_failed(1, "This worker's processor is ");
+        let msg = run.result_message().unwrap();
+        for needle in [
+            &format!("is {} (uname -m)", machine.unwrap_or("unknown")),
+            "vmss-check for x86_64",
+            "vmss-check-arm64 for aarch64 (arm64) Linux workers",
+            "(Windows) template",
+        ] {
+            assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
+        }
+        assert_no_secrets(&sim, &run);
+    }
+    assert!(sim.world().seen.is_empty(), "nothing may be contacted");
+
+    // A package from before arm64 builds, on an arm64 worker.
+    let run = run_template_on(&sim, &[], &[("Password", secret)], &|extracted| {
+        std::fs::remove_file(extracted.join("vmss-check-arm64")).unwrap();
+        vec![uname_says(&extracted.join(".."), Some("aarch64"))]
+    });
+    run.assert_failed(
+        1,
+        "The package chosen in VMSS.Package has no vmss-check-arm64 at its root, the binary for aarch64 workers",
+    );
+    assert!(sim.world().seen.is_empty(), "nothing may be contacted");
+}
+
+/// Credentials a worker's service environment may hold, which the Azure SDKs read: a service
+/// principal's secret or certificate, a user's password, a federated token, a managed identity.
+const INHERITED: &[(&str, &str)] = &[
+    ("AZURE_CLIENT_SECRET", "the-workers-own-secret"),
+    ("AZURE_FEDERATED_TOKEN", "the-workers-own-token"),
+    (
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "/var/run/secrets/azure/tokens/azure-identity-token",
+    ),
+    ("AZURE_CLIENT_CERTIFICATE_PATH", "/etc/worker/sp.pem"),
+    (
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+        "the-workers-cert-password",
+    ),
+    ("AZURE_USERNAME", "worker@example.com"),
+    ("AZURE_PASSWORD", "the-workers-password"),
+    ("AZURE_CREDENTIAL_KIND", "environment"),
+    ("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential"),
+    ("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token"),
+    ("IDENTITY_HEADER", "the-workers-identity-header"),
+    ("MSI_ENDPOINT", "http://127.0.0.1:9/msi/token"),
+    ("MSI_SECRET", "the-workers-msi-secret"),
+];
+
+#[test]
+fn the_body_hands_the_binary_no_credential_of_the_workers_own() {
+    let sim = Sim::start(stories::scale_out());
+    let jwt = sim.world().federated_token.clone();
+    let oidc = [
+        ("Password", String::new()),
+        ("OpenIdConnect.Jwt", jwt.clone()),
+    ];
+    let polluted = |_: &Path| -> Vec<(String, String)> {
+        INHERITED
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    // The real binary: an OIDC account on a worker that holds a client secret of its own signs
+    // in with the account's token (the inherited secret would win, and is wrong here).
+    let run = run_template_on(&sim, &[], &oidc, &polluted);
+    assert_scale_out_outcome(&sim, &run);
+
+    // What the binary's environment holds: the account's token, nothing inherited.
+    let run = run_template_on(&sim, &[], &oidc, &|extracted| {
+        replace_binary(
+            extracted,
+            "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\nenv | sed 's/^/env: /'\n",
+        );
+        polluted(extracted)
+    });
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let env: BTreeMap<&str, &str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("env: ")?.split_once('='))
+        .collect();
+    assert_eq!(env.get("AZURE_FEDERATED_TOKEN"), Some(&jwt.as_str()));
+    for (name, value) in INHERITED {
+        if *name != "AZURE_FEDERATED_TOKEN" {
+            assert!(!env.contains_key(name), "{name} reached the binary");
+        }
+        assert!(
+            !run.stdout.contains(value),
+            "{name}'s value reached the binary"
+        );
+    }
 }
 
 /// The run condition the contract recommends, before and after the step's name: Octostache
@@ -967,11 +1162,14 @@ fn readme_documents(t: &Value) {
         "`MachineDelete`",
         "`TaskCancel`",
         "2024.3.11643",
-        "x86_64 Linux",
+        "x86_64 or arm64 (aarch64) Linux",
         "VmssCheck.<version>.tar.gz",
         "vmss-check.exe",
         "azure-vmss-wait-and-reconcile-targets-windows.json",
         "scripts/windows-build.sh",
+        "arm64",
+        "vmss-check-arm64",
+        "scripts/arm64-build.sh",
     ] {
         assert!(readme.contains(needle), "README.md lacks {needle}");
     }

@@ -1,12 +1,25 @@
 # vmss-check step template body (PowerShell, for Windows PowerShell 5.1 and PowerShell 7). It
 # only maps this step's parameters, the Azure account and the run's system variables to the
-# environment vmss-check.exe reads, then runs it: all logic lives in the binary. Never trace this
-# script (Set-PSDebug -Trace): the environment holds the API key and secrets.
-# A line vmss-check.exe writes to stderr must not stop the script (Windows PowerShell 5.1 turns
-# it into an error record); the binary's exit code decides the step.
+# environment vmss-check.exe reads, then runs it: all logic lives in the binary. Tracing (Octopus's
+# PSDebug trace level) goes off first, and no secret is kept in a script variable a trace prints.
+Set-PSDebug -Off
+# Neither a stderr line (an error record in Windows PowerShell 5.1) nor the exit code (PowerShell
+# 7.3+) may stop the script: the binary's exit code decides the step.
 $ErrorActionPreference = 'Continue'
+$PSNativeCommandUseErrorActionPreference = $false
 function ov([string] $name) { [string] $OctopusParameters[$name] }
 $account = 'VMSS.Azure.Account'
+# Why a program could not start: the inner exception's reason, not PowerShell's "At ...ps1:21 char:12".
+function reason($err) {
+    $e = $err.Exception
+    if ($e.InnerException) { $e.InnerException.Message } else { $e.Message }
+}
+
+# Start clean: no Azure credential of the worker's own environment (secret, certificate, password,
+# managed identity) may reach the binary, so a worker can never sign the step in as someone else.
+foreach ($name in @(Get-ChildItem Env: | ForEach-Object { $_.Name })) {
+    if ($name -match '^(AZURE|IDENTITY|MSI|IMDS)_') { Remove-Item -LiteralPath "Env:$name" }
+}
 
 $package = ov 'Octopus.Action.Package[VMSS.Package].ExtractedPath'
 $bin = if ($package) { Join-Path $package 'vmss-check.exe' } else { '' }
@@ -20,7 +33,7 @@ try {
     $out = & $bin --version 2>&1 | Out-String
     if ($LASTEXITCODE -ne 0) { $why = "exit code $LASTEXITCODE, $($out.Trim())" }
 } catch {
-    $why = $_.Exception.Message
+    $why = reason $_
 }
 if ($why) {
     Fail-Step "vmss-check.exe cannot run from the package folder $package ($why). It needs a 64-bit (x86_64) Windows worker, Windows 10 or Windows Server 2016 or later. If antivirus or application control (AppLocker, WDAC) blocks programs in the worker's work directory, allow vmss-check.exe there."
@@ -45,13 +58,10 @@ $env:VMSS_REPORT_ARTIFACTS = ov 'VMSS.Report.Artifacts'
 $env:AZURE_SUBSCRIPTION_ID = ov "$account.SubscriptionNumber"
 $env:AZURE_TENANT_ID = ov "$account.TenantId"
 $env:AZURE_CLIENT_ID = ov "$account.Client"
-$jwt = ov "$account.OpenIdConnect.Jwt"
-if ($jwt) {
-    $env:AZURE_FEDERATED_TOKEN = $jwt
-} else {
+$env:AZURE_FEDERATED_TOKEN = ov "$account.OpenIdConnect.Jwt"
+if (-not $env:AZURE_FEDERATED_TOKEN) {
     $env:AZURE_CLIENT_SECRET = ov "$account.Password"
 }
-Remove-Variable jwt
 $env:AZURE_ENVIRONMENT = ov "$account.AzureEnvironment"
 $env:AZURE_RESOURCE_MANAGER_URL = ov "$account.ResourceManagementEndpointBaseUri"
 $env:AZURE_AUTHORITY_HOST = ov "$account.ActiveDirectoryEndpointBaseUri"
@@ -71,5 +81,5 @@ $env:OCTOPUS_RELEASE_ID = ov 'Octopus.Release.Id'
 
 # vmss-check.exe writes UTF-8: read it as such, not in the console's code page.
 try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
-try { & $bin } catch { Fail-Step "vmss-check.exe could not be started ($($_.Exception.Message))." }
+try { & $bin } catch { Fail-Step "vmss-check.exe could not be started ($(reason $_))." }
 exit $LASTEXITCODE

@@ -7,10 +7,26 @@ set -eu
 ov() { get_octopusvariable "$1"; }
 account="VMSS.Azure.Account"
 
+# Start clean: no Azure credential the worker's own environment holds (a service principal's
+# secret or certificate, a user's password, a managed identity's endpoint) may reach the binary
+# beside the account's, so a worker can never sign the step in as someone else.
+for name in $(compgen -e); do
+  case "$name" in AZURE_* | IDENTITY_* | MSI_* | IMDS_*) unset "$name" ;; esac
+done
+
 package=$(ov "Octopus.Action.Package[VMSS.Package].ExtractedPath")
-bin="$package/vmss-check"
-if [ -z "$package" ] || [ ! -f "$bin" ]; then
+if [ -z "$package" ] || [ ! -f "$package/vmss-check" ]; then
   fail_step "The package chosen in VMSS.Package has no vmss-check at its root: choose the VmssCheck package (VmssCheck.<version>.tar.gz)."
+fi
+# The package holds a binary per processor: pick this worker's.
+arch=$(uname -m 2>/dev/null) || arch=""
+case "$arch" in
+  x86_64 | amd64) bin="$package/vmss-check" ;;
+  aarch64 | arm64) bin="$package/vmss-check-arm64" ;;
+  *) fail_step "This worker's processor is ${arch:-unknown} (uname -m), and the VmssCheck package has vmss-check for x86_64 and vmss-check-arm64 for aarch64 (arm64) Linux workers: run the step on a worker pool of those, or on Windows workers with the (Windows) template." ;;
+esac
+if [ ! -f "$bin" ]; then
+  fail_step "The package chosen in VMSS.Package has no ${bin##*/} at its root, the binary for $arch workers: choose a VmssCheck package (VmssCheck.<version>.tar.gz) of a release that carries it."
 fi
 
 # Make sure the binary runs before handing it any secret. A work directory mounted noexec makes
@@ -36,7 +52,7 @@ if ! runs "$bin"; then
     bin="$copy/vmss-check"
   else
     [ -z "$copy" ] || rm -rf "$copy"
-    fail_step "vmss-check cannot be executed from the package folder $package ($why), nor from a copy in ${TMPDIR:-/tmp} ($reason). Most likely both are on file systems mounted noexec: mount the worker's work directory without noexec, or set TMPDIR for the Tentacle or worker service to a directory on a file system that allows execution. vmss-check also needs an x86_64 Linux worker."
+    fail_step "vmss-check cannot be executed from the package folder $package ($why), nor from a copy in ${TMPDIR:-/tmp} ($reason). Most likely both are on file systems mounted noexec: mount the worker's work directory without noexec, or set TMPDIR for the Tentacle or worker service to a directory on a file system that allows execution."
   fi
 fi
 
