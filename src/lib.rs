@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod absence;
+pub mod artifacts;
 pub mod azure;
 pub mod cli;
 pub mod context;

@@ -8,19 +8,17 @@
 //! best effort: a record that cannot be written is a warning, never a failed step.
 
 use crate::outcome::{matched_target, targets_by_host, Check, Decision, History, Outcome, Removal};
-use crate::output::Reporter;
 use crate::reconcile::InstanceState;
 use crate::redacted::Redactor;
 use crate::report;
 use crate::settings::{AzureCredential, DuplicateHandle, Settings, TimeoutHandle};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 /// The record's schema version: raised on any change a reader could trip over (a field
 /// removed, renamed or retyped); new optional fields keep it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// The JSON record's file name.
 pub const JSON_FILE: &str = "vmss-check-report.json";
 /// The HTML record's file name.
@@ -200,6 +198,8 @@ pub struct SetRow {
     pub failed: usize,
     /// `Deleting`.
     pub gone: usize,
+    /// Held by a standby pool.
+    pub pooled: usize,
 }
 
 /// One of Azure's read buckets.
@@ -230,8 +230,10 @@ pub struct VmRow {
     pub power_state: Option<String>,
     /// Azure's reason, when something failed.
     pub reason: Option<String>,
-    /// `member`, `pending`, `stopped`, `failed` or `gone` (gone too when the final listing
-    /// no longer has it).
+    /// The Application Health state Azure reports (`instanceView.vmHealth`), when it does.
+    pub health: Option<String>,
+    /// `member`, `pending`, `stopped`, `failed`, `pooled` or `gone` (gone too when the final
+    /// listing no longer has it).
     pub class: String,
     /// The in-scope target it matched.
     pub target: Option<TargetRef>,
@@ -270,16 +272,34 @@ pub struct TargetRow {
     /// Whether the run may touch it.
     pub in_scope: bool,
     /// `output`, `removed`, `failed`, `stopped`, `foreign`, `sharedName`, `pending`,
-    /// `unverified`, `preExisting`, `disabled` or `outOfScope`.
+    /// `unverified`, `pooled`, `unproven`, `preExisting`, `disabled` or `outOfScope`.
     pub decision: String,
     /// The decision's reason, in words.
     pub why: String,
+    /// For an `unproven` target, the proof of absence that kept it: `listedBefore`,
+    /// `noEarlierListing`, `inResourceGroup`, `inStandbyPool` or `unreadable`.
+    pub kept_by: Option<String>,
     /// Whether it is disabled in Octopus.
     pub disabled: bool,
     /// For a removal: `removed`, `alreadyGone`, `dryRun`, `failed` or `notTried`.
     pub removal: Option<String>,
     /// Why a removal failed.
     pub removal_error: Option<String>,
+}
+
+/// Which proof of absence kept an `unproven` target.
+fn kept_by(d: &Decision) -> Option<&'static str> {
+    use crate::reconcile::Unproven;
+    match d {
+        Decision::Unproven(why) => Some(match why {
+            Unproven::ListedBefore { .. } => "listedBefore",
+            Unproven::NoEarlierListing { .. } => "noEarlierListing",
+            Unproven::InGroup { .. } => "inResourceGroup",
+            Unproven::InPool { .. } => "inStandbyPool",
+            Unproven::Unreadable(_) => "unreadable",
+        }),
+        _ => None,
+    }
 }
 
 /// An instant as the record writes it: RFC 3339, UTC.
@@ -358,6 +378,7 @@ fn check_row(c: &Check) -> CheckRow {
                     stopped: n.stopped,
                     failed: n.failed,
                     gone: n.gone,
+                    pooled: n.pooled,
                 }
             })
             .collect(),
@@ -399,6 +420,7 @@ fn vm_rows(outcome: &Outcome) -> Vec<VmRow> {
             provisioning_state: i.provisioning_state.clone(),
             power_state: i.power_state.clone(),
             reason: i.reason.clone(),
+            health: i.health.clone(),
             class: class_name(i.state()).into(),
             target: matched_target(i, &by_host).map(|t| TargetRef {
                 id: t.id.clone(),
@@ -427,6 +449,7 @@ fn vm_rows(outcome: &Outcome) -> Vec<VmRow> {
             provisioning_state: None,
             power_state: None,
             reason: None,
+            health: None,
             class: class_name(if listed { InstanceState::Gone } else { last }).into(),
             target: None,
             history: history(Some(h)),
@@ -520,6 +543,7 @@ impl Record {
                         in_scope: !matches!(r.decision, Decision::OutOfScope(_)),
                         decision: decision.into(),
                         why,
+                        kept_by: kept_by(&r.decision).map(str::to_string),
                         disabled: r.target.disabled,
                         removal: removal.map(str::to_string),
                         removal_error: removal_error.flatten(),
@@ -555,66 +579,6 @@ impl Record {
     }
 }
 
-/// A file name part from an id: letters, digits, `-` and `.` only.
-fn file_part(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// The artifact's name: after the environment and the task, so that runs do not overwrite
-/// each other's (`vmss-check-report-Environments-1-ServerTasks-9001.json`).
-pub fn artifact_name(settings: &Settings, extension: &str) -> String {
-    let mut name = String::from("vmss-check-report");
-    for part in [
-        Some(&settings.run.environment_id),
-        settings.run.task_id.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        name.push('-');
-        name.push_str(&file_part(part));
-    }
-    format!("{name}.{extension}")
-}
-
-/// Writes both files into `dir` and attaches them; a failure is a warning naming the file
-/// and what to do, never the step's failure. Returns the paths written.
-pub fn attach(
-    settings: &Settings,
-    outcome: &Outcome,
-    dir: &Path,
-    reporter: &Reporter,
-) -> Vec<PathBuf> {
-    let record = Record::new(settings, outcome);
-    let files = [
-        (JSON_FILE, "json", record.to_json()),
-        (HTML_FILE, "html", crate::record_html::render(&record)),
-    ];
-    let mut written = Vec::new();
-    for (file, extension, text) in files {
-        let path = dir.join(file);
-        match std::fs::write(&path, text.as_bytes()) {
-            Ok(()) => {
-                let shown = std::path::absolute(&path).unwrap_or(path);
-                let name = artifact_name(settings, extension);
-                reporter.verbose(&report::record_attached(&name, &shown));
-                reporter.artifact(&shown.to_string_lossy(), &name, text.len() as u64);
-                written.push(shown);
-            }
-            Err(e) => reporter.warn(&report::record_not_written(&path, &e)),
-        }
-    }
-    written
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,11 +591,5 @@ mod tests {
             "web-flex-a1b2c3"
         );
         assert_eq!(instance_id("vmss-web", "vmss-web_"), "vmss-web_");
-    }
-
-    #[test]
-    fn file_parts_keep_ids_and_drop_path_characters() {
-        assert_eq!(file_part("ServerTasks-9001"), "ServerTasks-9001");
-        assert_eq!(file_part("../a b"), "___a_b");
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 /// The order decisions are listed in: what was deployed to and removed first, then the kinds
 /// of kept, then the targets left out.
-const DECISION_ORDER: [&str; 11] = [
+const DECISION_ORDER: [&str; 13] = [
     "output",
     "removed",
     "failed",
@@ -17,17 +17,20 @@ const DECISION_ORDER: [&str; 11] = [
     "sharedName",
     "foreign",
     "unverified",
+    "pooled",
+    "unproven",
     "preExisting",
     "disabled",
     "outOfScope",
 ];
 
 /// The classes, their colours, and what the legend says.
-const CLASSES: [(&str, &str, &str); 5] = [
+const CLASSES: [(&str, &str, &str); 6] = [
     ("member", "#2e7d32", "member (ready, running)"),
     ("pending", "#f9a825", "pending (changing)"),
     ("stopped", "#607d8b", "stopped"),
     ("failed", "#c62828", "failed"),
+    ("pooled", "#7e57c2", "pooled (standby pool)"),
     ("gone", "#cfd8dc", "gone"),
 ];
 
@@ -109,7 +112,7 @@ pub fn render(record: &Record) -> String {
 fn summary(record: &Record) -> String {
     let count = |d: &str| record.targets.iter().filter(|t| t.decision == d).count();
     // The decisions between removed and pre-existing are the kinds of kept.
-    let kept = DECISION_ORDER[2..8].iter().map(|d| count(d)).sum();
+    let kept = DECISION_ORDER[2..10].iter().map(|d| count(d)).sum();
     crate::report::record_summary(
         &record.run.result,
         record.run.failure.as_deref(),
@@ -231,7 +234,7 @@ fn targets(h: &mut String, rows: &[TargetRow], vms: &[VmRow]) {
 fn vms(h: &mut String, rows: &[VmRow]) {
     let _ = writeln!(
         h,
-        "<h2>VMs ({})</h2>\n<table><thead><tr><th>Scale set</th><th>Instance</th><th>VM</th><th>Computer name</th><th>Provisioning</th><th>Power</th><th>Class</th><th>Target</th><th>Azure's reason</th></tr></thead><tbody>",
+        "<h2>VMs ({})</h2>\n<table><thead><tr><th>Scale set</th><th>Instance</th><th>VM</th><th>Computer name</th><th>Provisioning</th><th>Power</th><th>Class</th><th>Health</th><th>Target</th><th>Azure's reason</th></tr></thead><tbody>",
         rows.len()
     );
     for v in rows {
@@ -242,7 +245,7 @@ fn vms(h: &mut String, rows: &[VmRow]) {
             .unwrap_or_else(|| "&mdash;".into());
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"tag {}\">{}</span></td><td>{target}</td><td class=\"why\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"tag {}\">{}</span></td><td>{}</td><td>{target}</td><td class=\"why\">{}</td></tr>",
             escape(&v.scale_set),
             escape(&v.instance_id),
             escape(&v.name),
@@ -251,6 +254,7 @@ fn vms(h: &mut String, rows: &[VmRow]) {
             opt(v.power_state.as_deref()),
             escape(&v.class),
             escape(&v.class),
+            opt(v.health.as_deref()),
             opt(v.reason.as_deref()),
         );
     }

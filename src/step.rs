@@ -81,7 +81,7 @@ pub async fn run(settings: &Settings, reporter: Arc<Reporter>) -> Result<Outcome
     }
     if settings.report_artifacts && outcome.listed() {
         let dir = std::env::current_dir().unwrap_or_else(|_| ".".into());
-        crate::record::attach(settings, &outcome, &dir, &reporter);
+        crate::artifacts::attach(settings, &outcome, &dir, &reporter);
     }
     result.map(|()| outcome)
 }

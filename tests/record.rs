@@ -517,3 +517,48 @@ fn the_record_and_the_version_name_the_binary_that_made_them() {
         format!("vmss-check {} ({ARCH}-{OS})", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn the_record_names_pooled_vms_health_and_the_proof_that_kept_a_target() {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Flexible", &[(0, "Succeeded")], &[(0, 1)]);
+    let up = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
+    w.add_target(&up, 0);
+    w.vm_mut(&up).health = Some("HealthState/healthy".into());
+    w.add_pool("pool-web", "rg-pool", SCALE_SET, "Deallocated");
+    let listed = w.add_pool_vm("pool-web", 1, true);
+    let unlisted = w.add_pool_vm("pool-web", 2, false);
+    w.add_target(&listed, 0);
+    w.add_target(&unlisted, 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let json = record(&run);
+    assert_eq!(json["schemaVersion"], 2);
+    let vm = |name: &str| {
+        json["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["computerName"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("no VM {name}: {json}"))
+            .clone()
+    };
+    assert_eq!(vm(&up)["health"], "HealthState/healthy");
+    assert_eq!(vm(&listed)["class"], "pooled");
+    assert_eq!(vm(&listed)["health"], Value::Null);
+    assert_eq!(decision_of(&json, &listed), "pooled");
+    assert_eq!(decision_of(&json, &unlisted), "unproven");
+    let kept = json["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"].as_str() == Some(unlisted.as_str()))
+        .unwrap()
+        .clone();
+    assert_eq!(kept["keptBy"], "inStandbyPool");
+    assert!(kept["why"].as_str().unwrap().contains("pool-web"), "{kept}");
+    let html = run.artifact(".html");
+    assert!(html.contains("pooled") && html.contains("HealthState/healthy"));
+    assert!(deleted(&sim).is_empty());
+}

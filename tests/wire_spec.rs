@@ -1,6 +1,7 @@
 //! The simulator held to the published descriptions of the services it stands in for: Azure's
-//! REST specification for Microsoft.Compute 2024-07-01 and Octopus's 2020.5 Swagger, vendored
-//! under `tests/fixtures/spec` (sources and licences in `tests/fixtures/SOURCES.md`).
+//! REST specification for Microsoft.Compute 2024-07-01 (and Microsoft.StandbyPool 2025-03-01,
+//! an excerpt) and Octopus's 2020.5 Swagger, vendored under `tests/fixtures/spec` (sources and
+//! licences in `tests/fixtures/SOURCES.md`).
 //!
 //! The step runs against the simulator through every route it uses; then every path and query
 //! parameter it sent must be one the description has for that route (where it lists them), and
@@ -86,12 +87,14 @@ impl Spec {
         let names = [
             "virtualMachineScaleSet.json",
             "virtualMachine.json",
+            "standbypool.json",
             "computeRPCommon.json",
             "common.json",
+            "types.json",
         ];
         Spec {
             docs: names.iter().map(|n| (n.to_string(), read(n))).collect(),
-            route_files: vec![names[0].into(), names[1].into()],
+            route_files: vec![names[0].into(), names[1].into(), names[2].into()],
             templates: Vec::new(),
             open: &[],
             strip_prefix: String::new(),
@@ -477,9 +480,43 @@ fn scenarios() -> Vec<(Sim, Vec<(&'static str, &'static str)>)> {
         ("VMSS_DUPLICATE_HANDLE", "Cancel"),
     ];
 
+    // Issue 18's reads: a Flexible set that rolls, with a standby pool (a pooled VM it lists,
+    // with Application Health, and one it does not), a detached VM, and a stale target whose
+    // absence is proven through the group's listing, the pools, their VMs and each VM.
+    let mut pooled = World::new();
+    pooled.arm_page_size = 2;
+    pooled.add_scale_set("vmss-pool", "Flexible", &[(0, "Succeeded")], &[(0, 2)]);
+    pooled.scale_set_mut("vmss-pool").upgrade_mode = "Rolling".into();
+    pooled.scale_set_mut("vmss-pool").rolling_upgrade = vec![
+        (0, Some("RollingForward".into())),
+        (2, Some("Completed".into())),
+    ];
+    for i in 0..2 {
+        let c = pooled.add_instance("vmss-pool", i, &[(0, "Succeeded")]);
+        pooled.add_target(&c, 0);
+    }
+    let healthy = pooled.vms[0].computer_name.clone().unwrap();
+    pooled.vm_mut(&healthy).health = Some("HealthState/healthy".into());
+    let detached = pooled.vms[1].computer_name.clone().unwrap();
+    pooled.detach(&detached);
+    pooled.add_pool("pool-web", "rg-web", "vmss-pool", "Deallocated");
+    let listed = pooled.add_pool_vm("pool-web", 1, true);
+    pooled.add_target(&listed, 0);
+    let unlisted = pooled.add_pool_vm("pool-web", 2, false);
+    pooled.add_target(&unlisted, 0);
+    pooled.add_target("web0zzzzz", 0);
+    // An account that may not list the subscription's pools: the group's are read instead.
+    pooled.faults.standby_subscription_error = Some((
+        403,
+        "AuthorizationFailed".into(),
+        "The client does not have authorization to perform action 'Microsoft.StandbyPool/standbyVirtualMachinePools/read' over scope '/subscriptions/...'.".into(),
+    ));
+    let pooled_env = vec![("VMSS_SCALESET_NAME", "vmss-pool")];
+
     vec![
         (Sim::start(uniform), uniform_env),
         (Sim::start(flexible), flexible_env),
+        (Sim::start(pooled), pooled_env),
         (Sim::start(tenanted), tenanted_env),
         (Sim::start(runbook), runbook_env),
     ]
@@ -609,6 +646,11 @@ fn every_route_the_step_uses_is_described_and_answered_as_described() {
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/{vmScaleSetName}",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/{virtualMachineScaleSetName}/virtualMachines",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines",
+        "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}",
+        "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/{vmScaleSetName}/rollingUpgrades/latest",
+        "GET /subscriptions/{subscriptionId}/providers/Microsoft.StandbyPool/standbyVirtualMachinePools",
+        "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.StandbyPool/standbyVirtualMachinePools",
+        "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.StandbyPool/standbyVirtualMachinePools/{standbyVirtualMachinePoolName}/standbyVirtualMachines",
         "GET /api/{baseSpaceId}/machines",
         "DELETE /api/{baseSpaceId}/machines/{id}",
         "GET /api/{baseSpaceId}/environments/{id}",

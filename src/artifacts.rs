@@ -1,0 +1,81 @@
+//! The decision record's files: the JSON ([`crate::record`]) and the HTML
+//! ([`crate::record_html`]) written beside the step and attached to the task as Octopus
+//! artifacts. Its own module so that neither of the two imports the other.
+
+use crate::outcome::Outcome;
+use crate::output::Reporter;
+use crate::record::{Record, HTML_FILE, JSON_FILE};
+use crate::report;
+use crate::settings::Settings;
+use std::path::{Path, PathBuf};
+
+/// A file name part from an id: letters, digits, `-` and `.` only.
+fn file_part(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The artifact's name: after the environment and the task, so that runs do not overwrite
+/// each other's (`vmss-check-report-Environments-1-ServerTasks-9001.json`).
+pub fn artifact_name(settings: &Settings, extension: &str) -> String {
+    let mut name = String::from("vmss-check-report");
+    for part in [
+        Some(&settings.run.environment_id),
+        settings.run.task_id.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        name.push('-');
+        name.push_str(&file_part(part));
+    }
+    format!("{name}.{extension}")
+}
+
+/// Writes both files into `dir` and attaches them; a failure is a warning naming the file
+/// and what to do, never the step's failure. Returns the paths written.
+pub fn attach(
+    settings: &Settings,
+    outcome: &Outcome,
+    dir: &Path,
+    reporter: &Reporter,
+) -> Vec<PathBuf> {
+    let record = Record::new(settings, outcome);
+    let files = [
+        (JSON_FILE, "json", record.to_json()),
+        (HTML_FILE, "html", crate::record_html::render(&record)),
+    ];
+    let mut written = Vec::new();
+    for (file, extension, text) in files {
+        let path = dir.join(file);
+        match std::fs::write(&path, text.as_bytes()) {
+            Ok(()) => {
+                let shown = std::path::absolute(&path).unwrap_or(path);
+                let name = artifact_name(settings, extension);
+                reporter.verbose(&report::record_attached(&name, &shown));
+                reporter.artifact(&shown.to_string_lossy(), &name, text.len() as u64);
+                written.push(shown);
+            }
+            Err(e) => reporter.warn(&report::record_not_written(&path, &e)),
+        }
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_parts_keep_ids_and_drop_path_characters() {
+        assert_eq!(file_part("ServerTasks-9001"), "ServerTasks-9001");
+        assert_eq!(file_part("../a b"), "___a_b");
+    }
+}
