@@ -11,7 +11,9 @@
 //! - `rollingUpgrades/latest`, for sets that roll: `RollingForward` means VMs are still being
 //!   replaced although every listed VM looks settled.
 
-use crate::azure::{instance_from_vm, AzureClient, HttpFailure, Orchestration, ScaleSet};
+use crate::azure::{
+    instance_from_vm, AzureClient, HttpFailure, Orchestration, PageGuard, ScaleSet,
+};
 use crate::error::Failure;
 use crate::reconcile::{host_name, Evidence, InstanceState};
 use crate::settings::ScaleSetRef;
@@ -72,18 +74,27 @@ fn provider_missing(e: &azure_core::Error) -> bool {
     })
 }
 
-/// Every item of a list, following `nextLink`.
+/// Every item of a list, following `nextLink` while it advances ([`PageGuard`]).
 async fn all_items(azure: &AzureClient, path_and_query: &str) -> azure_core::Result<Vec<Value>> {
     let mut page = azure.get_json(path_and_query).await?;
     let mut items = Vec::new();
+    let mut guard = PageGuard::default();
     loop {
+        let next = page
+            .get("nextLink")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if let Some(v) = page.get_mut("value").and_then(Value::as_array_mut) {
+            let ids = v.iter().filter_map(|i| i.get("id").and_then(Value::as_str));
+            guard.advance(next.as_deref(), ids).map_err(|why| {
+                azure_core::Error::message(azure_core::error::ErrorKind::DataConversion, why)
+            })?;
             items.append(v);
         }
-        let Some(next) = page.get("nextLink").and_then(Value::as_str) else {
+        let Some(next) = next.filter(|n| !n.is_empty()) else {
             return Ok(items);
         };
-        let url = url::Url::parse(next).map_err(|e| {
+        let url = url::Url::parse(&next).map_err(|e| {
             azure_core::Error::full(azure_core::error::ErrorKind::DataConversion, e, "nextLink")
         })?;
         page = azure.get_url(url).await?;
@@ -226,6 +237,7 @@ async fn group_vms(
         .expand("instanceView")
         .into_stream();
     let mut out = HashMap::new();
+    let mut guard = PageGuard::default();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
             unreadable(
@@ -234,6 +246,17 @@ async fn group_vms(
                 &format!("the Reader role on resource group '{}'", set.resource_group),
             )
         })?;
+        guard
+            .advance(
+                page.next_link.as_deref(),
+                page.value.iter().filter_map(|vm| vm.resource.id.as_deref()),
+            )
+            .map_err(|why| {
+                format!(
+                    "the listing of resource group '{}' was cut short: {why}",
+                    set.resource_group
+                )
+            })?;
         for vm in &page.value {
             let i = instance_from_vm(vm, &set.name);
             if i.state() == InstanceState::Gone {

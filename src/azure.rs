@@ -274,14 +274,14 @@ fn first_line(s: &str) -> String {
 /// listed before, means the paging goes round in circles (a misbehaving server or proxy), and
 /// the listing would never be whole. The SDK follows `nextLink` itself; this sees each page.
 #[derive(Default)]
-struct PageGuard {
+pub(crate) struct PageGuard {
     links: std::collections::HashSet<String>,
     ids: std::collections::HashSet<String>,
 }
 
 impl PageGuard {
     /// Takes one page: its `nextLink` and its items' resource ids.
-    fn advance<'a>(
+    pub(crate) fn advance<'a>(
         &mut self,
         next_link: Option<&str>,
         ids: impl Iterator<Item = &'a str>,
