@@ -539,6 +539,15 @@ impl Record {
                 _ => {}
             }
         }
+        // Mostly no text holds a secret: one look at the serialized record says so, at a
+        // fraction of the cost (and memory) of rebuilding 20,000 rows as JSON values.
+        if redactor.json_safe() {
+            let clean = serde_json::to_string(&self)
+                .is_ok_and(|text| matches!(redactor.scrub(&text), std::borrow::Cow::Borrowed(_)));
+            if clean {
+                return self;
+            }
+        }
         let Ok(mut value) = serde_json::to_value(&self) else {
             return self;
         };
