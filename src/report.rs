@@ -418,7 +418,7 @@ pub fn plan(
             .collect();
         let without: Vec<String> = scale_sets
             .iter()
-            .filter(|(set, _)| !prefixes.iter().any(|p| p.scale_set == set.name))
+            .filter(|(_, ss)| !prefixes.iter().any(|p| p.set_id == ss.id))
             .map(|(set, _)| set.name.clone())
             .collect();
         let mut why = if known.is_empty() {
