@@ -351,11 +351,12 @@ pub fn plan(
     let c = crate::outcome::Counts::of(instances);
     let kept = plan.in_scope() - plan.members.len() - plan.pending.len() - plan.remove.len();
     reporter.verbose(&format!(
-        "Instances: {} ready, {} changing, {} stopped, {} failed, {} gone. Targets in scope: {} to deploy to, {} changing, {} to remove, {} kept; {} out of scope.",
+        "Instances: {} ready, {} changing, {} stopped, {} failed, {} pooled, {} gone. Targets in scope: {} to deploy to, {} changing, {} to remove, {} kept; {} out of scope.",
         c.ready,
         c.changing,
         c.stopped,
         c.failed,
+        c.pooled,
         c.gone,
         plan.members.len(),
         plan.pending.len(),

@@ -591,7 +591,11 @@ async fn look(pacing: &Pacing<'_>, sets: &[ScaleSetRef]) -> Result<Look<Vec<SetV
             } else {
                 Some(azure.instances(set, &scale_set).await?)
             };
-        let rolling = crate::absence::rolling_forward(azure, set, &scale_set).await?;
+        // A set that is itself changing is waited on anyway: no need to ask about upgrades.
+        let rolling = match instances {
+            Some(_) => crate::absence::rolling_forward(azure, set, &scale_set).await?,
+            None => false,
+        };
         Ok::<_, Failure>(SetView {
             set: set.clone(),
             scale_set,
