@@ -492,9 +492,10 @@ fn counts(views: &[SetView]) -> (usize, usize) {
         .iter()
         .filter(|i| i.state() == InstanceState::Member)
         .count();
+    // A standby pool's VMs are not the set's yet: not counted, not waited for.
     let total = all
         .iter()
-        .filter(|i| i.state() != InstanceState::Gone)
+        .filter(|i| !matches!(i.state(), InstanceState::Gone | InstanceState::Pooled))
         .count();
     (ready, total)
 }
