@@ -358,7 +358,13 @@ impl<'a> Step<'a> {
         let needed = reconcile::prove_by_listings(&mut plan, &prefixes, earlier);
         if !needed.is_empty() {
             let ids: Vec<String> = needed.into_iter().map(|p| p.set_id).collect();
-            let evidence = crate::absence::evidence(&self.azure, scale_sets, &ids).await;
+            // Within the step's budget after the wait, like every other call: proofs that do
+            // not come in time are proofs not read, and their targets are kept.
+            let reads = crate::absence::evidence(&self.azure, scale_sets, &ids);
+            let evidence = match self.azure_budget.remaining() {
+                Some(left) => tokio::time::timeout(left, reads).await.unwrap_or_default(),
+                None => reads.await,
+            };
             reconcile::prove_by_reads(&mut plan, &prefixes, &evidence);
         }
         report::plan(&plan, &instances, &prefixes, scale_sets, &self.reporter);

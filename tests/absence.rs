@@ -292,3 +292,31 @@ fn sets_of_one_name_in_two_groups_do_not_hold_back_each_others_targets() {
     // rg1/web's nameless VM may be any of rg1/web's targets, not rg2/web's.
     assert_eq!(deleted(&sim), [stale_two]);
 }
+
+#[test]
+fn proofs_that_do_not_come_in_time_keep_the_target_within_the_overrun() {
+    let (mut w, _) = flexible(1);
+    w.arm_page_size = 100;
+    let gone = stale(&mut w);
+    // The check's scale set and listing, the final listing: then Resource Manager hangs,
+    // on the first proof (the group's listing).
+    w.faults.hang = vec![(Service::Arm, 3)];
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[("VMSS_TIMEOUT_VALUE", "0.01"), ("VMSS_CHECK_OVERRUN", "3")],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(deleted(&sim).is_empty() && alive(&sim, &gone));
+    assert!(
+        warnings(&run).contains("within the step's time"),
+        "{}",
+        run.stdout
+    );
+    // 0.6 s of wait, then 3 s of budget: not the 30 s of a request's own timeout.
+    assert!(
+        run.took < std::time::Duration::from_secs(8),
+        "took {:?}",
+        run.took
+    );
+}
