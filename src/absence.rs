@@ -17,7 +17,6 @@ use crate::azure::{
 use crate::error::Failure;
 use crate::reconcile::{host_name, Evidence, InstanceState};
 use crate::settings::ScaleSetRef;
-use azure_mgmt_compute::package_2024_07_01 as compute;
 use futures::StreamExt;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -302,18 +301,17 @@ pub async fn rolling_forward(
     if !ss.rolls {
         return Ok(false);
     }
-    let sub = &azure.settings().subscription_id;
-    match azure
-        .compute()
-        .virtual_machine_scale_set_rolling_upgrades_client()
-        .get_latest(&set.resource_group, &set.name, sub)
-        .await
-    {
+    // Read as JSON, not through the SDK's model: its closed enums (runningStatus.code,
+    // lastAction) would turn a value Azure adds later into a failed check.
+    let path = format!(
+        "{}/rollingUpgrades/latest?api-version=2024-07-01",
+        ss.id.trim_end_matches('/')
+    );
+    match azure.get_json(&path).await {
         Ok(status) => Ok(status
-            .properties
-            .and_then(|p| p.running_status)
-            .and_then(|r| r.code)
-            == Some(compute::models::rolling_upgrade_running_status::Code::RollingForward)),
+            .pointer("/properties/runningStatus/code")
+            .and_then(Value::as_str)
+            .is_some_and(|c| c.eq_ignore_ascii_case("RollingForward"))),
         Err(e) if http_failure(&e).is_some_and(|f| f.status == 404) => Ok(false),
         Err(e) => Err(azure.failure(e, set, "read the scale set's latest rolling upgrade")),
     }

@@ -39,8 +39,9 @@ pub struct Outcome {
     pub ended: Option<OffsetDateTime>,
     /// Every check of the wait, in order.
     pub checks: Vec<Check>,
-    /// Each VM the checks listed (by scale set and VM name): the checks at which its class
-    /// changed, and to what. Changes only, so a long wait over a large fleet stays small.
+    /// Each VM the checks listed (by its scale set's resource id and VM name: two groups may
+    /// each have a set `web` with a VM `web_3`): the checks at which its class changed, and to
+    /// what. Changes only, so a long wait over a large fleet stays small.
     pub history: BTreeMap<(String, String), History>,
     /// The final listing of every scale set's VMs (after the wait).
     pub vms: Vec<Instance>,
@@ -75,8 +76,11 @@ impl Outcome {
         for i in instances {
             let h = self
                 .history
-                .entry((i.scale_set.clone(), i.name.clone()))
-                .or_default();
+                .entry((i.set_id.clone(), i.name.clone()))
+                .or_insert_with(|| History {
+                    scale_set: i.scale_set.clone(),
+                    ..History::default()
+                });
             if i.computer_name.is_some() {
                 h.computer_name.clone_from(&i.computer_name);
             }
@@ -99,6 +103,8 @@ impl Outcome {
 /// One VM across the checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
+    /// Its scale set's name.
+    pub scale_set: String,
     /// Its computer name, as last listed.
     pub computer_name: Option<String>,
     /// The checks at which its class changed, and to what.

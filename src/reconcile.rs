@@ -714,7 +714,7 @@ pub fn prove_by_reads(plan: &mut Plan, prefixes: &[Prefix], evidence: &HashMap<S
         let why = lenders(prefixes, &t).into_iter().find_map(|p| {
             let Some(e) = evidence.get(&p.set_id) else {
                 return Some(Unproven::Unreadable(format!(
-                    "scale set {} was not checked",
+                    "the reads for scale set {} did not finish within the step's time",
                     p.scale_set
                 )));
             };

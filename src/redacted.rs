@@ -67,6 +67,15 @@ impl Redactor {
         }
     }
 
+    /// True when every secret is written the same inside a JSON string as outside it (no
+    /// quote, backslash or control character): a secret absent from a JSON text is then absent
+    /// from every string in it.
+    pub fn json_safe(&self) -> bool {
+        self.secrets
+            .iter()
+            .all(|s| !s.chars().any(|c| c == '"' || c == '\\' || c.is_control()))
+    }
+
     /// The text with every known secret replaced.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);

@@ -384,11 +384,12 @@ pub fn plan(
     let c = crate::outcome::Counts::of(instances);
     let kept = plan.in_scope() - plan.members.len() - plan.pending.len() - plan.remove.len();
     reporter.verbose(&format!(
-        "Instances: {} ready, {} changing, {} stopped, {} failed, {} gone. Targets in scope: {} to deploy to, {} changing, {} to remove, {} kept; {} out of scope.",
+        "Instances: {} ready, {} changing, {} stopped, {} failed, {} pooled, {} gone. Targets in scope: {} to deploy to, {} changing, {} to remove, {} kept; {} out of scope.",
         c.ready,
         c.changing,
         c.stopped,
         c.failed,
+        c.pooled,
         c.gone,
         plan.members.len(),
         plan.pending.len(),
@@ -451,7 +452,7 @@ pub fn plan(
             .collect();
         let without: Vec<String> = scale_sets
             .iter()
-            .filter(|(set, _)| !prefixes.iter().any(|p| p.scale_set == set.name))
+            .filter(|(_, ss)| !prefixes.iter().any(|p| p.set_id == ss.id))
             .map(|(set, _)| set.name.clone())
             .collect();
         let mut why = if known.is_empty() {

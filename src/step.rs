@@ -386,7 +386,13 @@ impl<'a> Step<'a> {
         let needed = reconcile::prove_by_listings(&mut plan, &prefixes, earlier);
         if !needed.is_empty() {
             let ids: Vec<String> = needed.into_iter().map(|p| p.set_id).collect();
-            let evidence = crate::absence::evidence(&self.azure, scale_sets, &ids).await;
+            // Within the step's budget after the wait, like every other call: proofs that do
+            // not come in time are proofs not read, and their targets are kept.
+            let reads = crate::absence::evidence(&self.azure, scale_sets, &ids);
+            let evidence = match self.azure_budget.remaining() {
+                Some(left) => tokio::time::timeout(left, reads).await.unwrap_or_default(),
+                None => reads.await,
+            };
             reconcile::prove_by_reads(&mut plan, &prefixes, &evidence);
         }
         report::plan(&plan, &instances, &prefixes, scale_sets, &self.reporter);
@@ -520,9 +526,10 @@ fn counts(views: &[SetView]) -> (usize, usize) {
         .iter()
         .filter(|i| i.state() == InstanceState::Member)
         .count();
+    // A standby pool's VMs are not the set's yet: not counted, not waited for.
     let total = all
         .iter()
-        .filter(|i| i.state() != InstanceState::Gone)
+        .filter(|i| !matches!(i.state(), InstanceState::Gone | InstanceState::Pooled))
         .count();
     (ready, total)
 }
@@ -640,7 +647,11 @@ async fn look(pacing: &Pacing<'_>, sets: &[ScaleSetRef]) -> Result<Look<Vec<SetV
             } else {
                 Some(azure.instances(set, &scale_set).await?)
             };
-        let rolling = crate::absence::rolling_forward(azure, set, &scale_set).await?;
+        // A set that is itself changing is waited on anyway: no need to ask about upgrades.
+        let rolling = match instances {
+            Some(_) => crate::absence::rolling_forward(azure, set, &scale_set).await?,
+            None => false,
+        };
         Ok::<_, Failure>(SetView {
             set: set.clone(),
             scale_set,

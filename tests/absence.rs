@@ -252,3 +252,89 @@ fn a_set_that_never_rolled_settles_at_once() {
         .collect();
     assert_eq!(statuses, [404], "read once, answered 404: none");
 }
+
+#[test]
+fn sets_of_one_name_in_two_groups_do_not_hold_back_each_others_targets() {
+    use vmss_check::sim::SimProfile;
+    let mut w = World::new();
+    w.add_resource_group("rg1");
+    w.add_resource_group("rg2");
+    // rg1/web: one VM, and one still being created that reports no name yet.
+    w.add_scale_set("web", "Uniform", &[(0, "Succeeded")], &[(0, 2)]);
+    w.scale_set_mut("web").profile = SimProfile::Generalized("one".into());
+    let one = w.add_instance("web", 0, &[(0, "Succeeded")]);
+    w.add_target(&one, 0);
+    w.add_instance("web", 1, &[(0, "Creating")]);
+    w.vms[1].computer_name = None;
+    w.scale_sets[0].resource_group = "rg1".into();
+    w.vms
+        .iter_mut()
+        .for_each(|v| v.resource_group = "rg1".into());
+    // rg2/web: one VM, and a stale target of its shape.
+    w.add_scale_set("web", "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
+    w.scale_sets.swap(0, 1);
+    w.scale_set_mut("web").profile = SimProfile::Generalized("two".into());
+    let two = w.add_instance("web", 0, &[(0, "Succeeded")]);
+    w.add_target(&two, 0);
+    w.scale_sets[0].resource_group = "rg2".into();
+    w.vms[2].resource_group = "rg2".into();
+    let stale_two = w.add_target("two00000z", 0);
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[
+            ("VMSS_SCALESET_NAME", "rg1/web,rg2/web"),
+            ("VMSS_TIMEOUT_VALUE", "0.01"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.var("VMSSTimedOut"), "True");
+    // rg1/web's nameless VM may be any of rg1/web's targets, not rg2/web's.
+    assert_eq!(deleted(&sim), [stale_two]);
+}
+
+#[test]
+fn proofs_that_do_not_come_in_time_keep_the_target_within_the_overrun() {
+    let (mut w, _) = flexible(1);
+    w.arm_page_size = 100;
+    let gone = stale(&mut w);
+    // The check's scale set and listing, the final listing: then Resource Manager hangs,
+    // on the first proof (the group's listing).
+    w.faults.hang = vec![(Service::Arm, 3)];
+    let sim = Sim::start(w);
+    let run = run_step(
+        &sim,
+        &[("VMSS_TIMEOUT_VALUE", "0.01"), ("VMSS_CHECK_OVERRUN", "3")],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(deleted(&sim).is_empty() && alive(&sim, &gone));
+    assert!(
+        warnings(&run).contains("within the step's time"),
+        "{}",
+        run.stdout
+    );
+    // 0.6 s of wait, then 3 s of budget: not the 30 s of a request's own timeout.
+    assert!(
+        run.took < std::time::Duration::from_secs(8),
+        "took {:?}",
+        run.took
+    );
+}
+
+#[test]
+fn a_rolling_upgrade_status_this_build_does_not_know_is_not_a_failure() {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
+    {
+        let set = w.scale_set_mut(SCALE_SET);
+        set.upgrade_mode = "Rolling".into();
+        // A code Azure may add one day (the SDK's model knows four).
+        set.rolling_upgrade = vec![(0, Some("Paused".into()))];
+    }
+    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
+    let id = w.add_target(&c, 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.var("VMSSDeploymentTargetIds"), id);
+}
