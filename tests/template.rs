@@ -524,10 +524,11 @@ fn runner_script(dir: &Path, bin: &Path) -> PathBuf {
     script
 }
 
-/// This build, as Bash can run it (see [`runner_script`]).
+/// The binary the tests drive ([`binary`]: this build, or scripts/arm64-test.sh's lean one), as
+/// Bash can run it (see [`runner_script`]).
 fn runnable(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
-    runner_script(dir, Path::new(env!("CARGO_BIN_EXE_vmss-check")))
+    runner_script(dir, Path::new(&binary()))
 }
 
 /// Builds the package from the test binary, as `package.sh` does for release.
@@ -906,22 +907,25 @@ fn the_body_runs_the_binary_for_the_workers_processor() {
         let sim = Sim::start(stories::scale_out());
         let secret = sim.world().client_secret.clone();
         let run = run_template_on(&sim, &[], &[("Password", secret)], &|extracted| {
-            // The other one never runs. The picked one is the packaged binary (under
-            // scripts/arm64-test.sh the aarch64 one, through qemu), except the stand-in for
-            // arm64 on an x86_64 machine: there, this build.
+            // The other one never runs. The picked one runs the binary the tests drive, except
+            // under scripts/arm64-test.sh, where vmss-check-arm64 is the packaged aarch64 build
+            // itself, run through qemu (this machine's kernel cannot exec it).
+            let dir = extracted.join("..");
             for b in binaries {
                 let file = extracted.join(b);
                 if b != picked {
                     replace_file(&file, NEVER_RUNS);
-                } else if b == "vmss-check-arm64"
-                    && std::env::var_os("VMSS_CHECK_ARM64_BINARY").is_none()
-                {
-                    let real = env!("CARGO_BIN_EXE_vmss-check");
-                    replace_file(&file, &format!("#!/bin/sh\nexec '{real}' \"$@\"\n"));
-                } else if std::env::var_os("VMSS_CHECK_TEST_RUNNER").is_some() {
-                    let real = extracted.join("..").join(format!("{b}.packaged"));
-                    std::fs::rename(&file, &real).unwrap();
-                    std::fs::rename(runner_script(&extracted.join(".."), &real), &file).unwrap();
+                } else if b == "vmss-check-arm64" {
+                    let packaged = dir.join("vmss-check-arm64.packaged");
+                    std::fs::rename(&file, &packaged).unwrap();
+                    let emulated = std::env::var_os("VMSS_CHECK_ARM64_BINARY").is_some()
+                        && std::env::var_os("VMSS_CHECK_TEST_RUNNER").is_some();
+                    let run = if emulated {
+                        runner_script(&dir, &packaged)
+                    } else {
+                        runnable(&dir)
+                    };
+                    std::fs::rename(run, &file).unwrap();
                 }
             }
             vec![uname_says(&extracted.join(".."), Some(machine))]
