@@ -18,25 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/windows-chroot.sh
 . "$root/scripts/windows-chroot.sh"
-out=${CARGO_TARGET_DIR:-$root/target}/windows
-mkdir -p "$out/sim"
-out=$(cd "$out" && pwd)
-
-trap windows_unmount EXIT
-windows_chroot_ready
-
-# The source as it is now (committed or not, never target/ or .git), mtimes kept so Cargo only
-# rebuilds what changed.
-rm -rf "$chroot_dir/build/src"
-mkdir -p "$chroot_dir/build/src"
-(
-  cd "$root"
-  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git ls-files -z --cached --others --exclude-standard | tar --null -T - --ignore-failed-read -cf - 2>/dev/null
-  else
-    tar --exclude=./target --exclude=./.git --exclude=./dist -cf - .
-  fi
-) | tar -C "$chroot_dir/build/src" -xf -
+chroot_build_start windows
 
 if [ "${1:-}" = --prepare ]; then
   in_chroot env CARGO_TERM_COLOR=never cargo fetch --locked --manifest-path /build/src/Cargo.toml >&2

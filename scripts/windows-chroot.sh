@@ -1,16 +1,19 @@
-# Sourced by scripts/windows-build.sh and scripts/windows-test.sh: the Debian trixie chroot that
-# builds vmss-check.exe (Rust for x86_64-pc-windows-gnu with MinGW) and runs it under Wine.
+# Sourced by scripts/windows-build.sh, scripts/windows-test.sh, scripts/arm64-build.sh and
+# scripts/arm64-test.sh: the Debian trixie chroot that builds vmss-check.exe (Rust for
+# x86_64-pc-windows-gnu with MinGW) and runs it under Wine, and builds vmss-check for Linux arm64
+# (aarch64-linux-gnu GCC, glibc linked statically) and runs it under qemu-aarch64 (with PRoot).
 #
 # Why a chroot: rustup cannot fetch the Windows target here, but Debian trixie packages a Rust
 # new enough for Cargo.lock (rustc-web) with std's source (rust-web-src, for -Zbuild-std), MinGW
-# and Wine 10. Nothing is installed on or upgraded in the machine itself, except debootstrap.
+# and Wine 10, the arm64 cross GCC and glibc, qemu-user and PRoot. Nothing is installed on or
+# upgraded in the machine itself, except debootstrap.
 #
 # VMSS_WINDOWS_CHROOT   where the chroot lives (default /var/cache/vmss-check/trixie); ~6 GB.
 # shellcheck shell=bash
 
 chroot_dir=${VMSS_WINDOWS_CHROOT:-/var/cache/vmss-check/trixie}
 # Packages the chroot needs; changing this list reinstalls them on the next run.
-chroot_packages="ca-certificates rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine"
+chroot_packages="ca-certificates rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user proot"
 # Environment of every command run inside: Wine writes nothing to stderr (Calamari counts
 # every stderr line) and asks for no Mono or Gecko download.
 chroot_env=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
@@ -29,6 +32,50 @@ windows_mirror() {
       /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
   [ -n "$uri" ] || windows_die "no Debian mirror found in /etc/apt/sources.list*: set VMSS_WINDOWS_MIRROR"
   echo "${VMSS_WINDOWS_MIRROR:-$uri}"
+}
+
+# The start of a build in the chroot: sets out to $CARGO_TARGET_DIR/$1 (made, with sim/, and
+# absolute), makes the chroot ready (unmounted again at exit) and copies the source at $root in.
+chroot_build_start() {
+  out=${CARGO_TARGET_DIR:-$root/target}/$1
+  mkdir -p "$out/sim"
+  out=$(cd "$out" && pwd)
+  trap windows_unmount EXIT
+  windows_chroot_ready
+  chroot_source "$root"
+}
+
+# Copies the source at $1 as it is now (committed or not, never target/ or .git) to /build/src in
+# the chroot, mtimes kept so Cargo only rebuilds what changed. Cargo's target directory
+# (/build/target) lives outside it and is shared by the Windows and arm64 builds.
+chroot_source() {
+  rm -rf "$chroot_dir/build/src"
+  mkdir -p "$chroot_dir/build/src"
+  (
+    cd "$1" || exit 1
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+      git ls-files -z --cached --others --exclude-standard | tar --null -T - --ignore-failed-read -cf - 2>/dev/null
+    else
+      tar --exclude=./target --exclude=./.git --exclude=./dist -cf - .
+    fi
+  ) | tar -C "$chroot_dir/build/src" -xf -
+}
+
+# Cargo for Linux arm64 workers in the chroot (scripts/arm64-build.sh, scripts/arm64-test.sh):
+# std built from rust-web-src, linked statically with the cross GCC, test binaries run by
+# qemu-aarch64.  arm64_cargo [VAR=value...] SUBCOMMAND [ARGS...]
+arm64_target=aarch64-unknown-linux-gnu
+arm64_cargo() {
+  local vars=()
+  while [ $# -gt 0 ] && [[ $1 == [A-Z]*=* ]]; do vars+=("$1"); shift; done
+  in_chroot env RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=/build/target CARGO_TERM_COLOR=never \
+    CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc)}" \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64 \
+    CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar \
+    "${vars[@]}" nice cargo "$1" --locked --target "$arm64_target" -Zbuild-std=std,panic_abort \
+    --manifest-path /build/src/Cargo.toml "${@:2}" >&2
 }
 
 # Runs a command inside the chroot with chroot_env (and nothing of the caller's environment).

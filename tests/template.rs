@@ -508,12 +508,35 @@ fn arm64_binary(dir: &Path) -> PathBuf {
     bin
 }
 
+/// A script in `dir` that runs `bin` as Bash can: through `VMSS_CHECK_TEST_RUNNER` when set
+/// (scripts/arm64-test.sh: qemu-aarch64, since this machine's kernel cannot exec an aarch64
+/// program), else directly.
+fn runner_script(dir: &Path, bin: &Path) -> PathBuf {
+    let runner = std::env::var("VMSS_CHECK_TEST_RUNNER").unwrap_or_default();
+    let script = dir.join(format!(
+        "{}-run",
+        bin.file_name().unwrap().to_string_lossy()
+    ));
+    replace_file(
+        &script,
+        &format!("#!/bin/sh\nexec {runner} '{}' \"$@\"\n", bin.display()),
+    );
+    script
+}
+
+/// The binary the tests drive ([`binary`]: this build, or scripts/arm64-test.sh's lean one), as
+/// Bash can run it (see [`runner_script`]).
+fn runnable(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    runner_script(dir, Path::new(&binary()))
+}
+
 /// Builds the package from the test binary, as `package.sh` does for release.
 fn package(out: &Path) -> PathBuf {
     let output = Command::new("bash")
         .arg(PACKAGE_SH)
         .arg(out)
-        .env("VMSS_CHECK_BINARY", env!("CARGO_BIN_EXE_vmss-check"))
+        .env("VMSS_CHECK_BINARY", runnable(&out.join("bin")))
         .env("VMSS_CHECK_ARM64_BINARY", arm64_binary(out))
         .env("VMSS_CHECK_WINDOWS_BINARY", windows_exe(out))
         .output()
@@ -830,7 +853,7 @@ fn the_body_runs_a_copy_when_the_package_folder_is_noexec() {
             extracted,
             &format!(
                 "#!/bin/sh\ncase \"$0\" in\n  */VMSS.Package/*) echo \"$0: Permission denied\" >&2; exit 126 ;;\nesac\nexec '{}' \"$@\"\n",
-                env!("CARGO_BIN_EXE_vmss-check")
+                runnable(&extracted.join("..")).display()
             ),
         );
         vec![("TMPDIR".into(), tmp.to_string_lossy().into_owned())]
@@ -884,17 +907,25 @@ fn the_body_runs_the_binary_for_the_workers_processor() {
         let sim = Sim::start(stories::scale_out());
         let secret = sim.world().client_secret.clone();
         let run = run_template_on(&sim, &[], &[("Password", secret)], &|extracted| {
-            // The other one never runs. The picked one is the packaged binary, except the
-            // stand-in for arm64 on an x86_64 machine: there, this build.
+            // The other one never runs. The picked one runs the binary the tests drive, except
+            // under scripts/arm64-test.sh, where vmss-check-arm64 is the packaged aarch64 build
+            // itself, run through qemu (this machine's kernel cannot exec it).
+            let dir = extracted.join("..");
             for b in binaries {
+                let file = extracted.join(b);
                 if b != picked {
-                    replace_file(&extracted.join(b), NEVER_RUNS);
-                } else if b == "vmss-check-arm64" && !cfg!(target_arch = "aarch64") {
-                    let real = env!("CARGO_BIN_EXE_vmss-check");
-                    replace_file(
-                        &extracted.join(b),
-                        &format!("#!/bin/sh\nexec '{real}' \"$@\"\n"),
-                    );
+                    replace_file(&file, NEVER_RUNS);
+                } else if b == "vmss-check-arm64" {
+                    let packaged = dir.join("vmss-check-arm64.packaged");
+                    std::fs::rename(&file, &packaged).unwrap();
+                    let emulated = std::env::var_os("VMSS_CHECK_ARM64_BINARY").is_some()
+                        && std::env::var_os("VMSS_CHECK_TEST_RUNNER").is_some();
+                    let run = if emulated {
+                        runner_script(&dir, &packaged)
+                    } else {
+                        runnable(&dir)
+                    };
+                    std::fs::rename(run, &file).unwrap();
                 }
             }
             vec![uname_says(&extracted.join(".."), Some(machine))]
