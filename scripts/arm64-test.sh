@@ -35,7 +35,7 @@ arm64_cargo VMSS_CHECK_TEST_RUNNER=qemu-aarch64 VMSS_CHECK_TEST_BINARY=$lean VMS
   test --no-fail-fast -- --skip the_demo_ --skip interrupting_the_demo "$@"
 echo "== arm64 under PRoot and qemu-aarch64: the demo (sim build)" >&2
 report=$(in_chroot mktemp -d)
-summary=$(in_chroot proot -q qemu-aarch64 /build/out/arm64/sim/vmss-check demo --poll-interval 0.05 \
+summary=$(in_chroot proot -q qemu-aarch64 /build/out/arm64/sim/vmss-check demo --poll-interval 0.1 \
   --report-dir "$report" 2>&1) || { echo "$summary" >&2; windows_die "the arm64 demo failed"; }
 in_chroot rm -rf "$report"
 for line in "exit code: 0" "targets removed: web00000c (Machines-113), web00000d (Machines-114), web00000z (Machines-115)"; do
