@@ -364,17 +364,21 @@ impl<'a> Step<'a> {
         // exists, so every target in this listing has its VM in the next one. The other order
         // would let a VM that appeared between the two listings lose its brand-new target.
         let targets = self.octopus.targets(&scope).await.map_err(octopus_error)?;
-        let mut instances = Vec::new();
-        let mut prefixes = Vec::new();
-        for (set, ss) in scale_sets {
-            let listed = retrying(
+        // The sets are listed concurrently, as the wait's checks read them: ten sets of a
+        // thousand VMs take the time of the longest, not of all ten in a row.
+        let listings = futures::future::try_join_all(scale_sets.iter().map(|(set, ss)| {
+            retrying(
                 RetryPolicy::default(),
                 &self.azure_budget,
                 &self.reporter,
-                || self.azure.instances(set, ss),
+                move || self.azure.instances(set, ss),
             )
-            .await
-            .map_err(|f: Failure| Error::Azure(report::nothing_removed(&f)))?;
+        }))
+        .await
+        .map_err(|f: Failure| Error::Azure(report::nothing_removed(&f)))?;
+        let mut instances = Vec::new();
+        let mut prefixes = Vec::new();
+        for ((set, ss), listed) in scale_sets.iter().zip(listings) {
             if let Some(prefix) = lent_prefix(set, ss, &listed, &self.reporter) {
                 prefixes.push(prefix);
             }
