@@ -115,7 +115,8 @@ pub struct StepArgs {
     /// VMSS.DeploymentTarget.Roles: comma list; a target belongs to the scale set only with all of them.
     #[arg(long, env = "VMSS_DEPLOYMENTTARGET_ROLES")]
     pub roles: Option<String>,
-    /// VMSS.Octopus.Url: the Octopus Server, with its path prefix if it has one.
+    /// VMSS.Octopus.Url: the Octopus Server, with its path prefix if it has one, and no user
+    /// name or password in it.
     #[arg(long, env = "VMSS_OCTOPUS_URL")]
     pub octopus_url: Option<String>,
     /// VMSS.Octopus.ApiKey: needs target view/delete, event and task view, task cancel.
@@ -145,7 +146,8 @@ pub struct StepArgs {
     /// VMSS.Report.Artifacts: `No` writes no decision record (JSON and HTML artifacts) [default: Yes]
     #[arg(long, env = "VMSS_REPORT_ARTIFACTS")]
     pub report_artifacts: Option<String>,
-    /// VMSS.Poll.Interval: seconds between checks (decimals allowed) [default: 10]
+    /// VMSS.Poll.Interval: seconds between checks (decimals allowed, at least 0.1)
+    /// [default: 10]
     #[arg(long, env = "VMSS_POLL_INTERVAL")]
     pub poll_interval: Option<String>,
 
