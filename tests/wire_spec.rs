@@ -1,7 +1,7 @@
 //! The simulator held to the published descriptions of the services it stands in for: Azure's
-//! REST specification for Microsoft.Compute 2024-07-01 (and Microsoft.StandbyPool 2025-03-01,
-//! an excerpt) and Octopus's 2020.5 Swagger, vendored under `tests/fixtures/spec` (sources and
-//! licences in `tests/fixtures/SOURCES.md`).
+//! REST specification for Microsoft.Compute 2024-07-01 and Microsoft.StandbyPool 2025-03-01, and
+//! Octopus's 2020.5 Swagger, vendored under `tests/fixtures/spec` (sources and licences in
+//! `tests/fixtures/SOURCES.md`).
 //!
 //! The step runs against the simulator through every route it uses; then every path and query
 //! parameter it sent must be one the description has for that route (where it lists them), and
