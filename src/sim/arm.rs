@@ -1,7 +1,7 @@
 //! Simulated Azure AD token endpoint and Resource Manager (Microsoft.Compute, 2024-07-01).
 
 use super::world::{at, Paging, SimProfile, SimScaleSet, SimVm, World, LISTINGS, SCALE_SET_READS};
-use super::{json, Incoming};
+use super::{json, object, Incoming};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -410,7 +410,12 @@ fn os_profile(vm: &SimVm) -> Option<Value> {
 }
 
 fn status(code: String, level: &str, display: &str, message: Option<&str>) -> Value {
-    let mut s = json!({"code": code, "level": level, "displayStatus": display, "time": "2026-11-23T09:59:00.0000000+00:00"});
+    let mut s = object([
+        ("code", code.into()),
+        ("level", level.into()),
+        ("displayStatus", display.into()),
+        ("time", "2026-11-23T09:59:00.0000000+00:00".into()),
+    ]);
     if let Some(m) = message {
         s["message"] = Value::String(m.to_string());
     }
@@ -444,20 +449,34 @@ fn instance_view(vm: &SimVm, state: &str, tick: u64) -> Value {
             None,
         ));
     }
-    let mut view = json!({
-        "platformUpdateDomain": 0,
-        "platformFaultDomain": 0,
-        "osName": "ubuntu",
-        "osVersion": "22.04",
-        "vmAgent": {"vmAgentVersion": "2.11.1.12", "statuses": [status("ProvisioningState/succeeded".into(), "Info", "Ready", Some("Guest Agent is running"))]},
-        "statuses": statuses,
-    });
+    let agent = status(
+        "ProvisioningState/succeeded".into(),
+        "Info",
+        "Ready",
+        Some("Guest Agent is running"),
+    );
+    let mut view = object([
+        ("platformUpdateDomain", 0.into()),
+        ("platformFaultDomain", 0.into()),
+        ("osName", "ubuntu".into()),
+        ("osVersion", "22.04".into()),
+        (
+            "vmAgent",
+            object([
+                ("vmAgentVersion", "2.11.1.12".into()),
+                ("statuses", Value::Array(vec![agent])),
+            ]),
+        ),
+        ("statuses", Value::Array(statuses)),
+    ]);
     if let Some(c) = &vm.computer_name {
         view["computerName"] = Value::String(c.clone());
     }
     if let Some(h) = &vm.health {
-        view["vmHealth"] =
-            json!({"status": status(h.clone(), "Info", "Application health reported", None)});
+        view["vmHealth"] = object([(
+            "status",
+            status(h.clone(), "Info", "Application health reported", None),
+        )]);
     }
     if let (Some(f), true) = (&vm.failure, failed) {
         view["extensions"] = json!([{
@@ -524,7 +543,7 @@ fn page_with<T>(
         .iter()
         .map(render)
         .collect();
-    let mut body = json!({ "value": value });
+    let mut body = object([("value", Value::Array(value))]);
     if end < items.len() {
         let mut next = format!(
             "{}{}?api-version={api_version}",
@@ -595,15 +614,16 @@ fn list_scale_set_vms(
         if expand {
             props["instanceView"] = instance_view(vm, state, tick);
         }
-        json!({
+        let mut vm_json = json!({
             "name": format!("{}_{}", ss.name, vm.instance_id),
             "id": format!("{ss_id}/virtualMachines/{}", vm.instance_id),
             "type": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
             "location": w.location,
             "instanceId": vm.instance_id,
             "sku": {"name": "Standard_D2s_v3", "tier": "Standard"},
-            "properties": props
-        })
+        });
+        vm_json["properties"] = props;
+        vm_json
     };
     json(
         StatusCode::OK,
@@ -648,6 +668,13 @@ fn list_vms(
         Some(set) => missed_vm(w, set, q),
         None => None,
     };
+    let uniform: std::collections::HashSet<&str> = w
+        .scale_sets
+        .iter()
+        .filter(|s| s.orchestration == "Uniform")
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut ids: HashMap<(&str, &str), (String, String)> = HashMap::new();
     let items: Vec<(&SimVm, String, Option<String>)> = w
         .vms
         .iter()
@@ -664,23 +691,30 @@ fn list_vms(
         .filter(|vm| !missed_is(vm, missed.as_deref()))
         // A Uniform set's instances are its own child resources, listed only under the set.
         .filter(|vm| {
-            let set = vm.scale_set.as_deref();
-            !w.scale_sets
-                .iter()
-                .any(|s| Some(s.name.as_str()) == set && s.orchestration == "Uniform")
+            vm.scale_set
+                .as_deref()
+                .is_none_or(|set| !uniform.contains(set))
         })
         .filter_map(|vm| {
             let state = vm_state(vm, tick)?;
-            let ss_id = vm
-                .scale_set
-                .as_ref()
-                .map(|s| w.scale_set_id(&vm.resource_group, s));
-            if let Some(wanted) = &wanted {
-                if ss_id.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(wanted.as_str())
-                {
-                    return None;
+            let ss_id = match vm.scale_set.as_deref() {
+                Some(set) => {
+                    // Formatted once per set, not once per VM and page.
+                    let (id, lower) =
+                        ids.entry((vm.resource_group.as_str(), set))
+                            .or_insert_with(|| {
+                                let id = w.scale_set_id(&vm.resource_group, set);
+                                let lower = id.to_ascii_lowercase();
+                                (id, lower)
+                            });
+                    if wanted.as_ref().is_some_and(|wanted| wanted != lower) {
+                        return None;
+                    }
+                    Some(id.clone())
                 }
-            }
+                None if wanted.is_some() => return None,
+                None => None,
+            };
             Some((vm, state, ss_id))
         })
         .collect();
@@ -712,13 +746,14 @@ fn list_vms(
                 props["instanceView"]["isVMInStandbyPool"] = json!(vm.scale_set.is_some());
             }
         }
-        json!({
+        let mut vm_json = json!({
             "name": vm.name,
             "id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/{}", w.subscription_id, vm.resource_group, vm.name),
             "type": "Microsoft.Compute/virtualMachines",
             "location": w.location,
-            "properties": props
-        })
+        });
+        vm_json["properties"] = props;
+        vm_json
     };
     json(
         StatusCode::OK,

@@ -2,7 +2,7 @@
 //! the real server's.
 
 use super::world::{LinkStyle, Paging, Service, SimEvent, SimMachine, SimTask, World};
-use super::{json, Incoming};
+use super::{json, object, Incoming};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -259,7 +259,13 @@ fn list_machines(w: &mut World, q: &HashMap<String, String>, path: &str) -> Resp
         })
         .filter(|m| tenants.is_empty() || m.tenant_ids.iter().any(|t| tenants.contains(t)))
         .collect();
-    matching.sort_by_cached_key(|m| m.name.to_ascii_lowercase());
+    // By name, ignoring case, without a lowercased copy of 11,000 names for every page.
+    matching.sort_by(|a, b| {
+        a.name
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.name.bytes().map(|c| c.to_ascii_lowercase()))
+    });
     let total = matching.len();
     let items: Vec<Value> = matching
         .iter()
@@ -289,15 +295,15 @@ fn list_machines(w: &mut World, q: &HashMap<String, String>, path: &str) -> Resp
     let pages = total.div_ceil(take.max(1));
     json(
         StatusCode::OK,
-        json!({
-            "ItemType": "DeploymentTarget",
-            "TotalResults": total,
-            "ItemsPerPage": take,
-            "NumberOfPages": pages,
-            "LastPageNumber": pages.saturating_sub(1),
-            "Items": items,
-            "Links": links
-        }),
+        object([
+            ("ItemType", "DeploymentTarget".into()),
+            ("TotalResults", total.into()),
+            ("ItemsPerPage", take.into()),
+            ("NumberOfPages", pages.into()),
+            ("LastPageNumber", pages.saturating_sub(1).into()),
+            ("Items", Value::Array(items)),
+            ("Links", links),
+        ]),
     )
 }
 
