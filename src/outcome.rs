@@ -157,6 +157,9 @@ pub struct SetCheck {
     pub state: Option<String>,
     /// Its instances by class; `None` when they were not listed (the set itself changing).
     pub counts: Option<Counts>,
+    /// Its latest rolling upgrade was still rolling forward: the wait went on even when every
+    /// VM listed looked settled.
+    pub rolling_forward: bool,
 }
 
 /// One check of the wait.

@@ -200,6 +200,8 @@ pub struct SetRow {
     pub gone: usize,
     /// Held by a standby pool.
     pub pooled: usize,
+    /// Its latest rolling upgrade was `RollingForward`, so the wait went on.
+    pub rolling_forward: bool,
 }
 
 /// One of Azure's read buckets.
@@ -379,6 +381,7 @@ fn check_row(c: &Check) -> CheckRow {
                     failed: n.failed,
                     gone: n.gone,
                     pooled: n.pooled,
+                    rolling_forward: s.rolling_forward,
                 }
             })
             .collect(),

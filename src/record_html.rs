@@ -459,7 +459,7 @@ fn variables(h: &mut String, record: &Record) {
 fn checks(h: &mut String, record: &Record) {
     let _ = writeln!(
         h,
-        "<h2>Checks ({})</h2>\n<table><thead><tr><th>#</th><th>When</th><th>Scale set</th><th>State</th><th>Ready</th><th>Changing</th><th>Stopped</th><th>Failed</th><th>Gone</th><th>Read budget left</th></tr></thead><tbody>",
+        "<h2>Checks ({})</h2>\n<table><thead><tr><th>#</th><th>When</th><th>Scale set</th><th>State</th><th>Ready</th><th>Changing</th><th>Stopped</th><th>Failed</th><th>Gone</th><th>Pooled</th><th>Rolling upgrade</th><th>Read budget left</th></tr></thead><tbody>",
         record.checks.len()
     );
     for c in &record.checks {
@@ -472,7 +472,7 @@ fn checks(h: &mut String, record: &Record) {
         if let Some(f) = &c.failure {
             let _ = writeln!(
                 h,
-                "<tr><td class=\"num\">{}</td><td>{}</td><td colspan=\"8\" class=\"why\">failed: {}</td></tr>",
+                "<tr><td class=\"num\">{}</td><td>{}</td><td colspan=\"10\" class=\"why\">failed: {}</td></tr>",
                 c.number,
                 escape(&c.at),
                 escape(f)
@@ -489,7 +489,7 @@ fn checks(h: &mut String, record: &Record) {
             };
             let _ = writeln!(
                 h,
-                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{budget}</td></tr>",
+                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{budget}</td></tr>",
                 c.number,
                 escape(&c.at),
                 escape(&s.name),
@@ -498,7 +498,13 @@ fn checks(h: &mut String, record: &Record) {
                 n(s.changing),
                 n(s.stopped),
                 n(s.failed),
-                n(s.gone)
+                n(s.gone),
+                n(s.pooled),
+                if s.rolling_forward {
+                    "rolling forward"
+                } else {
+                    ""
+                }
             );
         }
     }

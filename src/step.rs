@@ -480,6 +480,7 @@ impl WaitProgress<'_> {
                     resource_group: v.set.resource_group.clone(),
                     state: v.scale_set.provisioning_state.clone(),
                     counts: v.instances.as_ref().map(Counts::of),
+                    rolling_forward: v.rolling,
                 })
                 .collect(),
             budget,

@@ -194,14 +194,7 @@ fn a_subscription_without_the_standby_pool_provider_has_no_pools() {
 fn a_rolling_upgrade_with_max_surge_is_waited_out() {
     let mut w = World::new();
     w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 2)]);
-    {
-        let set = w.scale_set_mut(SCALE_SET);
-        set.upgrade_mode = "Rolling".into();
-        set.rolling_upgrade = vec![
-            (0, Some("RollingForward".into())),
-            (8, Some("Completed".into())),
-        ];
-    }
+    w.roll(SCALE_SET, &[(0, "RollingForward"), (8, "Completed")]);
     // MaxSurge: a new VM per batch first, then the old one goes; between batches everything
     // listed is settled.
     let old0 = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded"), (4, "Deleting"), (5, "-")]);
@@ -325,12 +318,8 @@ fn proofs_that_do_not_come_in_time_keep_the_target_within_the_overrun() {
 fn a_rolling_upgrade_status_this_build_does_not_know_is_not_a_failure() {
     let mut w = World::new();
     w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
-    {
-        let set = w.scale_set_mut(SCALE_SET);
-        set.upgrade_mode = "Rolling".into();
-        // A code Azure may add one day (the SDK's model knows four).
-        set.rolling_upgrade = vec![(0, Some("Paused".into()))];
-    }
+    // A code Azure may add one day (the SDK's model knows four).
+    w.roll(SCALE_SET, &[(0, "Paused")]);
     let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
     let id = w.add_target(&c, 0);
     let sim = Sim::start(w);

@@ -558,7 +558,51 @@ fn the_record_names_pooled_vms_health_and_the_proof_that_kept_a_target() {
         .clone();
     assert_eq!(kept["keptBy"], "inStandbyPool");
     assert!(kept["why"].as_str().unwrap().contains("pool-web"), "{kept}");
+    let set = &json["checks"][0]["scaleSets"][0];
+    assert_eq!(
+        (set["ready"].clone(), set["pooled"].clone()),
+        (1.into(), 1.into())
+    );
     let html = run.artifact(".html");
     assert!(html.contains("pooled") && html.contains("HealthState/healthy"));
+    assert!(
+        html.contains("<th>Pooled</th>"),
+        "the checks table counts pooled VMs"
+    );
     assert!(deleted(&sim).is_empty());
+}
+
+#[test]
+fn the_record_says_which_checks_waited_on_a_rolling_upgrade() {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
+    w.roll(SCALE_SET, &[(0, "RollingForward"), (3, "Completed")]);
+    // Every VM listed is settled from the start: only the upgrade holds the wait.
+    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
+    w.add_target(&c, 0);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let json = record(&run);
+    let rows: Vec<(bool, u64, u64)> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let s = &c["scaleSets"][0];
+            (
+                s["rollingForward"].as_bool().unwrap(),
+                s["ready"].as_u64().unwrap(),
+                s["changing"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(rows.len() >= 2, "{rows:?}");
+    assert_eq!(
+        rows[0],
+        (true, 1, 0),
+        "settled VMs, the upgrade rolling: {rows:?}"
+    );
+    assert_eq!(rows.last(), Some(&(false, 1, 0)), "{rows:?}");
+    assert!(run.artifact(".html").contains("rolling forward"));
 }

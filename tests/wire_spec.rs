@@ -486,11 +486,7 @@ fn scenarios() -> Vec<(Sim, Vec<(&'static str, &'static str)>)> {
     let mut pooled = World::new();
     pooled.arm_page_size = 2;
     pooled.add_scale_set("vmss-pool", "Flexible", &[(0, "Succeeded")], &[(0, 2)]);
-    pooled.scale_set_mut("vmss-pool").upgrade_mode = "Rolling".into();
-    pooled.scale_set_mut("vmss-pool").rolling_upgrade = vec![
-        (0, Some("RollingForward".into())),
-        (2, Some("Completed".into())),
-    ];
+    pooled.roll("vmss-pool", &[(0, "RollingForward"), (2, "Completed")]);
     for i in 0..2 {
         let c = pooled.add_instance("vmss-pool", i, &[(0, "Succeeded")]);
         pooled.add_target(&c, 0);

@@ -91,6 +91,17 @@ impl World {
             .expect("a scale set of the story")
     }
 
+    /// Makes a scale set roll (`upgradePolicy.mode: Rolling`), its latest rolling upgrade going
+    /// through `statuses` (`rollingUpgrades/latest`'s `runningStatus.code`, from a tick on).
+    pub fn roll(&mut self, set: &str, statuses: &[(u64, &str)]) {
+        let set = self.scale_set_mut(set);
+        set.upgrade_mode = "Rolling".into();
+        set.rolling_upgrade = statuses
+            .iter()
+            .map(|(tick, code)| (*tick, Some(code.to_string())))
+            .collect();
+    }
+
     /// Adds a resource group that exists (beside the default one).
     pub fn add_resource_group(&mut self, name: &str) {
         self.resource_groups.push(name.into());
