@@ -668,13 +668,15 @@ fn list_vms(
         Some(set) => missed_vm(w, set, q),
         None => None,
     };
-    let uniform: std::collections::HashSet<&str> = w
+    let uniform: Vec<&str> = w
         .scale_sets
         .iter()
         .filter(|s| s.orchestration == "Uniform")
         .map(|s| s.name.as_str())
         .collect();
-    let mut ids: HashMap<(&str, &str), (String, String)> = HashMap::new();
+    // Each set's id and its lowercased form, formatted once per set, not once per VM and page.
+    // (group, set, id, id lowercased)
+    let mut ids: Vec<(&str, &str, String, String)> = Vec::new();
     let items: Vec<(&SimVm, String, Option<String>)> = w
         .vms
         .iter()
@@ -693,20 +695,23 @@ fn list_vms(
         .filter(|vm| {
             vm.scale_set
                 .as_deref()
-                .is_none_or(|set| !uniform.contains(set))
+                .is_none_or(|set| !uniform.contains(&set))
         })
         .filter_map(|vm| {
             let state = vm_state(vm, tick)?;
             let ss_id = match vm.scale_set.as_deref() {
                 Some(set) => {
-                    // Formatted once per set, not once per VM and page.
-                    let (id, lower) =
-                        ids.entry((vm.resource_group.as_str(), set))
-                            .or_insert_with(|| {
-                                let id = w.scale_set_id(&vm.resource_group, set);
-                                let lower = id.to_ascii_lowercase();
-                                (id, lower)
-                            });
+                    let group = vm.resource_group.as_str();
+                    let at = match ids.iter().position(|i| (i.0, i.1) == (group, set)) {
+                        Some(at) => at,
+                        None => {
+                            let id = w.scale_set_id(group, set);
+                            let lower = id.to_ascii_lowercase();
+                            ids.push((group, set, id, lower));
+                            ids.len() - 1
+                        }
+                    };
+                    let (_, _, id, lower) = &ids[at];
                     if wanted.as_ref().is_some_and(|wanted| wanted != lower) {
                         return None;
                     }
