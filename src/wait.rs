@@ -240,7 +240,17 @@ where
                     None => at_deadline(None, answered),
                 };
             }
-            Next::TimedOut => return at_deadline(failed, answered),
+            // A check throttled at the deadline itself was asked to come back after it, however
+            // short its `Retry-After`: throttled, like one asked to come back after the deadline.
+            Next::TimedOut => {
+                return match failed {
+                    Some(failure) if failure.retry_after.is_some() => WaitEnd::Throttled {
+                        last: answered,
+                        failure,
+                    },
+                    failed => at_deadline(failed, answered),
+                }
+            }
         }
     }
 }
@@ -509,6 +519,37 @@ mod tests {
         let (r, _, at) = run(vec![Err(throttled())], 0.0).await;
         assert_eq!((at.len(), started.elapsed()), (1, S(60)));
         assert!(matches!(r, WaitEnd::Throttled { last: None, .. }), "{r:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_throttled_at_the_deadline_itself_ends_throttled() {
+        let throttled = failure(FailureKind::Throttled, "429").retry_after(Some(S(5)));
+        let mut answers: Vec<_> = (1..=6).map(|n| Ok((n, false))).collect();
+        answers.push(Err(throttled));
+        let (r, _, at) = run(answers, 0.0).await;
+        assert_eq!(
+            at.last(),
+            Some(&S(60)),
+            "the last check lands on the deadline"
+        );
+        assert!(
+            matches!(&r, WaitEnd::Throttled { last: Some(6), .. }),
+            "{r:?}"
+        );
+        // A check that failed otherwise at the deadline still stops the wait.
+        let mut answers: Vec<_> = (1..=6).map(|n| Ok((n, false))).collect();
+        answers.push(Err(failure(FailureKind::ServerError, "503")));
+        let (r, _, _) = run(answers, 0.0).await;
+        assert!(
+            matches!(
+                &r,
+                WaitEnd::Stopped {
+                    at_deadline: true,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
     }
 
     #[test]
