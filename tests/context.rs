@@ -402,7 +402,12 @@ fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
     let has = |line: &str| lines.contains(&line);
     assert!(has("exit code: 0"), "{stdout}");
