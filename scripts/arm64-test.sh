@@ -17,10 +17,11 @@
 # binfmt_misc, which this script does not register on the machine). PRoot with qemu (-q) can,
 # so there the tests run the `sim` aarch64 build through `proot -q qemu-aarch64`, the
 # interruption test's Ctrl-C included (SIGINT to the demo's process group, through PRoot).
-# PRoot runs without its seccomp acceleration (PROOT_NO_SECCOMP=1) wherever these tests use it:
-# with it, trixie's PRoot 5.1 under qemu now and then fails the demo's exec of the step with
-# EFAULT ("could not run the step: Bad address"; 6 runs of the demo's tests in 15 here), and
-# without it none did in 15, at about a second more a test.
+# Trixie's PRoot (5.1) now and then fails the demo's exec of the step with EFAULT ("could not
+# run the step: Bad address (os error 14)"): in about one run of the demo's tests in four here,
+# only when the test harness (itself under qemu) starts PRoot, never in 96 demos started from a
+# shell; PROOT_NO_SECCOMP does not matter (this PRoot has no seccomp acceleration built in).
+# That failure, and only it, is tried again, twice at the most, saying so.
 #
 #   VMSS_CHECK_TEST_RUNNER   how a test runs the binary it drives (qemu-aarch64; for the demo,
 #                            proot -q qemu-aarch64)
@@ -61,6 +62,18 @@ for t in "${demo_tests[@]}"; do
 done
 if [ ${#demo[@]} -gt 0 ]; then
   echo "== arm64 under PRoot and qemu-aarch64: the demo's tests (sim build)" >&2
-  arm64_cargo PROOT_NO_SECCOMP=1 "VMSS_CHECK_TEST_RUNNER=proot -q qemu-aarch64" \
-    test --no-fail-fast --test context --test record -- --exact "${demo[@]}"
+  log=$(mktemp)
+  for try in 1 2 3; do
+    status=0
+    arm64_cargo "VMSS_CHECK_TEST_RUNNER=proot -q qemu-aarch64" \
+      test --no-fail-fast --test context --test record -- --exact "${demo[@]}" 2>"$log" || status=$?
+    cat "$log" >&2
+    [ "$status" = 0 ] && break
+    if [ "$try" = 3 ] || ! grep -q 'could not run the step: Bad address (os error 14)' "$log"; then
+      rm -f "$log"
+      exit "$status"
+    fi
+    echo "== PRoot failed the demo's exec of the step with EFAULT (PRoot's fault, above): try $((try + 1)) of 3" >&2
+  done
+  rm -f "$log"
 fi
