@@ -9,7 +9,8 @@
 # and Wine 10, the arm64 cross GCC and glibc, qemu-user and PRoot. Nothing is installed on or
 # upgraded in the machine itself, except debootstrap.
 #
-# VMSS_WINDOWS_CHROOT   where the chroot lives (default /var/cache/vmss-check/trixie); ~6 GB.
+# VMSS_WINDOWS_CHROOT   where the chroot lives (default /var/cache/vmss-check/trixie): 8 GB after
+#                       scripts/arm64-test.sh alone in a new one, 9.5 GB with the Windows build too.
 # shellcheck shell=bash
 
 chroot_dir=${VMSS_WINDOWS_CHROOT:-/var/cache/vmss-check/trixie}
