@@ -1,14 +1,16 @@
 # Sourced by scripts/windows-build.sh, scripts/windows-test.sh, scripts/arm64-build.sh and
 # scripts/arm64-test.sh: the Debian trixie chroot that builds vmss-check.exe (Rust for
 # x86_64-pc-windows-gnu with MinGW) and runs it under Wine, and builds vmss-check for Linux arm64
-# (aarch64-linux-gnu GCC, glibc linked statically) and runs it under qemu-aarch64 (with PRoot).
+# (aarch64-linux-gnu GCC, glibc linked statically) and runs it under qemu-aarch64 (with PRoot),
+# the step template's Bash body too, in an arm64 Debian userland kept inside it.
 #
 # Why a chroot: rustup cannot fetch the Windows target here, but Debian trixie packages a Rust
 # new enough for Cargo.lock (rustc-web) with std's source (rust-web-src, for -Zbuild-std), MinGW
 # and Wine 10, the arm64 cross GCC and glibc, qemu-user and PRoot. Nothing is installed on or
 # upgraded in the machine itself, except debootstrap.
 #
-# VMSS_WINDOWS_CHROOT   where the chroot lives (default /var/cache/vmss-check/trixie); ~6 GB.
+# VMSS_WINDOWS_CHROOT   where the chroot lives (default /var/cache/vmss-check/trixie): 8 GB after
+#                       scripts/arm64-test.sh alone in a new one, 9.5 GB with the Windows build too.
 # shellcheck shell=bash
 
 chroot_dir=${VMSS_WINDOWS_CHROOT:-/var/cache/vmss-check/trixie}
@@ -86,20 +88,11 @@ in_chroot() { chroot "$chroot_dir" /usr/bin/env -i "${chroot_env[@]}" "$@"; }
 windows_chroot_ready() {
   [ "$(id -u)" = 0 ] || windows_die "needs root (debootstrap and chroot): run it with sudo"
   if [ ! -f "$chroot_dir/.vmss-ready" ] || [ "$(cat "$chroot_dir/.vmss-ready")" != "$chroot_packages" ]; then
-    if ! command -v debootstrap >/dev/null; then
-      echo "Installing debootstrap (the only package installed on this machine itself)" >&2
-      apt-get install -y -q --no-install-recommends debootstrap >&2 ||
-        { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends debootstrap >&2; }
-    fi
     if [ ! -x "$chroot_dir/usr/bin/apt-get" ] || [ ! -f "$chroot_dir/.vmss-bootstrapped" ]; then
       windows_unmount
-      # Never delete through a mount (a bound /dev or /tmp is the machine's own).
-      if awk -v d="$chroot_dir/" 'index($2 "/", d) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
-        windows_die "$chroot_dir is half-made but something is mounted under it: unmount it (grep $chroot_dir /proc/mounts), then run again"
-      fi
-      rm -rf "$chroot_dir"
-      mkdir -p "$chroot_dir"
+      fresh_dir "$chroot_dir"
       echo "Creating a Debian trixie chroot in $chroot_dir (a few minutes)" >&2
+      debootstrap_installed
       debootstrap --variant=minbase trixie "$chroot_dir" "$(windows_mirror)" >&2
       touch "$chroot_dir/.vmss-bootstrapped"
     fi
@@ -121,6 +114,44 @@ windows_chroot_ready() {
     cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
     in_chroot mkdir -p -m 0700 /run/user/0
   fi
+}
+
+# debootstrap on this machine (the only package the scripts install on it), from apt if missing.
+debootstrap_installed() {
+  command -v debootstrap >/dev/null && return 0
+  echo "Installing debootstrap (the only package installed on this machine itself)" >&2
+  apt-get install -y -q --no-install-recommends debootstrap >&2 ||
+    { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends debootstrap >&2; }
+}
+
+# Empties $1 (a half-made tree) for debootstrap, never deleting through a mount (a bound /dev
+# or /tmp is the machine's own).
+fresh_dir() {
+  if awk -v d="$1/" 'index($2 "/", d) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+    windows_die "$1 is half-made but something is mounted under it: unmount it (grep $1 /proc/mounts), then run again"
+  fi
+  rm -rf "$1"
+  mkdir -p "$1"
+}
+
+# An arm64 Debian userland in the chroot, at $arm64_root (/build/arm64-root): trixie's minbase
+# (bash, coreutils) unpacked by debootstrap's first stage (--foreign: nothing in it is run or
+# configured), about 200 MB, downloaded once (half a minute) and kept. The template test that
+# runs the Bash body as an arm64 worker would runs it there, in that Bash, under PRoot and
+# qemu-aarch64 (VMSS_CHECK_ARM64_ROOT; scripts/arm64-test.sh).
+arm64_root=/build/arm64-root
+arm64_root_ready() {
+  local dir=$chroot_dir$arm64_root
+  [ -f "$dir/.vmss-ready" ] && return 0
+  fresh_dir "$dir"
+  echo "Unpacking an arm64 Debian userland in $dir (half a minute)" >&2
+  debootstrap_installed
+  debootstrap --arch=arm64 --variant=minbase --foreign trixie "$dir" "$(windows_mirror)" >&2
+  # In a container debootstrap links proc to the machine's /proc, which PRoot cannot bind over:
+  # a plain directory, for -b /proc. The packages are unpacked: their .debs are not needed.
+  rm -rf "${dir:?}/proc" "$dir"/var/cache/apt/archives/*.deb
+  mkdir "$dir/proc"
+  touch "$dir/.vmss-ready"
 }
 
 # /proc and /dev for cargo and Wine; mounted once, whoever mounted them first unmounts.

@@ -402,7 +402,12 @@ fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
     let has = |line: &str| lines.contains(&line);
     assert!(has("exit code: 0"), "{stdout}");
@@ -462,13 +467,19 @@ fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
 #[cfg(unix)] // SIGINT and /proc; a Windows runner would need GenerateConsoleCtrlEvent.
 fn interrupting_the_demo_stops_the_step_it_runs() {
     use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt as _;
     use std::process::Stdio;
     use std::time::{Duration, Instant};
 
-    /// Kills the demo if the test ends early, so that no failure leaves it running.
+    /// Kills the demo (and whatever runs it: its whole group) if the test ends early, so that no
+    /// failure leaves it running.
     struct Reap(std::process::Child);
     impl Drop for Reap {
         fn drop(&mut self) {
+            // Not yet reaped, so its group id is still its own.
+            if let Ok(None) = self.0.try_wait() {
+                unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+            }
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
@@ -496,7 +507,10 @@ fn interrupting_the_demo_stops_the_step_it_runs() {
             .unwrap_or(false)
     }
 
-    // A long poll interval: the step is still waiting for the scale set when interrupted.
+    // A long poll interval: the step is still waiting for the scale set when interrupted. A
+    // process group of its own, as a shell gives a job: Ctrl-C in a terminal sends SIGINT to the
+    // foreground group, so the signal reaches the demo through whatever runs it (PRoot, under
+    // scripts/arm64-test.sh, ignores a SIGINT sent to itself, as it should: its tracee has it).
     let scratch = scratch_dir();
     let mut demo = Reap(
         binary_command()
@@ -504,6 +518,7 @@ fn interrupting_the_demo_stops_the_step_it_runs() {
             .arg(path_for_binary(&scratch))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap(),
     );
@@ -541,7 +556,12 @@ fn interrupting_the_demo_stops_the_step_it_runs() {
         }
     }
     assert!(running(step), "the step runs before the interrupt");
-    assert_eq!(unsafe { libc::kill(demo.0.id() as i32, libc::SIGINT) }, 0);
+    // Ctrl-C: SIGINT to the demo's group (the step runs in a group of its own, so the demo
+    // alone can stop it).
+    assert_eq!(
+        unsafe { libc::kill(-(demo.0.id() as i32), libc::SIGINT) },
+        0
+    );
 
     let status = loop {
         if let Some(status) = demo.0.try_wait().unwrap() {

@@ -431,7 +431,12 @@ fn the_demo_writes_the_record_and_prints_where() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for file in ["vmss-check-report.json", "vmss-check-report.html"] {
         let path = dir.join(file);
         assert!(path.is_file(), "{file}\n{stdout}");

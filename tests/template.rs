@@ -573,6 +573,19 @@ fn run_template_on(
     account: &[(&str, String)],
     worker: &dyn Fn(&Path) -> Vec<(String, String)>,
 ) -> Run {
+    run_template_in(sim, set, account, worker, &|_| Command::new("bash"))
+}
+
+/// [`run_template_on`] with the Bash that `bash` gives for the run's directory (this machine's
+/// own, or an arm64 one under PRoot): it is handed Calamari's bootstrap and the body, and runs
+/// in that directory, which holds the extracted package.
+fn run_template_in(
+    sim: &Sim,
+    set: &[(&str, &str)],
+    account: &[(&str, String)],
+    worker: &dyn Fn(&Path) -> Vec<(String, String)>,
+    bash: &dyn Fn(&Path) -> Command,
+) -> Run {
     let t = template();
     let dir = scratch("template");
     let archive = package(&dir.join("feed"));
@@ -657,7 +670,7 @@ fn run_template_on(
     }
     std::fs::write(dir.join("bootstrap.sh"), bootstrap(&vars)).unwrap();
     std::fs::write(dir.join("script.sh"), substitute(&body(&t), &vars)).unwrap();
-    let mut cmd = Command::new("bash");
+    let mut cmd = bash(&dir);
     cmd.arg("bootstrap.sh")
         .arg("script.sh")
         .current_dir(&dir)
@@ -966,6 +979,105 @@ fn the_body_names_the_packages_processors_on_any_other() {
         "The package chosen in VMSS.Package has no vmss-check-arm64 at its root, the binary for aarch64 workers",
     );
     assert!(sim.world().seen.is_empty(), "nothing may be contacted");
+}
+
+/// An arm64 Debian userland (trixie's minbase: bash, coreutils) for PRoot's `-r`:
+/// `VMSS_CHECK_ARM64_ROOT`, which scripts/arm64-test.sh sets to the one it keeps in its chroot.
+fn arm64_root() -> Option<PathBuf> {
+    std::env::var_os("VMSS_CHECK_ARM64_ROOT")
+        .filter(|r| !r.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The processor as Rust names it (`std::env::consts::ARCH`), from `uname -m`.
+fn rust_arch(machine: &str) -> &str {
+    match machine {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        m => m,
+    }
+}
+
+#[test]
+fn the_body_runs_the_binary_for_the_processor_it_really_runs_on() {
+    // No fake `uname` here. With VMSS_CHECK_ARM64_ROOT (scripts/arm64-test.sh), the body runs in
+    // that arm64 userland's own Bash under PRoot and qemu-aarch64, as on an arm64 worker: its
+    // `uname -m` is qemu's, aarch64, and the packaged aarch64 vmss-check-arm64 runs (under qemu,
+    // through PRoot, as every aarch64 program there). Without it, the body runs in this machine's
+    // Bash and picks the binary for this machine's processor (on the release's arm64 runner,
+    // vmss-check-arm64 natively).
+    let root = arm64_root();
+    let arch = match &root {
+        Some(root) => {
+            assert!(
+                root.join("usr/bin/bash").is_file(),
+                "VMSS_CHECK_ARM64_ROOT={} holds no arm64 userland (no usr/bin/bash)",
+                root.display()
+            );
+            "aarch64"
+        }
+        None => {
+            let uname = Command::new("uname").arg("-m").output().unwrap();
+            let machine = String::from_utf8_lossy(&uname.stdout).trim().to_string();
+            assert_eq!(
+                rust_arch(&machine),
+                std::env::consts::ARCH,
+                "these tests run emulated on an {machine} machine, whose Bash would pick its own \
+                 binary: set VMSS_CHECK_ARM64_ROOT to an arm64 userland (scripts/arm64-test.sh \
+                 does) to run the body as an arm64 worker runs it"
+            );
+            std::env::consts::ARCH
+        }
+    };
+    let picked = match arch {
+        "aarch64" => "vmss-check-arm64",
+        _ => "vmss-check",
+    };
+    let bash = |dir: &Path| match &root {
+        Some(root) => {
+            // The run's directory (the extracted package, Calamari's scripts), /tmp (mktemp's, for
+            // the noexec fallback), /proc and /dev from this machine; the rest is arm64.
+            let mut cmd = Command::new("proot");
+            cmd.args(["-q", "qemu-aarch64", "-r"]).arg(root);
+            for bound in [
+                Path::new("/proc"),
+                Path::new("/dev"),
+                Path::new("/tmp"),
+                dir,
+            ] {
+                cmd.arg("-b").arg(bound);
+            }
+            cmd.arg("-w").arg(dir).arg("/bin/bash");
+            cmd
+        }
+        None => Command::new("bash"),
+    };
+    let sim = Sim::start(stories::scale_out());
+    let secret = sim.world().client_secret.clone();
+    let run = run_template_in(
+        &sim,
+        &[],
+        &[("Password", secret)],
+        &|extracted| {
+            // The other processor's binary never runs; the picked one is the package's own.
+            for b in ["vmss-check", "vmss-check-arm64"] {
+                if b != picked {
+                    replace_file(&extracted.join(b), NEVER_RUNS);
+                }
+            }
+            Vec::new()
+        },
+        &bash,
+    );
+    assert_scale_out_outcome(&sim, &run);
+    assert_eq!(run.stderr, "", "Calamari counts every line on stderr");
+    // The binary that ran says what it was built for in the decision record it attached.
+    let record: Value = serde_json::from_str(&run.artifact(".json")).unwrap();
+    assert_eq!(
+        record["tool"],
+        serde_json::json!({"version": env!("CARGO_PKG_VERSION"), "arch": arch, "os": "linux"}),
+        "{picked} ran"
+    );
 }
 
 /// Credentials a worker's service environment may hold, which the Azure SDKs read: a service

@@ -108,17 +108,21 @@ pub fn windows() -> bool {
     cfg!(windows) || binary().ends_with(".exe")
 }
 
-/// A command that runs [`binary`], through `VMSS_CHECK_TEST_RUNNER` when set (a program that
-/// takes the binary's path and its arguments, as `wine` does). The runner gets the same
-/// environment the test gives the command, and must pass it on.
+/// A command that runs [`binary`], through `VMSS_CHECK_TEST_RUNNER` when set: a program that
+/// takes the binary's path and its arguments, as `wine` or `qemu-aarch64` does, with arguments of
+/// its own before them when it has several words (`proot -q qemu-aarch64`; split at white
+/// space, no quoting). The runner gets the same environment the test gives the command, and must
+/// pass it on.
 pub fn binary_command() -> Command {
-    match std::env::var("VMSS_CHECK_TEST_RUNNER") {
-        Ok(runner) if !runner.is_empty() => {
-            let mut cmd = Command::new(runner);
-            cmd.arg(binary());
+    let runner = std::env::var("VMSS_CHECK_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut cmd = Command::new(program);
+            cmd.args(words).arg(binary());
             cmd
         }
-        _ => Command::new(binary()),
+        None => Command::new(binary()),
     }
 }
 
