@@ -53,17 +53,16 @@ impl WaitPolicy {
         retry_after: Option<Duration>,
         pace: Option<Duration>,
     ) -> Next {
-        let Some(left) = self
-            .timeout
-            .checked_sub(elapsed)
-            .filter(|l| *l >= MIN_USEFUL_DELAY)
-        else {
-            return Next::TimedOut;
-        };
+        let left = self.timeout.saturating_sub(elapsed);
+        // Asked first: a check throttled on the deadline itself (nothing left) was asked to
+        // come back after it too, however short its `Retry-After`.
         if retry_after.is_some_and(|r| r > left) {
             // The server will refuse us until after the deadline: no check before then can
             // succeed, and none may come after it.
             return Next::SleepToDeadline(left);
+        }
+        if left < MIN_USEFUL_DELAY {
+            return Next::TimedOut;
         }
         let wanted = self
             .interval
@@ -240,17 +239,7 @@ where
                     None => at_deadline(None, answered),
                 };
             }
-            // A check throttled at the deadline itself was asked to come back after it, however
-            // short its `Retry-After`: throttled, like one asked to come back after the deadline.
-            Next::TimedOut => {
-                return match failed {
-                    Some(failure) if failure.retry_after.is_some() => WaitEnd::Throttled {
-                        last: answered,
-                        failure,
-                    },
-                    failed => at_deadline(failed, answered),
-                }
-            }
+            Next::TimedOut => return at_deadline(failed, answered),
         }
     }
 }
