@@ -46,7 +46,9 @@ pub struct SimEvent {
     pub category: String,
     /// When it happened.
     pub occurred: OffsetDateTime,
-    /// The documents it concerns.
+    /// Its `RelatedDocumentIds`: the document it is about first (a `Created` event's subject is
+    /// the document created), then the documents it mentions (a tenant's `Created` event lists
+    /// the targets connected to it), as every event recorded from a real server lists them.
     pub related: Vec<String>,
     /// The space it happened in; `None` for events outside any space (system-level
     /// configuration), which `/api/events` returns only with `includeSystem=true`, as

@@ -1,0 +1,122 @@
+//! Octopus's side of "every proof fails closed" (issue 23): only a target's own `Created` event
+//! makes it new, the Octopus URL is checked as the requests will use it, and a target listing
+//! that changed while it was read is read again until one pass is whole.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use time::Duration as Span;
+use vmss_check::sim::stories::SCALE_SET;
+use vmss_check::sim::{Sim, World, NOW};
+
+const EXCLUDE_OLD: &[(&str, &str)] = &[("VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT", "Yes")];
+
+/// A settled Uniform set of `n` instances, without targets.
+fn instances(n: u32) -> (World, Vec<String>) {
+    let mut w = World::new();
+    w.add_scale_set(
+        SCALE_SET,
+        "Uniform",
+        &[(0, "Succeeded")],
+        &[(0, i64::from(n))],
+    );
+    let names = (0..n)
+        .map(|i| w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]))
+        .collect();
+    (w, names)
+}
+
+/// Each target's decision in the run's record, by name.
+fn decision(run: &Run, name: &str) -> String {
+    let record: Value = serde_json::from_str(&run.artifact(".json")).expect("the record is JSON");
+    record["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no target {name} in the record"))["decision"]
+        .as_str()
+        .expect("a decision")
+        .to_string()
+}
+
+// ---- Item 5: only a target's own creation makes it new --------------------------------------
+
+#[test]
+fn a_tenant_created_40_s_ago_does_not_make_an_archived_target_new() {
+    let (mut w, names) = instances(2);
+    // Two years old: Octopus archived its `Created` event (and every other) long ago.
+    let old = w.add_target(&names[0], 0);
+    let new = w.add_target_created(&names[1], 0, NOW - Span::seconds(30));
+    // A tenant created 40 s before this run was queued, connected to the old target: its
+    // `Created` event is about the tenant and lists the target among its documents.
+    w.add_tenant_created("Tenants-7", NOW - Span::seconds(40), &[&old]);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, EXCLUDE_OLD);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDeploymentTargetIds"), new);
+    assert_eq!(run.var("VMSSDeploymentTargetNames"), names[1]);
+    assert_eq!(run.var("VMSSPreExistingTargetNames"), names[0]);
+    assert_eq!(decision(&run, &names[0]), "preExisting");
+    assert_eq!(decision(&run, &names[1]), "output");
+    assert!(deleted(&sim).is_empty());
+}
+
+#[test]
+fn old_targets_without_a_created_event_of_their_own_are_not_output() {
+    let (mut w, names) = instances(3);
+    let ids: Vec<String> = names.iter().map(|n| w.add_target(n, 0)).collect();
+    // None of the three has a `Created` event left. Recent events mention two of them (a tenant
+    // connected to both, a certificate bound to one), and the third was modified a minute ago
+    // (a health check changed its status): none of it is a creation of theirs.
+    w.add_tenant_created("Tenants-8", NOW - Span::seconds(50), &[&ids[0], &ids[1]]);
+    w.add_event(
+        "Created",
+        NOW - Span::seconds(20),
+        &["Certificates-4", &ids[1], "Environments-1"],
+    );
+    w.add_event("Modified", NOW - Span::seconds(60), &[&ids[2]]);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, EXCLUDE_OLD);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDeploymentTargetIds"), "");
+    assert_eq!(run.var("VMSSHasServersToDeployTo"), "False");
+    assert_eq!(run.var("VMSSPreExistingTargetNames"), names.join(","));
+    for name in &names {
+        assert_eq!(decision(&run, name), "preExisting", "{name}");
+    }
+}
+
+#[test]
+fn a_target_created_inside_the_window_is_still_new() {
+    let (mut w, names) = instances(3);
+    // Its own `Created` event 2 minutes before the run was queued (inside the 3-minute window),
+    // listing its environment and machine policy after it.
+    let a = w.add_target(&names[0], 0);
+    w.add_event(
+        "Created",
+        NOW - Span::minutes(2),
+        &[&a, "Environments-1", "MachinePolicies-1"],
+    );
+    // Registered after the run was queued, during the wait.
+    let b = w.add_target_created(&names[1], 0, NOW + Span::seconds(20));
+    // Created 10 minutes ago: outside the window.
+    w.add_target_created(&names[2], 0, NOW - Span::minutes(10));
+    // A tenant created since, connected to all three: it changes nothing.
+    let c = w.target_id(&names[2]).unwrap();
+    w.add_tenant_created("Tenants-9", NOW - Span::seconds(10), &[&a, &b, &c]);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, EXCLUDE_OLD);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.var("VMSSDeploymentTargetIds"), format!("{a},{b}"));
+    assert_eq!(run.var("VMSSPreExistingTargetNames"), names[2]);
+    assert_eq!(decision(&run, &names[0]), "output");
+    assert_eq!(decision(&run, &names[2]), "preExisting");
+    // Still two event queries: the recent creations, then whether a candidate is older.
+    let events = octopus_paths(&sim)
+        .into_iter()
+        .filter(|p| p.contains("/events"))
+        .count();
+    assert_eq!(events, 2);
+}
