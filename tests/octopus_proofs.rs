@@ -120,3 +120,40 @@ fn a_target_created_inside_the_window_is_still_new() {
         .count();
     assert_eq!(events, 2);
 }
+
+// ---- Item 6: the URL is checked as the requests will use it ---------------------------------
+
+#[test]
+fn a_password_in_the_octopus_url_is_refused_however_it_is_written() {
+    let (mut w, names) = instances(1);
+    w.add_target(&names[0], 0);
+    let sim = Sim::start(w);
+    // The simulator's own address: a URL let through would reach it.
+    let host = sim
+        .octopus_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    // Each of these is `http://u:hunter2pw@host/` to the WHATWG URL parser reqwest uses.
+    let forms = [
+        format!("http:\\\\u:hunter2pw@{host}"),
+        format!("http:u:hunter2pw@{host}"),
+        format!("http:/u:hunter2pw@{host}"),
+        format!("http:/\t/u:hunter2pw@{host}"),
+        format!("https://u:hunter2pw@{host}"),
+        format!("HTTP:\\/u:hunter2pw@{host}/octopus"),
+        format!("http:hunter2pw@{host}"),
+    ];
+    for form in &forms {
+        let run = run_step(&sim, &[("VMSS_OCTOPUS_URL", form)]);
+        run.assert_failed(2, "VMSS.Octopus.Url must not carry a user name or password");
+        assert!(
+            !run.stdout.contains("hunter2pw") && !run.stderr.contains("hunter2pw"),
+            "{form:?} echoed the password:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        let w = sim.world();
+        assert!(w.seen.is_empty(), "{form:?} sent requests: {:?}", w.seen);
+    }
+}
