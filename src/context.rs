@@ -233,6 +233,7 @@ pub async fn duplicate_of(
     let page: crate::octopus::Page<TaskResource> = octopus.get_json(&url, doing).await?;
     let mut finished: Vec<(OffsetDateTime, TaskResource)> = page
         .items
+        .unwrap_or_default()
         .into_iter()
         .filter(|t| t.id != this.task_id)
         .filter_map(|t| Some((t.completed_time.as_deref().and_then(parse_time)?, t)))

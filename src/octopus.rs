@@ -21,13 +21,13 @@ use url::Url;
 /// Page size for target listings: most fleets fit in one page, and no page is huge.
 pub const PAGE_SIZE: usize = 500;
 
-/// An Octopus collection page. Older servers omit some fields, so all are optional.
+/// An Octopus collection page. Older servers omit some fields, so all are optional; a listing
+/// the step decides on refuses a page without `Items` ([`OctopusClient::all_pages`]).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Page<T> {
-    /// The items of this page.
-    #[serde(default = "Vec::new")]
-    pub items: Vec<T>,
+    /// The items of this page (`None`: the page has no list at all).
+    pub items: Option<Vec<T>>,
     /// How many items the whole collection has.
     pub total_results: Option<usize>,
     /// Links, `Page.Next` among them.
@@ -266,61 +266,88 @@ impl OctopusClient {
     /// Reads a collection through every page, de-duplicating items by `Id`. A listing the
     /// step decides on must be whole, so paging that is cut short fails instead of ending:
     /// - a `Page.Next` that may not be followed (another origin: the API key stays home) or
-    ///   does not advance (a link already read, a page with nothing new) is an error naming
-    ///   the server's paging;
+    ///   does not advance (a link already read, a page with nothing new), or a page without
+    ///   `Items`, is an error naming the server's paging;
     /// - a last page without `Page.Next` while `TotalResults` says more items exist (Octopus
     ///   2023.1 did this, OctopusDeploy/Issues#8112; old servers send no links at all) pages on
     ///   by `skip`;
-    /// - still short of `TotalResults` (the list changed while it was read: a target
-    ///   registered or went), the listing is read once more; short again, it fails.
+    /// - a pass still short of its `TotalResults` was read while the list changed (Tentacles
+    ///   register during the very scale-out the step serves, shifting the pages): the listing
+    ///   is read again, after a pause ([`next_pass`]), until one pass is whole. It fails, naming
+    ///   the paging, when a pass comes up short exactly as the one before (the server's count
+    ///   is wrong, not changing), after [`MAX_PASSES`], or when the step's time
+    ///   (the calls' [`Budget`]) would run out first.
     pub async fn all_pages<T: DeserializeOwned + HasId>(
         &self,
         first: Url,
         doing: &str,
     ) -> Result<Vec<T>, Failure> {
-        let mut out: Vec<T> = Vec::new();
-        let mut seen = HashSet::new();
-        for pass in 0..2 {
-            let total = self.one_pass(&first, doing, &mut out, &mut seen).await?;
-            match total {
-                Some(total) if out.len() < total && pass == 0 => self.reporter.verbose(&format!(
-                    "Octopus counted {total} items but the pages held {} while trying to {doing} (the list changed while it was read): reading it once more.",
-                    out.len()
-                )),
-                Some(total) if out.len() < total => {
-                    return Err(Failure::permanent(format!(
-                        "Octopus's paging came up short while trying to {doing}: it counted {total} items (TotalResults) but its pages held {}, twice. Nothing was removed, since the listing is incomplete; check the Octopus Server (or a proxy in front of it) and run the step again.",
-                        out.len()
+        let mut previous: Option<(Option<usize>, HashSet<String>)> = None;
+        let mut pass = 1;
+        loop {
+            let (items, ids, total) = self.one_pass(&first, doing).await?;
+            let Some(total) = total.filter(|t| ids.len() < *t) else {
+                return Ok(items);
+            };
+            let changed = previous
+                .as_ref()
+                .is_none_or(|(t, before)| *t != Some(total) || *before != ids);
+            let short = |why: &str| {
+                Failure::permanent(format!(
+                    "Octopus's paging came up short while trying to {doing}: it counted {total} items (TotalResults) but its pages held {}, {why}. Nothing was removed, since the listing is incomplete; check the Octopus Server (or a proxy in front of it) and run the step again.",
+                    ids.len()
+                ))
+            };
+            let pause = match next_pass(pass, changed, self.budget.remaining()) {
+                Ok(pause) => pause,
+                Err(NoPass::Unchanged) => return Err(short("twice")),
+                Err(NoPass::TooMany) => {
+                    return Err(short(&format!(
+                        "and it was still changing after {pass} reads"
                     )))
                 }
-                _ => break,
-            }
+                Err(NoPass::OutOfTime) => {
+                    return Err(short(&format!(
+                        "and it was still changing after {pass} reads, when the step's time (2 minutes past VMSS.Timeout.Value) ran out"
+                    )))
+                }
+            };
+            self.reporter.verbose(&format!(
+                "Octopus counted {total} items but the pages held {} while trying to {doing} (the list changed while it was read): reading it again in {:.1}s.",
+                ids.len(),
+                pause.as_secs_f64()
+            ));
+            tokio::time::sleep(pause).await;
+            previous = Some((Some(total), ids));
+            pass += 1;
         }
-        Ok(out)
     }
 
-    /// Reads every page once, adding unseen items to `out`; returns the last page's
+    /// Reads every page once: the pass's items (each once), their ids, and the last page's
     /// `TotalResults`.
     async fn one_pass<T: DeserializeOwned + HasId>(
         &self,
         first: &Url,
         doing: &str,
-        out: &mut Vec<T>,
-        seen: &mut HashSet<String>,
-    ) -> Result<Option<usize>, Failure> {
+    ) -> Result<(Vec<T>, HashSet<String>, Option<usize>), Failure> {
         let mut url = first.clone();
         let mut read = HashSet::from([first.to_string()]);
+        let mut out = Vec::new();
         let mut in_pass = HashSet::new();
         loop {
             let page: Page<T> = self.get_json(&url, doing).await?;
-            let count = page.items.len();
+            let Some(items) = page.items else {
+                return Err(paging_failure(
+                    doing,
+                    &format!("a page ({url}) has no Items"),
+                ));
+            };
+            let count = items.len();
             let total = page.total_results;
             let mut new = 0;
-            for item in page.items {
+            for item in items {
                 if in_pass.insert(item.id().to_string()) {
                     new += 1;
-                }
-                if seen.insert(item.id().to_string()) {
                     out.push(item);
                 }
             }
@@ -342,11 +369,11 @@ impl OctopusClient {
                         Some(total) if count > 0 && in_pass.len() < total && skip < total => {
                             let next = with_skip(&url, skip);
                             if !read.insert(next.to_string()) {
-                                return Ok(Some(total));
+                                return Ok((out, in_pass, Some(total)));
                             }
                             next
                         }
-                        _ => return Ok(total),
+                        _ => return Ok((out, in_pass, total)),
                     }
                 }
             };
@@ -524,6 +551,45 @@ enum NextPage {
     Refused(String),
 }
 
+/// How many times one listing is read before it counts as never settling.
+pub const MAX_PASSES: u32 = 8;
+/// The pause before the second read of a listing that changed; it doubles for each further
+/// read, up to [`MAX_PASS_PAUSE`], so a listing that keeps changing is not hammered.
+const FIRST_PASS_PAUSE: Duration = Duration::from_millis(250);
+/// The longest pause between two reads of one listing.
+const MAX_PASS_PAUSE: Duration = Duration::from_secs(4);
+
+/// Why a listing that came up short is not read again.
+#[derive(Debug, PartialEq, Eq)]
+enum NoPass {
+    /// The pass held exactly what the one before did, short of the same count: the server's
+    /// count or paging is wrong, and reading again will not change it.
+    Unchanged,
+    /// [`MAX_PASSES`] reads, none whole.
+    TooMany,
+    /// The pause would end past the step's time (`left` of the calls' budget).
+    OutOfTime,
+}
+
+/// After read number `pass` of a listing came up short: how long to pause before reading it
+/// again, or why not to. `changed`: the pass differed from the one before (or was the first);
+/// `left`: what is left of the calls' budget (`None`: unlimited).
+fn next_pass(pass: u32, changed: bool, left: Option<Duration>) -> Result<Duration, NoPass> {
+    if !changed {
+        return Err(NoPass::Unchanged);
+    }
+    if pass >= MAX_PASSES {
+        return Err(NoPass::TooMany);
+    }
+    let pause = FIRST_PASS_PAUSE
+        .saturating_mul(1 << (pass - 1).min(16))
+        .min(MAX_PASS_PAUSE);
+    match left {
+        Some(left) if pause >= left => Err(NoPass::OutOfTime),
+        _ => Ok(pause),
+    }
+}
+
 /// A listing whose paging cannot be trusted: nothing may be decided on it.
 fn paging_failure(doing: &str, why: &str) -> Failure {
     Failure::permanent(format!(
@@ -686,6 +752,21 @@ mod tests {
     }
 
     #[test]
+    fn a_listing_that_changed_is_read_again_with_growing_pauses_within_its_time() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_pass(1, true, None), Ok(ms(250)));
+        assert_eq!(next_pass(2, true, None), Ok(ms(500)));
+        assert_eq!(next_pass(5, true, Some(ms(60_000))), Ok(ms(4000)));
+        assert_eq!(next_pass(7, true, None), Ok(ms(4000)));
+        // Short exactly as before: the count is wrong, reading again changes nothing.
+        assert_eq!(next_pass(1, false, None), Err(NoPass::Unchanged));
+        assert_eq!(next_pass(MAX_PASSES, true, None), Err(NoPass::TooMany));
+        // The pause must end inside the step's time.
+        assert_eq!(next_pass(3, true, Some(ms(999))), Err(NoPass::OutOfTime));
+        assert_eq!(next_pass(3, true, Some(ms(1001))), Ok(ms(1000)));
+    }
+
+    #[test]
     fn skip_is_replaced() {
         let u = Url::parse("http://x/api/machines?roles=a%2Cb&skip=0&take=500").unwrap();
         assert_eq!(
@@ -711,8 +792,9 @@ mod tests {
         }
         let page: Page<Task> = serde_json::from_str(text).unwrap();
         assert_eq!(page.total_results, Some(139));
-        assert_eq!(page.items.len(), 30);
-        assert!(page.items[0].id.starts_with("ServerTasks-"));
+        let items = page.items.expect("Items");
+        assert_eq!(items.len(), 30);
+        assert!(items[0].id.starts_with("ServerTasks-"));
         assert_eq!(
             page.links["Page.Next"],
             "/api/machines/Machines-1/tasks?skip=30"

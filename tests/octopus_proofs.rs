@@ -8,7 +8,7 @@ use common::*;
 use serde_json::Value;
 use time::Duration as Span;
 use vmss_check::sim::stories::SCALE_SET;
-use vmss_check::sim::{Sim, World, NOW};
+use vmss_check::sim::{Paging, Sim, World, NOW};
 
 const EXCLUDE_OLD: &[(&str, &str)] = &[("VMSS_OLDSERVERS_EXCLUDEFROMOUTPUT", "Yes")];
 
@@ -156,4 +156,104 @@ fn a_password_in_the_octopus_url_is_refused_however_it_is_written() {
         let w = sim.world();
         assert!(w.seen.is_empty(), "{form:?} sent requests: {:?}", w.seen);
     }
+}
+
+// ---- Item 3 (Octopus's half): a listing that changed while it was read ----------------------
+
+/// A settled Uniform set of 630 VMs whose 600 oldest have registered; the 30 newest (instance
+/// ids 0-29, freed by an earlier scale-in and taken again) have Tentacles still to register.
+/// Their names sort first, so each registration lands on page 1 and shifts every later page.
+fn scale_out_with_late_tentacles() -> (World, Vec<String>) {
+    let mut w = World::new();
+    w.arm_page_size = 100;
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 630)]);
+    let mut late = Vec::new();
+    for i in 0..630 {
+        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
+        let id = w.add_target(&c, if i < 30 { u64::MAX } else { 0 });
+        if i < 30 {
+            late.push(id);
+        }
+    }
+    (w, late)
+}
+
+fn target_pages(sim: &Sim) -> usize {
+    octopus_paths(sim)
+        .iter()
+        .filter(|p| p.ends_with("/machines"))
+        .count()
+}
+
+#[test]
+fn tentacles_registering_through_several_passes_are_all_listed() {
+    let (mut w, late) = scale_out_with_late_tentacles();
+    // 5 register after each of the first 6 pages: the first three passes (two pages each) all
+    // come up short of the count they end with.
+    w.faults.registration_storm = Some((5, 6));
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let ids = list(run.var("VMSSDeploymentTargetIds"));
+    assert_eq!(ids.len(), 630);
+    assert!(late.iter().all(|id| ids.contains(&id.as_str())));
+    assert_eq!(run.var("VMSSUnregisteredInstanceNames"), "");
+    assert!(deleted(&sim).is_empty());
+    let pages = target_pages(&sim);
+    assert!(
+        pages > 4,
+        "read again until one pass was whole: {pages} pages"
+    );
+    assert!(pages <= 10, "and no more: {pages} pages");
+    assert!(
+        run.took < std::time::Duration::from_secs(30),
+        "took {:?}",
+        run.took
+    );
+}
+
+#[test]
+fn a_registration_storm_that_never_settles_fails_naming_the_paging() {
+    let (mut w, _) = scale_out_with_late_tentacles();
+    // More Tentacles than the step's time allows to read: 5 after every page, for ever.
+    for i in 0..400 {
+        w.add_target(&format!("aaa-storm-{i:03}"), u64::MAX);
+    }
+    w.faults.registration_storm = Some((5, usize::MAX));
+    let sim = Sim::start(w);
+    // The step's budget: a 0.6 s wait, then 3 s past it.
+    let run = run_step(
+        &sim,
+        &[("VMSS_TIMEOUT_VALUE", "0.01"), ("VMSS_CHECK_OVERRUN", "3")],
+    );
+    run.assert_failed(1, "paging");
+    let message = run.result_message().unwrap();
+    assert!(message.contains("list deployment targets"), "{message}");
+    assert!(message.contains("Nothing was removed"), "{message}");
+    assert!(deleted(&sim).is_empty());
+    assert!(
+        target_pages(&sim) > 4,
+        "it was read again while time allowed"
+    );
+    assert!(
+        run.took < std::time::Duration::from_secs(15),
+        "took {:?}",
+        run.took
+    );
+}
+
+#[test]
+fn a_target_page_without_its_list_fails_the_listing() {
+    let (mut w, _) = scale_out_with_late_tentacles();
+    // A stale target: it would be removed on a whole listing.
+    w.add_target("web0000zz", 0);
+    w.faults.octopus_paging = Some(Paging::WithoutList);
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    run.assert_failed(1, "Octopus's paging cut the listing short");
+    let message = run.result_message().unwrap();
+    assert!(message.contains("has no Items"), "{message}");
+    assert!(message.contains("Nothing was removed"), "{message}");
+    assert!(deleted(&sim).is_empty());
+    assert_eq!(target_pages(&sim), 2, "no page read again");
 }

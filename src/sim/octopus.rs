@@ -241,6 +241,19 @@ fn list_machines(w: &mut World, q: &HashMap<String, String>, path: &str) -> Resp
             }
         }
     }
+    if let Some((per_page, pages)) = w.faults.registration_storm {
+        if (1..=pages).contains(&listed) {
+            let tick = w.tick;
+            for m in w
+                .machines
+                .iter_mut()
+                .filter(|m| m.appears_at > tick)
+                .take(per_page)
+            {
+                m.appears_at = 0;
+            }
+        }
+    }
     let envs = list_param(q, "environmentIds");
     let roles = list_param(q, "roles");
     let tenants = list_param(q, "tenantIds");
@@ -298,18 +311,19 @@ fn list_machines(w: &mut World, q: &HashMap<String, String>, path: &str) -> Resp
         _ => total,
     };
     let pages = total.div_ceil(take.max(1));
-    json(
-        StatusCode::OK,
-        object([
-            ("ItemType", "DeploymentTarget".into()),
-            ("TotalResults", total.into()),
-            ("ItemsPerPage", take.into()),
-            ("NumberOfPages", pages.into()),
-            ("LastPageNumber", pages.saturating_sub(1).into()),
-            ("Items", Value::Array(items)),
-            ("Links", links),
-        ]),
-    )
+    let mut page = object([
+        ("ItemType", "DeploymentTarget".into()),
+        ("TotalResults", total.into()),
+        ("ItemsPerPage", take.into()),
+        ("NumberOfPages", pages.into()),
+        ("LastPageNumber", pages.saturating_sub(1).into()),
+        ("Items", Value::Array(items)),
+        ("Links", links),
+    ]);
+    if w.faults.octopus_paging == Some(Paging::WithoutList) && skip > 0 {
+        page.as_object_mut().map(|p| p.remove("Items"));
+    }
+    json(StatusCode::OK, page)
 }
 
 fn delete_machine(w: &mut World, id: &str) -> Response {

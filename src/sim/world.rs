@@ -218,6 +218,11 @@ pub struct Faults {
     /// After this many target listings (pages) have been answered, these targets register:
     /// a scale-out going on while the step pages through the targets.
     pub register_after_pages: Option<(usize, Vec<String>)>,
+    /// A registration storm `(per_page, pages)`: after each of the first `pages` target-listing
+    /// pages answered, the next `per_page` targets not registered yet (in name order) register,
+    /// as Tentacles do throughout the scale-out the step serves, across several passes of the
+    /// listing.
+    pub registration_storm: Option<(usize, usize)>,
     /// Answer every DELETE of a target with 503 and this `Retry-After` (seconds).
     pub delete_unavailable: Option<u64>,
     /// Take this long over every DELETE, as a busy server does: concurrent deletes overlap.
@@ -352,6 +357,9 @@ pub enum Paging {
     NoNextAfterFirst,
     /// `TotalResults` counts this many more items than any page will ever hold.
     Overcount(usize),
+    /// Every page after the first comes without its list (Octopus's `Items`), as a proxy that
+    /// cuts a body short or an error page dressed as a collection does.
+    WithoutList,
 }
 
 /// How an Octopus Server writes `Links`.
