@@ -282,34 +282,41 @@ impl OctopusClient {
         first: Url,
         doing: &str,
     ) -> Result<Vec<T>, Failure> {
-        let mut previous: Option<(Option<usize>, HashSet<String>)> = None;
+        // The pass before, when it came up short: its count and the ids it held.
+        let mut previous: Option<(usize, HashSet<String>)> = None;
         let mut pass = 1;
         loop {
-            let (items, ids, total) = self.one_pass(&first, doing).await?;
+            let short = |total: usize, held: usize, why: &str| {
+                Failure::permanent(format!(
+                    "Octopus's paging came up short while trying to {doing}: it counted {total} items (TotalResults) but its pages held {held}, {why}. Nothing was removed, since the listing is incomplete; check the Octopus Server (or a proxy in front of it) and run the step again."
+                ))
+            };
+            let (items, ids, total) = match self.one_pass(&first, doing).await {
+                Ok(read) => read,
+                // Time ran out while the listing was read again: it is still the paging that
+                // left it incomplete.
+                Err(f) if f.kind == FailureKind::Timeout && self.budget.spent() => {
+                    return Err(match &previous {
+                        Some((total, before)) => short(*total, before.len(), &format!("and the step's time (2 minutes past VMSS.Timeout.Value) ran out during read {pass}")),
+                        None => f,
+                    })
+                }
+                Err(f) => return Err(f),
+            };
             let Some(total) = total.filter(|t| ids.len() < *t) else {
                 return Ok(items);
             };
             let changed = previous
                 .as_ref()
-                .is_none_or(|(t, before)| *t != Some(total) || *before != ids);
-            let short = |why: &str| {
-                Failure::permanent(format!(
-                    "Octopus's paging came up short while trying to {doing}: it counted {total} items (TotalResults) but its pages held {}, {why}. Nothing was removed, since the listing is incomplete; check the Octopus Server (or a proxy in front of it) and run the step again.",
-                    ids.len()
-                ))
-            };
+                .is_none_or(|(t, before)| *t != total || *before != ids);
             let pause = match next_pass(pass, changed, self.budget.remaining()) {
                 Ok(pause) => pause,
-                Err(NoPass::Unchanged) => return Err(short("twice")),
+                Err(NoPass::Unchanged) => return Err(short(total, ids.len(), "twice")),
                 Err(NoPass::TooMany) => {
-                    return Err(short(&format!(
-                        "and it was still changing after {pass} reads"
-                    )))
+                    return Err(short(total, ids.len(), &format!("and it kept changing through {pass} reads")))
                 }
                 Err(NoPass::OutOfTime) => {
-                    return Err(short(&format!(
-                        "and it was still changing after {pass} reads, when the step's time (2 minutes past VMSS.Timeout.Value) ran out"
-                    )))
+                    return Err(short(total, ids.len(), &format!("and it kept changing through {pass} reads until the step's time (2 minutes past VMSS.Timeout.Value) ran out")))
                 }
             };
             self.reporter.verbose(&format!(
@@ -318,7 +325,7 @@ impl OctopusClient {
                 pause.as_secs_f64()
             ));
             tokio::time::sleep(pause).await;
-            previous = Some((Some(total), ids));
+            previous = Some((total, ids));
             pass += 1;
         }
     }
