@@ -97,14 +97,16 @@ struct EventResource {
 /// and in OctopusClients: `RelatedDocumentIds`, `MessageReferences`, `ChangeDetails`, `Links`
 /// holding only `Self`), but every recorded event lists its subject first, then what it
 /// mentions, in an order that is neither sorted nor hashed:
-/// - a real 2023.1 server's events (mcasperson/OctopusRecommendationEngine's test fixtures,
-///   recorded from Octopus's samples instance): `DeploymentQueued` and `DeploymentStarted`
-///   list `Deployments-N, Projects-N, Releases-N, Environments-N, [Tenants-N,] ServerTasks-N,
-///   Channels-N`, the deployment first even where the message never names it (its
+/// - a real 2023.1 server's events page (mcasperson/OctopusRecommendationEngine,
+///   `internal/checks/performance/octopus_deployment_queued_time_check_test.go`, Octopus's
+///   samples instance): `DeploymentQueued` and `DeploymentStarted` list `Deployments-N,
+///   Projects-N, Releases-N, Environments-N, [Tenants-N,] ServerTasks-N, Channels-N`, the
+///   deployment first even where the message never names it (`DeploymentQueued`'s
 ///   `MessageReferences` start with the project, so they cannot tell the subject);
-/// - a real `Created` event of a user (Octopus's subscription-webhook sample, 2020.2) lists
-///   only `Users-322`, the user created, whom its message ("User ... has been created")
-///   names first;
+/// - an Octopus Cloud `DeploymentFailed` event of 2023-09 (the sample payload in the README of
+///   OctopusSolutionsEngineering/OctopusSubscriptionListener): the same order;
+/// - a real `Created` event of a user (the subscription-webhook sample in Octopus's docs,
+///   2020.2) lists only `Users-322`, the user created;
 /// - `ChangeDetails.DocumentContext` is null on every recorded event, so it names nothing.
 ///
 /// A tenant's `Created` event that lists its targets therefore has the tenant first, and is
