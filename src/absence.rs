@@ -94,29 +94,7 @@ impl Reads<'_> {
                     .azure
                     .url(path_and_query)
                     .map_err(|e| unreadable(&e, what, grant))?;
-                let pages = futures::stream::unfold(Some(first), |next| async move {
-                    let url = next?;
-                    let page = self.azure.get_url(url).await;
-                    let following = match &page {
-                        Ok(p) => paging::Page::next_link(p)
-                            .map(str::trim)
-                            .filter(|n| !n.is_empty())
-                            .map(url::Url::parse),
-                        Err(_) => None,
-                    };
-                    Some(match following {
-                        Some(Err(e)) => (
-                            Err(azure_core::Error::full(
-                                azure_core::error::ErrorKind::DataConversion,
-                                e,
-                                "nextLink",
-                            )),
-                            None,
-                        ),
-                        Some(Ok(u)) => (page, Some(u)),
-                        None => (page, None),
-                    })
-                });
+                let pages = self.azure.json_pages(first);
                 paging::whole(pages, Pages::starting_at(path_and_query))
                     .await
                     .map_err(|cut| cut_short(cut, what, grant))

@@ -1,5 +1,6 @@
 //! The Azure side: sign-in (client secret or federated token, via `azure_identity`) and the
-//! scale set and its instances (via `azure_mgmt_compute`, api-version 2024-07-01).
+//! scale set and its instances (via `azure_mgmt_compute`, api-version 2024-07-01; the scale set
+//! itself as JSON at [`NEWER_API_VERSION`], whose model has automatic zone rebalancing).
 //!
 //! The SDK is used with its own retries switched off: its retry sleeps for a server's
 //! `Retry-After` without a cap (Azure has asked for 1200 s), which would blow through the step's
@@ -22,6 +23,15 @@ use compute::models::InstanceViewStatus;
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The compute api-version of the SDK's models: every read but those below.
+pub const API_VERSION: &str = "2024-07-01";
+
+/// The compute api-version for what 2024-07-01's description lacks (contract: "Azure's own
+/// replacements"): a scale set's `resiliencyPolicy.automaticZoneRebalancingPolicy` (2024-11-01
+/// on) and a Uniform VM's `resilientVMDeletionStatus` (2025-04-01 on). The scale set, its
+/// instance view and a resilient-deleting Uniform set's VMs are read at it, as JSON.
+pub const NEWER_API_VERSION: &str = "2025-04-01";
 
 /// A non-2xx answer from Azure AD or Resource Manager, with what the user needs to act on it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -306,6 +316,89 @@ pub struct ScaleSet {
     /// `upgradePolicy.mode` is `Rolling`, or automatic OS upgrades are on: the wait reads
     /// `rollingUpgrades/latest` on each check (see [`crate::absence`]).
     pub rolls: bool,
+    /// What Azure itself does to the set's VMs, as its model says.
+    pub replacements: Replacements,
+    /// What the set's instance view says of Azure's orchestration services, when it was read
+    /// (only for sets whose [`Replacements::watched`] says it matters).
+    pub services: Option<Services>,
+}
+
+/// What Azure replaces or retries on its own in a scale set, from its model (contract:
+/// "Azure's own replacements").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replacements {
+    /// `automaticRepairsPolicy`, when `enabled`.
+    pub repairs: Option<crate::reconcile::RepairPolicy>,
+    /// `resiliencyPolicy.automaticZoneRebalancingPolicy.enabled` (2024-11-01 on).
+    pub zone_rebalancing: bool,
+    /// `resiliencyPolicy.resilientVMCreationPolicy.enabled`: a create is retried while the VM
+    /// stays `Creating`.
+    pub resilient_creates: bool,
+    /// `resiliencyPolicy.resilientVMDeletionPolicy.enabled`: a delete is retried, the VM
+    /// alternating between `Deleting` and `Failed`.
+    pub resilient_deletes: bool,
+}
+
+impl Replacements {
+    /// True when the set's orchestration services matter: repairs may be running or
+    /// suspended, or a zone rebalance may be under way. Only then is its instance view read.
+    pub fn watched(&self) -> bool {
+        self.repairs.is_some() || self.zone_rebalancing
+    }
+}
+
+/// What a scale set's instance view says of Azure's orchestration services
+/// (`orchestrationServices`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Services {
+    /// The `AutomaticRepairs` service's `serviceState` (`Running`, `Suspended`, `NotRunning`),
+    /// when listed.
+    pub repairs: Option<String>,
+    /// The `AutomaticZoneRebalancing` service's `latestOperationStatus` is `InProgress`: Azure
+    /// has created a VM and will delete one of the set's when the rebalance ends.
+    pub rebalancing: bool,
+}
+
+impl Services {
+    /// True when Azure says it is not repairing the set's VMs now (`Suspended` after too many
+    /// failed repairs or by request, or `NotRunning`).
+    pub fn repairs_stopped(&self) -> bool {
+        self.repairs.as_deref().is_some_and(|s| {
+            s.eq_ignore_ascii_case("Suspended") || s.eq_ignore_ascii_case("NotRunning")
+        })
+    }
+
+    /// Reads an instance view's `orchestrationServices`. `latestOperationStatus` is not in any
+    /// published description (2025-04-01's `OrchestrationServiceSummary` has only `serviceName`
+    /// and `serviceState`); Microsoft's documentation of automatic zone balance
+    /// (`auto-zone-balance-enable.md`) shows it, `InProgress` while a rebalance runs.
+    pub fn read(view: &serde_json::Value) -> Services {
+        let mut out = Services::default();
+        let services = view
+            .get("orchestrationServices")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten();
+        for service in services {
+            let text = |k: &str| service.get(k).and_then(serde_json::Value::as_str);
+            let named = |n: &str| text("serviceName").is_some_and(|s| s.eq_ignore_ascii_case(n));
+            if named("AutomaticRepairs") {
+                out.repairs = text("serviceState").map(first_line);
+            } else if named("AutomaticZoneRebalancing") {
+                out.rebalancing = text("latestOperationStatus")
+                    .is_some_and(|s| s.trim().eq_ignore_ascii_case("InProgress"));
+            }
+        }
+        out
+    }
+}
+
+/// `resiliencyPolicy.automaticZoneRebalancingPolicy.enabled` of a scale set read as JSON at
+/// [`NEWER_API_VERSION`] (the 2024-07-01 model has no such field).
+pub fn zone_rebalancing(vmss: &serde_json::Value) -> bool {
+    vmss.pointer("/properties/resiliencyPolicy/automaticZoneRebalancingPolicy/enabled")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// A federated (OIDC) token exchanged for access tokens through `azure_identity`'s
@@ -475,24 +568,72 @@ impl AzureClient {
             .map_err(|e| azure_core::Error::full(ErrorKind::DataConversion, e, "JSON"))
     }
 
+    /// The pages of an ARM list read as JSON from `first` on, each fetched only when the
+    /// stream is polled ([`paging::whole`] holds them to the paging rule): a `nextLink` that is
+    /// no URL ends the stream with a failed read.
+    pub fn json_pages(
+        &self,
+        first: url::Url,
+    ) -> impl futures::Stream<Item = azure_core::Result<serde_json::Value>> + '_ {
+        futures::stream::unfold(Some(first), move |next| async move {
+            let url = next?;
+            let page = self.get_url(url).await;
+            let following = match &page {
+                Ok(p) => Page::next_link(p)
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(url::Url::parse),
+                Err(_) => None,
+            };
+            Some(match following {
+                Some(Err(e)) => (
+                    Err(azure_core::Error::full(
+                        ErrorKind::DataConversion,
+                        e,
+                        "nextLink",
+                    )),
+                    None,
+                ),
+                Some(Ok(u)) => (page, Some(u)),
+                None => (page, None),
+            })
+        })
+    }
+
     /// Azure's read budgets as the answers since the last call reported them.
     pub fn rate_limits(&self) -> &RateLimits {
         &self.limits
     }
 
-    /// Reads a scale set.
+    /// A scale set's resource path (no api-version).
+    pub fn scale_set_path(&self, set: &ScaleSetRef) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachineScaleSets/{}",
+            self.settings.subscription_id, set.resource_group, set.name
+        )
+    }
+
+    /// Reads a scale set, as JSON at [`NEWER_API_VERSION`] (one read, as before: the SDK's
+    /// 2024-07-01 model lacks the zone rebalancing policy), through the SDK's model for the
+    /// rest.
     pub async fn scale_set(&self, set: &ScaleSetRef) -> Result<ScaleSet, Failure> {
-        let vmss = self
-            .client
-            .virtual_machine_scale_sets_client()
-            .get(
-                &set.resource_group,
-                &set.name,
-                &self.settings.subscription_id,
-            )
+        let doing = "read the scale set";
+        let path = format!(
+            "{}?api-version={NEWER_API_VERSION}",
+            self.scale_set_path(set)
+        );
+        let json = self
+            .get_json(&path)
             .await
-            .map_err(|e| self.failure(e, set, "read the scale set"))?;
-        Ok(scale_set_from_model(&vmss))
+            .map_err(|e| self.failure(e, set, doing))?;
+        let vmss: compute::models::VirtualMachineScaleSet = serde_json::from_value(json.clone())
+            .map_err(|e| {
+                let e = azure_core::Error::full(ErrorKind::DataConversion, e, "scale set");
+                self.failure(e, set, doing)
+            })?;
+        let mut ss = scale_set_from_model(&vmss);
+        ss.replacements.zone_rebalancing = zone_rebalancing(&json);
+        Ok(ss)
     }
 
     /// Lists every instance of the scale set with its instance view, following every page.
@@ -505,6 +646,9 @@ impl AzureClient {
     ) -> Result<Vec<Instance>, Failure> {
         let sub = &self.settings.subscription_id;
         let listed = match scale_set.orchestration {
+            Orchestration::Uniform if scale_set.replacements.resilient_deletes => {
+                self.uniform_with_deletion_status(set, scale_set).await
+            }
             Orchestration::Uniform => {
                 let pages = self
                     .client
@@ -548,6 +692,40 @@ impl AzureClient {
             Cut::Read(e) => self.failure(e, set, "list the scale set's instances"),
             Cut::Paging(why) => paging_failure(set, &why),
         })
+    }
+
+    /// A Uniform set's VMs listed as JSON at [`NEWER_API_VERSION`], with their
+    /// `resilientVMDeletionStatus` (for a set with resilient deletes: a VM whose deletion Azure
+    /// is retrying says `InProgress` even while it shows `Failed`); the rest as the SDK's
+    /// model reads it. One listing, in place of the 2024-07-01 one.
+    async fn uniform_with_deletion_status(
+        &self,
+        set: &ScaleSetRef,
+        scale_set: &ScaleSet,
+    ) -> Result<Vec<Instance>, Cut<azure_core::Error>> {
+        let path = format!(
+            "{}/virtualMachines?api-version={NEWER_API_VERSION}&$expand={INSTANCE_VIEW}",
+            self.scale_set_path(set)
+        );
+        let first = self.url(&path).map_err(Cut::Read)?;
+        let vms = paging::whole(self.json_pages(first), Pages::starting_at(&path)).await?;
+        vms.into_iter()
+            .map(|v| {
+                let status = v
+                    .pointer("/properties/resilientVMDeletionStatus")
+                    .and_then(serde_json::Value::as_str)
+                    .map(first_line);
+                let vm: compute::models::VirtualMachineScaleSetVm = serde_json::from_value(v)
+                    .map_err(|e| {
+                        Cut::Read(azure_core::Error::full(ErrorKind::DataConversion, e, "VM"))
+                    })?;
+                Ok(Instance {
+                    set_id: scale_set.id.clone(),
+                    deletion_status: status,
+                    ..instance_from_vmss_vm(&vm, &set.name)
+                })
+            })
+            .collect()
     }
 
     /// Turns an SDK error into a sentence naming the thing and what to check.
@@ -772,6 +950,43 @@ pub fn scale_set_from_model(vmss: &compute::models::VirtualMachineScaleSet) -> S
                         .and_then(|a| a.enable_automatic_os_upgrade)
                         .unwrap_or(false)
             }),
+        replacements: props.map(replacements).unwrap_or_default(),
+        services: None,
+    }
+}
+
+/// The repairs and resiliency policies of a scale set's model (2024-07-01 has all but zone
+/// rebalancing, which [`zone_rebalancing`] reads).
+fn replacements(p: &compute::models::VirtualMachineScaleSetProperties) -> Replacements {
+    let repairs = p
+        .automatic_repairs_policy
+        .as_ref()
+        .filter(|r| r.enabled == Some(true))
+        .map(|r| crate::reconcile::RepairPolicy {
+            grace_period: r
+                .grace_period
+                .as_deref()
+                .map(first_line)
+                .filter(|g| !g.is_empty()),
+            action: r
+                .repair_action
+                .as_ref()
+                .and_then(|a| serde_json::to_value(a).ok())
+                .and_then(|v| v.as_str().map(first_line))
+                .unwrap_or_else(|| "Replace".into()),
+        });
+    let resiliency = p.resiliency_policy.as_ref();
+    Replacements {
+        repairs,
+        zone_rebalancing: false,
+        resilient_creates: resiliency
+            .and_then(|r| r.resilient_vm_creation_policy.as_ref())
+            .and_then(|c| c.enabled)
+            .unwrap_or(false),
+        resilient_deletes: resiliency
+            .and_then(|r| r.resilient_vm_deletion_policy.as_ref())
+            .and_then(|d| d.enabled)
+            .unwrap_or(false),
     }
 }
 
@@ -788,6 +1003,8 @@ pub struct InstanceView {
     pub computer_name: Option<String>,
     /// The first error status's code and message, the VM's own or an extension's.
     pub reason: Option<String>,
+    /// The `ProvisioningState/...` status's `time`: when the VM's state last changed.
+    pub state_since: Option<time::OffsetDateTime>,
 }
 
 impl InstanceView {
@@ -807,6 +1024,15 @@ impl InstanceView {
         };
         let power_state = status("PowerState");
         let provisioning_state = status("ProvisioningState");
+        let state_since = statuses
+            .iter()
+            .find(|s| {
+                s.code
+                    .as_deref()
+                    .and_then(|c| c.split_once('/'))
+                    .is_some_and(|(kind, _)| kind.eq_ignore_ascii_case("ProvisioningState"))
+            })
+            .and_then(|s| s.time);
         let own = statuses.iter().find_map(|s| error_text(s, None));
         let extension = || {
             extensions.iter().find_map(|x| {
@@ -825,6 +1051,7 @@ impl InstanceView {
                 .filter(|c| !c.is_empty())
                 .map(|c| printable(c).into_owned()),
             reason: own.or_else(extension),
+            state_since,
         }
     }
 }
@@ -877,6 +1104,13 @@ pub fn instance_from_vmss_vm(
         view,
     );
     i.health = health;
+    i.vm_id = props.and_then(|p| p.vm_id.clone());
+    if let Some(p) = props.and_then(|p| p.protection_policy.as_ref()) {
+        i.protection = crate::reconcile::Protection {
+            from_scale_in: p.protect_from_scale_in.unwrap_or(false),
+            from_scale_set_actions: p.protect_from_scale_set_actions.unwrap_or(false),
+        };
+    }
     i
 }
 
@@ -908,6 +1142,7 @@ pub fn instance_from_vm(vm: &compute::models::VirtualMachine, scale_set: &str) -
     );
     i.health = iv.and_then(|v| health(v.vm_health.as_ref()));
     i.pooled = iv.and_then(|v| v.is_vm_in_standby_pool).unwrap_or(false);
+    i.vm_id = props.and_then(|p| p.vm_id.clone());
     i
 }
 
@@ -933,6 +1168,7 @@ fn instance(
             .or(view.provisioning_state),
         power_state: view.power_state,
         reason: view.reason,
+        state_since: view.state_since,
         ..Instance::default()
     }
 }

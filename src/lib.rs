@@ -26,6 +26,7 @@ pub mod reconcile;
 pub mod record;
 pub mod record_html;
 pub mod redacted;
+pub mod replacements;
 pub mod report;
 pub mod retry;
 pub mod settings;

@@ -49,6 +49,8 @@ pub struct Outcome {
     pub targets: Vec<TargetRow>,
     /// The output variables, as set.
     pub variables: Vec<(String, String)>,
+    /// Each scale set and what Azure itself does to its VMs, as last read (after the wait).
+    pub sets: Vec<SetReplacements>,
     /// The sentence the step failed with, if it failed.
     pub failure: Option<String>,
 }
@@ -160,6 +162,30 @@ pub struct SetCheck {
     /// Its latest rolling upgrade was still rolling forward: the wait went on even when every
     /// VM listed looked settled.
     pub rolling_forward: bool,
+    /// An automatic zone rebalance was under way: the wait went on.
+    pub zone_rebalancing: bool,
+}
+
+/// A scale set and what Azure replaces or retries in it on its own (contract: "Azure's own
+/// replacements"), as the step last read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetReplacements {
+    /// The scale set's name.
+    pub scale_set: String,
+    /// Its resource group.
+    pub resource_group: String,
+    /// Its automatic repairs policy, when enabled.
+    pub repairs: Option<crate::reconcile::RepairPolicy>,
+    /// The `AutomaticRepairs` service's state (`Running`, `Suspended`), when read.
+    pub repairs_state: Option<String>,
+    /// Automatic zone rebalancing is enabled.
+    pub zone_rebalancing: bool,
+    /// A rebalance was under way when last read.
+    pub rebalance_under_way: bool,
+    /// Resilient VM creation is enabled.
+    pub resilient_creates: bool,
+    /// Resilient VM deletion is enabled.
+    pub resilient_deletes: bool,
 }
 
 /// One check of the wait.
@@ -206,6 +232,9 @@ pub enum Decision {
     Pooled,
     /// Kept: its VM is not listed, but its absence could not be proven (which proof, why).
     Unproven(crate::reconcile::Unproven),
+    /// Kept, not output: automatic repairs are about to replace its VM (unhealthy past the
+    /// grace period).
+    RepairDue,
 }
 
 /// Why a target is out of scope: the first of [`Scope::contains`]'s conditions it fails.
@@ -265,6 +294,7 @@ pub fn target_rows<'a>(targets: &[Target], scope: &Scope, plan: &'a Plan) -> Vec
         .chain(each(&plan.foreign, Decision::Foreign))
         .chain(plan.shared.iter().map(|(t, _)| (t, Decision::SharedName)))
         .chain(kept(&plan.pooled, Decision::Pooled))
+        .chain(kept(&plan.repair_due, Decision::RepairDue))
         .chain(
             plan.unproven
                 .iter()

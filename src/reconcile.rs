@@ -111,11 +111,48 @@ pub struct Instance {
     /// The Application Health state Azure reports (`instanceView.vmHealth`), when it does:
     /// `HealthState/healthy`, `HealthState/unhealthy`...
     pub health: Option<String>,
+    /// `vmId`, Azure's own id of the VM: unlike its name (a Uniform instance id may be reused),
+    /// never given to another VM.
+    pub vm_id: Option<String>,
+    /// When its provisioning state last changed: the instance view's `ProvisioningState/...`
+    /// status's `time`. Automatic repairs' grace period starts then.
+    pub state_since: Option<time::OffsetDateTime>,
+    /// Its instance protection (`protectionPolicy`): scale-set actions (repairs, zone
+    /// rebalancing, upgrades) leave a protected VM alone.
+    pub protection: Protection,
+    /// `resilientVMDeletionStatus` (`Enabled`, `Disabled`, `InProgress`, `Failed`), where the
+    /// listing says it (Uniform sets with resilient deletes, read at a newer api-version).
+    pub deletion_status: Option<String>,
+    /// Azure is deleting it, whatever its provisioning state says now: an earlier listing
+    /// showed it `Deleting` (a resilient delete alternates between `Deleting` and `Failed`),
+    /// or its deletion is being retried ([`being_deleted`]).
+    pub deleting: bool,
+    /// Automatic repairs are about to replace it ([`repair_due`]): a member, but not output.
+    pub repair_due: bool,
+}
+
+/// A VM's instance protection (`protectionPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Protection {
+    /// `protectFromScaleIn`.
+    pub from_scale_in: bool,
+    /// `protectFromScaleSetActions`.
+    pub from_scale_set_actions: bool,
+}
+
+impl Protection {
+    /// Either policy: Azure's automatic repairs and zone rebalancing leave the VM alone.
+    pub fn any(self) -> bool {
+        self.from_scale_in || self.from_scale_set_actions
+    }
 }
 
 impl Instance {
     /// This instance's state.
     pub fn state(&self) -> InstanceState {
+        if self.deleting {
+            return InstanceState::Gone;
+        }
         match classify(
             self.provisioning_state.as_deref(),
             self.power_state.as_deref(),
@@ -137,6 +174,9 @@ impl Instance {
             .provisioning_state
             .as_deref()
             .unwrap_or("state unknown");
+        if self.deleting && !prov.eq_ignore_ascii_case("deleting") {
+            return format!("being deleted (Azure retries the delete; now {prov})");
+        }
         match (&self.power_state, self.state()) {
             (Some(power), InstanceState::Stopped | InstanceState::Pending)
                 if prov.eq_ignore_ascii_case("succeeded") =>
@@ -415,6 +455,9 @@ pub struct Plan {
     pub pooled: Vec<(Target, Instance)>,
     /// Targets that match no VM, whose absence could not be proven: kept, and why.
     pub unproven: Vec<(Target, Unproven)>,
+    /// Targets of members that automatic repairs are about to replace ([`repair_due`]): kept
+    /// until the VM is gone, not output.
+    pub repair_due: Vec<(Target, Instance)>,
 }
 
 impl Plan {
@@ -431,6 +474,7 @@ impl Plan {
             + self.shared.len()
             + self.pooled.len()
             + self.unproven.len()
+            + self.repair_due.len()
     }
 }
 
@@ -539,6 +583,7 @@ pub fn plan(
             }
         };
         match i.state() {
+            InstanceState::Member if i.repair_due => out.repair_due.push((t.clone(), i.clone())),
             InstanceState::Member if t.disabled => out.disabled.push(t.clone()),
             InstanceState::Member => out.members.push(t.clone()),
             InstanceState::Pending => out.pending.push(t.clone()),
@@ -549,7 +594,7 @@ pub fn plan(
                 t.clone(),
                 RemovalReason::InstanceGone {
                     instance: i.name.clone(),
-                    state: i.provisioning_state.clone().unwrap_or_default(),
+                    state: i.describe_state(),
                 },
             )),
         }
@@ -564,7 +609,8 @@ pub fn plan(
                 .iter()
                 .find(|i| i.state() == InstanceState::Member),
         })
-        .filter(|i| i.state() == InstanceState::Member)
+        // One about to be replaced registers no Tentacle that lasts: not worth a warning.
+        .filter(|i| i.state() == InstanceState::Member && !i.repair_due)
         .cloned()
         .collect();
     unregistered.sort_by(|a, b| a.computer_name.cmp(&b.computer_name));
@@ -739,6 +785,133 @@ pub fn prove_by_reads(plan: &mut Plan, prefixes: &[Prefix], evidence: &HashMap<S
         }
     }
     plan.remove = remove;
+}
+
+/// A scale set's automatic repairs policy (`automaticRepairsPolicy`), when it is enabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairPolicy {
+    /// `gracePeriod` as Azure wrote it (`PT10M`); `None` when it gave none (the default).
+    pub grace_period: Option<String>,
+    /// `repairAction`: `Replace` (the default), `Restart` or `Reimage`.
+    pub action: String,
+}
+
+/// Azure's default and shortest grace period: 10 minutes (`PT10M`).
+pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl RepairPolicy {
+    /// How long Azure waits after a VM's state change before it repairs it. A grace period
+    /// missing or not read as ISO 8601 is Azure's default and minimum, 10 minutes: the
+    /// shortest wait, so the rule errs on the side of not deploying to a VM about to go.
+    pub fn grace(&self) -> std::time::Duration {
+        self.grace_period
+            .as_deref()
+            .and_then(iso8601_duration)
+            .map_or(DEFAULT_GRACE, |g| g.max(DEFAULT_GRACE))
+    }
+
+    /// The grace period as written, or Azure's default.
+    pub fn grace_text(&self) -> &str {
+        self.grace_period.as_deref().unwrap_or("PT10M")
+    }
+}
+
+/// An ISO 8601 duration of days, hours, minutes and seconds (`PT10M`, `PT1H30M`, `P1DT2H`,
+/// `PT90.5S`), as Azure writes grace periods; `None` for anything else (years, months, weeks,
+/// signs, an empty `PT`).
+pub fn iso8601_duration(text: &str) -> Option<std::time::Duration> {
+    let rest = text.trim().to_ascii_uppercase();
+    let rest = rest.strip_prefix('P')?;
+    let (days, time) = match rest.split_once('T') {
+        Some((d, t)) if !t.is_empty() => (d, t),
+        Some(_) => return None,
+        None => (rest, ""),
+    };
+    let mut seconds = 0f64;
+    let mut any = false;
+    for (part, units) in [
+        (days, &[('D', 86_400.0)][..]),
+        (time, &[('H', 3_600.0), ('M', 60.0), ('S', 1.0)][..]),
+    ] {
+        let mut number = String::new();
+        let mut next_unit = 0;
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' || c == ',' {
+                number.push(if c == ',' { '.' } else { c });
+                continue;
+            }
+            let at = units[next_unit..].iter().position(|(u, _)| *u == c)? + next_unit;
+            seconds += number.parse::<f64>().ok()? * units[at].1;
+            number.clear();
+            next_unit = at + 1;
+            any = true;
+        }
+        if !number.is_empty() {
+            return None;
+        }
+    }
+    (any && seconds.is_finite()).then(|| std::time::Duration::from_secs_f64(seconds))
+}
+
+/// The contract's repairs rule: automatic repairs are about to replace (or restart, or
+/// reimage) a member that Azure reports `HealthState/unhealthy` once its last provisioning
+/// state change is longer ago than the grace period. Not while repairs are suspended, not for
+/// a protected VM (either protection policy exempts it), and not when the time of its last
+/// change is unknown (nothing says the grace period is over).
+pub fn repair_due(
+    i: &Instance,
+    policy: &RepairPolicy,
+    repairs_suspended: bool,
+    now: time::OffsetDateTime,
+) -> bool {
+    let unhealthy = i
+        .health
+        .as_deref()
+        .is_some_and(|h| h.trim().eq_ignore_ascii_case("HealthState/unhealthy"));
+    let past_grace = i
+        .state_since
+        .is_some_and(|since| now - since > policy.grace());
+    !repairs_suspended
+        && unhealthy
+        && past_grace
+        && !i.protection.any()
+        && i.state() == InstanceState::Member
+}
+
+/// Whether a VM's deletion is under way now, as the listing itself says: `Deleting`, or
+/// Azure retrying a delete (`resilientVMDeletionStatus: InProgress`), whatever its
+/// provisioning state (a retried delete shows `Failed` between attempts).
+pub fn being_deleted(i: &Instance) -> bool {
+    let state = |s: &Option<String>, wanted: &str| {
+        s.as_deref()
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(wanted))
+    };
+    state(&i.provisioning_state, "Deleting") || state(&i.deletion_status, "InProgress")
+}
+
+/// The key a VM is remembered by across listings: its scale set and Azure's `vmId` (its name
+/// where the listing gives no `vmId`), ignoring case.
+pub fn vm_key(i: &Instance) -> String {
+    let id = i.vm_id.as_deref().unwrap_or(&i.name);
+    format!("{}|{}", i.set_id, id).to_ascii_lowercase()
+}
+
+/// The VMs the step saw being deleted in any listing so far, by [`vm_key`].
+pub type SeenDeleting = HashSet<String>;
+
+/// The contract's resilient-delete rule over one listing: a VM seen being deleted in an
+/// earlier listing (`seen`), or being deleted in this one, is gone whatever this listing
+/// says (`Failed` included); `seen` then remembers this listing's for the next.
+pub fn mark_deleting(instances: &mut [Instance], seen: &mut SeenDeleting) {
+    for i in instances.iter_mut() {
+        let key = vm_key(i);
+        if being_deleted(i) {
+            seen.insert(key);
+            i.deleting = true;
+        } else if seen.contains(&key) {
+            i.deleting = true;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1403,5 +1576,195 @@ mod tests {
         prove_by_listings(&mut p, &web(), &[(SET.to_string(), HashSet::new())].into());
         prove_by_reads(&mut p, &web(), &HashMap::new());
         assert!(p.remove.is_empty());
+    }
+    #[test]
+    fn grace_periods_read_as_iso_8601_durations() {
+        let d = |s: &str| iso8601_duration(s).map(|d| d.as_secs_f64());
+        assert_eq!(d("PT10M"), Some(600.0));
+        assert_eq!(d("PT1H30M"), Some(5400.0));
+        assert_eq!(d("pt90m"), Some(5400.0));
+        assert_eq!(d("P1DT2H"), Some(93_600.0));
+        assert_eq!(d("PT90.5S"), Some(90.5));
+        assert_eq!(d("P2D"), Some(172_800.0));
+        for bad in [
+            "", "P", "PT", "10M", "PT10", "PT10X", "P1M", "PT10M5H", "-PT10M",
+        ] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+        let policy = |g: Option<&str>| RepairPolicy {
+            grace_period: g.map(str::to_string),
+            action: "Replace".into(),
+        };
+        assert_eq!(policy(Some("PT30M")).grace().as_secs(), 1800);
+        // Missing, unreadable or below Azure's minimum: the minimum, 10 minutes.
+        assert_eq!(policy(None).grace(), DEFAULT_GRACE);
+        assert_eq!(policy(Some("soon")).grace(), DEFAULT_GRACE);
+        assert_eq!(policy(Some("PT1M")).grace(), DEFAULT_GRACE);
+        assert_eq!(policy(None).grace_text(), "PT10M");
+    }
+
+    #[test]
+    fn an_unhealthy_member_past_its_grace_period_is_about_to_be_repaired() {
+        let now = time::macros::datetime!(2026-11-23 10:00 UTC);
+        let policy = RepairPolicy {
+            grace_period: Some("PT10M".into()),
+            action: "Replace".into(),
+        };
+        let vm = |health: &str, minutes_ago: i64| {
+            let mut i = up("web0000aa");
+            i.health = Some(health.into());
+            i.state_since = Some(now - time::Duration::minutes(minutes_ago));
+            i
+        };
+        assert!(repair_due(
+            &vm("HealthState/unhealthy", 11),
+            &policy,
+            false,
+            now
+        ));
+        assert!(repair_due(
+            &vm("healthstate/UNHEALTHY", 60),
+            &policy,
+            false,
+            now
+        ));
+        // Inside the grace period, healthy, unknown, or health not reported: not yet.
+        assert!(!repair_due(
+            &vm("HealthState/unhealthy", 9),
+            &policy,
+            false,
+            now
+        ));
+        assert!(!repair_due(
+            &vm("HealthState/healthy", 60),
+            &policy,
+            false,
+            now
+        ));
+        assert!(!repair_due(
+            &vm("HealthState/unknown", 60),
+            &policy,
+            false,
+            now
+        ));
+        let mut no_health = vm("", 60);
+        no_health.health = None;
+        assert!(!repair_due(&no_health, &policy, false, now));
+        // No time for its last change: nothing says the grace period is over.
+        let mut timeless = vm("HealthState/unhealthy", 60);
+        timeless.state_since = None;
+        assert!(!repair_due(&timeless, &policy, false, now));
+        // Repairs suspended, or a protected VM: Azure leaves it alone.
+        assert!(!repair_due(
+            &vm("HealthState/unhealthy", 60),
+            &policy,
+            true,
+            now
+        ));
+        for protection in [
+            Protection {
+                from_scale_in: true,
+                from_scale_set_actions: false,
+            },
+            Protection {
+                from_scale_in: false,
+                from_scale_set_actions: true,
+            },
+        ] {
+            let mut protected = vm("HealthState/unhealthy", 60);
+            protected.protection = protection;
+            assert!(!repair_due(&protected, &policy, false, now));
+        }
+        // Only members: a stopped or failed VM is not deployed to anyway.
+        let mut stopped = vm("HealthState/unhealthy", 60);
+        stopped.power_state = Some("deallocated".into());
+        assert!(!repair_due(&stopped, &policy, false, now));
+        // A longer grace period covers it.
+        let long = RepairPolicy {
+            grace_period: Some("PT90M".into()),
+            ..policy.clone()
+        };
+        assert!(!repair_due(
+            &vm("HealthState/unhealthy", 60),
+            &long,
+            false,
+            now
+        ));
+    }
+
+    #[test]
+    fn a_member_about_to_be_repaired_is_kept_not_output_nor_unregistered() {
+        let mut due = up("web0000aa");
+        due.repair_due = true;
+        let mut due_without_target = up("web0000bb");
+        due_without_target.repair_due = true;
+        let p = plan(
+            &[due, due_without_target, up("web0000cc")],
+            &[
+                target("Machines-1", "web0000aa"),
+                target("Machines-3", "web0000cc"),
+            ],
+            &scope(),
+            &web(),
+        );
+        assert_eq!(ids(&p.members), ["Machines-3"]);
+        assert_eq!(p.repair_due.len(), 1);
+        assert_eq!(p.repair_due[0].0.id, "Machines-1");
+        assert!(p.remove.is_empty() && p.unregistered.is_empty());
+        assert_eq!(p.in_scope(), 2);
+    }
+
+    #[test]
+    fn a_vm_seen_deleting_stays_gone_when_a_later_listing_says_failed() {
+        let mut seen = SeenDeleting::new();
+        let vm = |state: &str| {
+            let mut i = inst("web0000aa", state, "running");
+            i.vm_id = Some("0b7e4a9c-1d2f".into());
+            i
+        };
+        // Listing 1: Deleting. Listing 2: Failed (a retry failed). Listing 3: Failed again.
+        let mut first = [vm("Deleting"), up("web0000bb")];
+        mark_deleting(&mut first, &mut seen);
+        assert_eq!(first[0].state(), Gone);
+        assert_eq!(first[1].state(), Member);
+        for _ in 0..2 {
+            let mut later = [vm("Failed")];
+            mark_deleting(&mut later, &mut seen);
+            assert_eq!(later[0].state(), Gone, "never a failed VM");
+            assert_eq!(
+                later[0].describe_state(),
+                "being deleted (Azure retries the delete; now Failed)"
+            );
+            let p = plan(
+                &later,
+                &[target("Machines-1", "web0000aa")],
+                &scope(),
+                &web(),
+            );
+            assert!(p.failed.is_empty() && p.members.is_empty());
+            assert_eq!(removed(&p), ["Machines-1"]);
+        }
+        // A new VM under the reused name (another vmId) is not the one being deleted.
+        let mut reused = [inst("web0000aa", "Creating", "")];
+        reused[0].vm_id = Some("5c2e9f7a-3b1d".into());
+        mark_deleting(&mut reused, &mut seen);
+        assert_eq!(reused[0].state(), Pending);
+        // Never seen deleting: a Failed VM is failed, as ever.
+        let mut fresh = SeenDeleting::new();
+        let mut failed = [vm("Failed")];
+        mark_deleting(&mut failed, &mut fresh);
+        assert_eq!(failed[0].state(), Failed);
+        // A delete Azure says it is retrying is gone even between attempts, never seen
+        // Deleting.
+        let mut retried = [vm("Failed")];
+        retried[0].deletion_status = Some("InProgress".into());
+        mark_deleting(&mut retried, &mut fresh);
+        assert_eq!(retried[0].state(), Gone);
+        // A retry that gave up (`Failed` status) is a failed VM.
+        let mut gave_up = [vm("Failed")];
+        gave_up[0].vm_id = Some("other".into());
+        gave_up[0].deletion_status = Some("Failed".into());
+        mark_deleting(&mut gave_up, &mut SeenDeleting::new());
+        assert_eq!(gave_up[0].state(), Failed);
     }
 }

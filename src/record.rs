@@ -43,6 +43,45 @@ pub struct Record {
     pub targets: Vec<TargetRow>,
     /// The output variables as set (none on a failure).
     pub output_variables: BTreeMap<String, String>,
+    /// Each scale set and what Azure replaces or retries in it on its own, as last read
+    /// (absent from records made before it was added; empty when the step failed first).
+    #[serde(default)]
+    pub scale_sets: Vec<SetPolicyRow>,
+}
+
+/// A scale set's policies for replacing VMs on its own (contract: "Azure's own replacements").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SetPolicyRow {
+    /// Its name.
+    pub name: String,
+    /// Its resource group.
+    pub resource_group: String,
+    /// Its automatic repairs, when enabled.
+    pub automatic_repairs: Option<RepairsRow>,
+    /// Automatic zone rebalancing is enabled.
+    pub zone_rebalancing: bool,
+    /// A zone rebalance was under way when the set was last read.
+    pub rebalance_under_way: bool,
+    /// Resilient VM creation is enabled (a create is retried while the VM stays `Creating`).
+    #[serde(rename = "resilientVMCreation")]
+    pub resilient_vm_creation: bool,
+    /// Resilient VM deletion is enabled (a delete is retried, the VM alternating between
+    /// `Deleting` and `Failed`).
+    #[serde(rename = "resilientVMDeletion")]
+    pub resilient_vm_deletion: bool,
+}
+
+/// A scale set's automatic repairs policy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RepairsRow {
+    /// `gracePeriod` as Azure wrote it, or Azure's default `PT10M`.
+    pub grace_period: String,
+    /// `repairAction`: `Replace`, `Restart` or `Reimage`.
+    pub repair_action: String,
+    /// The `AutomaticRepairs` service's state (`Running`, `Suspended`), when read.
+    pub service_state: Option<String>,
 }
 
 /// The run: who, where, when, and with which settings (never a secret).
@@ -202,6 +241,9 @@ pub struct SetRow {
     pub pooled: usize,
     /// Its latest rolling upgrade was `RollingForward`, so the wait went on.
     pub rolling_forward: bool,
+    /// An automatic zone rebalance was under way, so the wait went on.
+    #[serde(default)]
+    pub zone_rebalancing: bool,
 }
 
 /// One of Azure's read buckets.
@@ -234,6 +276,12 @@ pub struct VmRow {
     pub reason: Option<String>,
     /// The Application Health state Azure reports (`instanceView.vmHealth`), when it does.
     pub health: Option<String>,
+    /// Its instance protection: `scaleIn`, `scaleSetActions` (empty when none).
+    #[serde(default)]
+    pub protected_from: Vec<String>,
+    /// Automatic repairs are about to replace it: unhealthy past its set's grace period.
+    #[serde(default)]
+    pub repair_due: bool,
     /// `member`, `pending`, `stopped`, `failed`, `pooled` or `gone` (gone too when the final
     /// listing no longer has it).
     pub class: String,
@@ -347,6 +395,7 @@ fn decision(d: &Decision) -> &'static str {
         Decision::Disabled => "disabled",
         Decision::Pooled => "pooled",
         Decision::Unproven(_) => "unproven",
+        Decision::RepairDue => "repairDue",
     }
 }
 
@@ -382,6 +431,7 @@ fn check_row(c: &Check) -> CheckRow {
                     gone: n.gone,
                     pooled: n.pooled,
                     rolling_forward: s.rolling_forward,
+                    zone_rebalancing: s.zone_rebalancing,
                 }
             })
             .collect(),
@@ -424,6 +474,8 @@ fn vm_rows(outcome: &Outcome) -> Vec<VmRow> {
             power_state: i.power_state.clone(),
             reason: i.reason.clone(),
             health: i.health.clone(),
+            protected_from: protected_from(i.protection),
+            repair_due: i.repair_due,
             class: class_name(i.state()).into(),
             target: matched_target(i, &by_host).map(|t| TargetRef {
                 id: t.id.clone(),
@@ -453,12 +505,47 @@ fn vm_rows(outcome: &Outcome) -> Vec<VmRow> {
             power_state: None,
             reason: None,
             health: None,
+            protected_from: Vec::new(),
+            repair_due: false,
             class: class_name(if listed { InstanceState::Gone } else { last }).into(),
             target: None,
             history: history(Some(h)),
         });
     }
     rows
+}
+
+/// A VM's protection policies, as the record names them.
+fn protected_from(p: crate::reconcile::Protection) -> Vec<String> {
+    [
+        (p.from_scale_in, "scaleIn"),
+        (p.from_scale_set_actions, "scaleSetActions"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| name.to_string())
+    .collect()
+}
+
+/// Each scale set's policies for replacing VMs on its own.
+fn set_policy_rows(outcome: &Outcome) -> Vec<SetPolicyRow> {
+    outcome
+        .sets
+        .iter()
+        .map(|s| SetPolicyRow {
+            name: s.scale_set.clone(),
+            resource_group: s.resource_group.clone(),
+            automatic_repairs: s.repairs.as_ref().map(|r| RepairsRow {
+                grace_period: r.grace_text().to_string(),
+                repair_action: r.action.clone(),
+                service_state: s.repairs_state.clone(),
+            }),
+            zone_rebalancing: s.zone_rebalancing,
+            rebalance_under_way: s.rebalance_under_way,
+            resilient_vm_creation: s.resilient_creates,
+            resilient_vm_deletion: s.resilient_deletes,
+        })
+        .collect()
 }
 
 fn minutes(d: std::time::Duration) -> f64 {
@@ -554,6 +641,7 @@ impl Record {
                 })
                 .collect(),
             output_variables: outcome.variables.iter().cloned().collect(),
+            scale_sets: set_policy_rows(outcome),
         };
         record.scrubbed(&settings.redactor())
     }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 /// The order decisions are listed in: what was deployed to and removed first, then the kinds
 /// of kept, then the targets left out.
-const DECISION_ORDER: [&str; 13] = [
+const DECISION_ORDER: [&str; 14] = [
     "output",
     "removed",
     "failed",
@@ -19,6 +19,7 @@ const DECISION_ORDER: [&str; 13] = [
     "unverified",
     "pooled",
     "unproven",
+    "repairDue",
     "preExisting",
     "disabled",
     "outOfScope",
@@ -101,6 +102,7 @@ pub fn render(record: &Record) -> String {
     run_facts(&mut h, record);
     targets(&mut h, &record.targets, &record.vms);
     vms(&mut h, &record.vms);
+    scale_sets(&mut h, record);
     timeline(&mut h, record);
     variables(&mut h, record);
     checks(&mut h, record);
@@ -112,7 +114,7 @@ pub fn render(record: &Record) -> String {
 fn summary(record: &Record) -> String {
     let count = |d: &str| record.targets.iter().filter(|t| t.decision == d).count();
     // The decisions between removed and pre-existing are the kinds of kept.
-    let kept = DECISION_ORDER[2..10].iter().map(|d| count(d)).sum();
+    let kept = DECISION_ORDER[2..11].iter().map(|d| count(d)).sum();
     crate::report::record_summary(
         &record.run.result,
         record.run.failure.as_deref(),
@@ -234,7 +236,7 @@ fn targets(h: &mut String, rows: &[TargetRow], vms: &[VmRow]) {
 fn vms(h: &mut String, rows: &[VmRow]) {
     let _ = writeln!(
         h,
-        "<h2>VMs ({})</h2>\n<table><thead><tr><th>Scale set</th><th>Instance</th><th>VM</th><th>Computer name</th><th>Provisioning</th><th>Power</th><th>Class</th><th>Health</th><th>Target</th><th>Azure's reason</th></tr></thead><tbody>",
+        "<h2>VMs ({})</h2>\n<table><thead><tr><th>Scale set</th><th>Instance</th><th>VM</th><th>Computer name</th><th>Provisioning</th><th>Power</th><th>Class</th><th>Health</th><th>Protection</th><th>Target</th><th>Azure's reason</th></tr></thead><tbody>",
         rows.len()
     );
     for v in rows {
@@ -245,7 +247,7 @@ fn vms(h: &mut String, rows: &[VmRow]) {
             .unwrap_or_else(|| "&mdash;".into());
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"tag {}\">{}</span></td><td>{}</td><td>{target}</td><td class=\"why\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"tag {}\">{}</span></td><td>{}</td><td>{}</td><td>{target}</td><td class=\"why\">{}</td></tr>",
             escape(&v.scale_set),
             escape(&v.instance_id),
             escape(&v.name),
@@ -254,8 +256,59 @@ fn vms(h: &mut String, rows: &[VmRow]) {
             opt(v.power_state.as_deref()),
             escape(&v.class),
             escape(&v.class),
-            opt(v.health.as_deref()),
+            match (v.health.as_deref(), v.repair_due) {
+                (Some(health), true) => format!("{} <small>(repair due)</small>", escape(health)),
+                (health, _) => opt(health),
+            },
+            if v.protected_from.is_empty() {
+                "&mdash;".to_string()
+            } else {
+                escape(&v.protected_from.join(", "))
+            },
             opt(v.reason.as_deref()),
+        );
+    }
+    h.push_str("</tbody></table>\n");
+}
+
+/// Each scale set's policies for replacing VMs on its own (nothing when none is on).
+fn scale_sets(h: &mut String, record: &Record) {
+    let on = |s: &crate::record::SetPolicyRow| {
+        s.automatic_repairs.is_some()
+            || s.zone_rebalancing
+            || s.resilient_vm_creation
+            || s.resilient_vm_deletion
+    };
+    if !record.scale_sets.iter().any(on) {
+        return;
+    }
+    h.push_str("<h2>Azure's own replacements</h2>\n<table><thead><tr><th>Scale set</th><th>Automatic repairs</th><th>Zone balancing</th><th>Resilient create</th><th>Resilient delete</th></tr></thead><tbody>\n");
+    let yes = |b: bool| if b { "on" } else { "off" };
+    for s in &record.scale_sets {
+        let repairs = match &s.automatic_repairs {
+            Some(r) => format!(
+                "{}, grace {}{}",
+                escape(&r.repair_action),
+                escape(&r.grace_period),
+                r.service_state
+                    .as_deref()
+                    .map(|st| format!(" <small>({})</small>", escape(st)))
+                    .unwrap_or_default()
+            ),
+            None => "off".into(),
+        };
+        let balance = match (s.zone_rebalancing, s.rebalance_under_way) {
+            (_, true) => "rebalance under way",
+            (true, false) => "on",
+            (false, false) => "off",
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{} <small>({})</small></td><td>{repairs}</td><td>{balance}</td><td>{}</td><td>{}</td></tr>",
+            escape(&s.name),
+            escape(&s.resource_group),
+            yes(s.resilient_vm_creation),
+            yes(s.resilient_vm_deletion)
         );
     }
     h.push_str("</tbody></table>\n");
@@ -459,7 +512,7 @@ fn variables(h: &mut String, record: &Record) {
 fn checks(h: &mut String, record: &Record) {
     let _ = writeln!(
         h,
-        "<h2>Checks ({})</h2>\n<table><thead><tr><th>#</th><th>When</th><th>Scale set</th><th>State</th><th>Ready</th><th>Changing</th><th>Stopped</th><th>Failed</th><th>Gone</th><th>Pooled</th><th>Rolling upgrade</th><th>Read budget left</th></tr></thead><tbody>",
+        "<h2>Checks ({})</h2>\n<table><thead><tr><th>#</th><th>When</th><th>Scale set</th><th>State</th><th>Ready</th><th>Changing</th><th>Stopped</th><th>Failed</th><th>Gone</th><th>Pooled</th><th>Azure's own changes</th><th>Read budget left</th></tr></thead><tbody>",
         record.checks.len()
     );
     for c in &record.checks {
@@ -500,10 +553,11 @@ fn checks(h: &mut String, record: &Record) {
                 n(s.failed),
                 n(s.gone),
                 n(s.pooled),
-                if s.rolling_forward {
-                    "rolling forward"
-                } else {
-                    ""
+                match (s.rolling_forward, s.zone_rebalancing) {
+                    (true, true) => "rolling forward, zone rebalance",
+                    (true, false) => "rolling forward",
+                    (false, true) => "zone rebalance",
+                    (false, false) => "",
                 }
             );
         }

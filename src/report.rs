@@ -419,6 +419,18 @@ pub fn plan(
             names(&ns)
         ));
     }
+    if !plan.repair_due.is_empty() {
+        let ns: Vec<String> = plan
+            .repair_due
+            .iter()
+            .map(|(t, i)| format!("{} (VM {} in {})", t.name, i.name, i.scale_set))
+            .collect();
+        reporter.warn(&format!(
+            "Kept {} target(s) whose VM Azure reports unhealthy for longer than its scale set's repair grace period, and left them out of the output: {}. Automatic repairs are about to replace these VMs; their targets are removed once the VMs are gone.",
+            ns.len(),
+            names(&ns)
+        ));
+    }
     if !plan.stopped.is_empty() {
         let ns: Vec<String> = plan
             .stopped
@@ -582,6 +594,9 @@ pub fn decided(d: &Decision) -> String {
         Decision::Disabled => "left out: disabled in Octopus".into(),
         Decision::Pooled => "kept: a standby pool holds its VM".into(),
         Decision::Unproven(why) => format!("kept: {why}"),
+        Decision::RepairDue => {
+            "kept, not output: Azure reports its VM unhealthy past the repair grace period, so automatic repairs are about to replace it".into()
+        }
     }
 }
 
@@ -701,6 +716,75 @@ pub fn rolling_upgrade(set: &ScaleSetRef, words: &str) -> String {
     } else {
         format!("{words}; {rolling}")
     }
+}
+
+/// What is still changing, when an automatic zone rebalance of the set is under way.
+pub fn zone_rebalance(set: &ScaleSetRef, words: &str) -> String {
+    let rebalance = format!(
+        "an automatic zone rebalance of {} is under way (one of its VMs will be deleted when it ends)",
+        set.name
+    );
+    if words.is_empty() {
+        rebalance
+    } else {
+        format!("{words}; {rebalance}")
+    }
+}
+
+/// Proceeding after the deadline while a zone rebalance is under way.
+pub fn rebalance_under_way(set: &ScaleSetRef) -> String {
+    format!(
+        "An automatic zone rebalance of scale set {set} was still under way at the deadline: Azure has created a VM in another zone and will delete one of the set's VMs when the rebalance ends (Azure does not say which), so a target deployed to now may lose its VM. Protect the VMs being deployed to (instance protection), or turn automatic zone balancing off while deploying (resiliencyPolicy.automaticZoneRebalancingPolicy)."
+    )
+}
+
+/// The one warning about a scale set whose automatic repairs run: what Azure will do to a VM
+/// the deployment is reaching, and how to make the two agree.
+pub fn repairs_will_replace(set: &ScaleSetRef, repairs: &reconcile::RepairPolicy) -> String {
+    let done = match repairs.action.to_ascii_lowercase().as_str() {
+        "restart" => "restarted",
+        "reimage" => "reimaged (its disk rebuilt from the image)",
+        _ => "replaced (deleted, and a new VM created under a new name, which registers a new Tentacle and fires the trigger again)",
+    };
+    format!(
+        "Scale set {set} has automatic repairs on (grace period {}, action {}): a VM whose health probe still fails {} after its last state change is {done} by Azure, during the deployment this step hands it to. If the probe checks what the deployment installs, every new VM fails it until the deployment ends. To keep Azure and the deployment apart, give a grace period longer than the deployment takes (automaticRepairsPolicy.gracePeriod, up to PT90M), protect the VMs being deployed to (instance protection, protectFromScaleSetActions), or suspend automatic repairs for the deployment (az vmss set-orchestration-service-state --service-name AutomaticRepairs --action Suspend).",
+        repairs.grace_text(),
+        repairs.action,
+        duration(repairs.grace()),
+    )
+}
+
+/// A scale set whose automatic repairs Azure has stopped (verbose).
+pub fn repairs_stopped(set: &ScaleSetRef, ss: &ScaleSet) -> String {
+    let state = ss
+        .services
+        .as_ref()
+        .and_then(|s| s.repairs.as_deref())
+        .unwrap_or("stopped");
+    format!("Automatic repairs of scale set {set} are {state}: Azure repairs none of its VMs now.")
+}
+
+/// VMs with instance protection (verbose): Azure's repairs and rebalancing leave them alone.
+pub fn protected(vms: &[&Instance]) -> String {
+    let ns: Vec<String> = vms
+        .iter()
+        .map(|i| {
+            let from = match (
+                i.protection.from_scale_in,
+                i.protection.from_scale_set_actions,
+            ) {
+                (true, true) => "scale-in and scale-set actions",
+                (false, true) => "scale-set actions",
+                _ => "scale-in",
+            };
+            format!("{} ({}, from {from})", i.display_name(), i.scale_set)
+        })
+        .collect();
+    format!(
+        "{} VM(s) have instance protection, so Azure's automatic repairs and zone rebalancing leave them alone: {}.",
+        ns.len(),
+        names(&ns)
+    )
 }
 
 /// The one narrowing of the proof of absence: the subscription's standby pools could not be

@@ -36,8 +36,18 @@ struct SetView {
 }
 
 impl SetView {
+    /// An automatic zone rebalance is under way: Azure has created a VM and will delete one
+    /// of the set's when it ends (contract: "Waiting").
+    fn rebalancing(&self) -> bool {
+        self.scale_set
+            .services
+            .as_ref()
+            .is_some_and(|s| s.rebalancing)
+    }
+
     fn settled(&self) -> bool {
         !self.rolling
+            && !self.rebalancing()
             && self
                 .instances
                 .as_ref()
@@ -52,8 +62,13 @@ impl SetView {
             self.instances.as_deref(),
             named,
         );
-        if self.rolling {
+        let words = if self.rolling {
             report::rolling_upgrade(&self.set, &words)
+        } else {
+            words
+        };
+        if self.rebalancing() {
+            report::zone_rebalance(&self.set, &words)
         } else {
             words
         }
@@ -257,7 +272,7 @@ impl<'a> Step<'a> {
         &self,
         started: Instant,
         outcome: &mut Outcome,
-    ) -> Result<(Vec<(ScaleSetRef, ScaleSet)>, reconcile::EarlierListings), Error> {
+    ) -> Result<(Vec<(ScaleSetRef, ScaleSet)>, Earlier), Error> {
         let settings = self.settings;
         let sets = &settings.scale_sets;
         self.reporter
@@ -325,6 +340,10 @@ impl<'a> Step<'a> {
         }
         self.reporter.warn(&sentence);
         outcome.timed_out = true;
+        // Proceeding while Azure rebalances: one of the set's VMs is about to be deleted.
+        for v in views.iter().flatten().filter(|v| v.rebalancing()) {
+            self.reporter.warn(&report::rebalance_under_way(&v.set));
+        }
         match views {
             Some(views) => Ok((read(&views), earlier)),
             // Throttled before any check answered: the scale sets are read now, within the
@@ -353,7 +372,7 @@ impl<'a> Step<'a> {
     async fn reconcile(
         &self,
         scale_sets: &[(ScaleSetRef, ScaleSet)],
-        earlier: &reconcile::EarlierListings,
+        earlier: &Earlier,
         tenant: Option<Tenant>,
         outcome: &mut Outcome,
     ) -> Result<(), Error> {
@@ -381,16 +400,20 @@ impl<'a> Step<'a> {
         .map_err(|f: Failure| Error::Azure(report::nothing_removed(&f)))?;
         let mut instances = Vec::new();
         let mut prefixes = Vec::new();
-        for ((set, ss), listed) in scale_sets.iter().zip(listings) {
+        // A VM any listing showed being deleted is gone, whatever the final one says.
+        let mut deleting = earlier.deleting.clone();
+        for ((set, ss), mut listed) in scale_sets.iter().zip(listings) {
+            reconcile::mark_deleting(&mut listed, &mut deleting);
             if let Some(prefix) = lent_prefix(set, ss, &listed, &self.reporter) {
                 prefixes.push(prefix);
             }
             instances.extend(listed);
         }
+        self.azure_replacements(scale_sets, &mut instances, outcome);
 
         let mut plan = reconcile::plan(&instances, &targets, &scope, &prefixes);
         // The proof of absence: the listings first; the reads only for what is still to go.
-        let needed = reconcile::prove_by_listings(&mut plan, &prefixes, earlier);
+        let needed = reconcile::prove_by_listings(&mut plan, &prefixes, &earlier.listings);
         if !needed.is_empty() {
             let ids: Vec<String> = needed.into_iter().map(|p| p.set_id).collect();
             // Within the step's budget after the wait, like every other call: proofs that do
@@ -441,6 +464,42 @@ impl<'a> Step<'a> {
             .collect();
         outcome.output = plan.members;
         Ok(())
+    }
+
+    /// What Azure will do to the VMs on its own (contract: "Azure's own replacements"): one
+    /// warning per scale set whose automatic repairs run, and each member that repairs are
+    /// about to replace marked so; each set's policies kept for the record.
+    fn azure_replacements(
+        &self,
+        scale_sets: &[(ScaleSetRef, ScaleSet)],
+        instances: &mut [Instance],
+        outcome: &mut Outcome,
+    ) {
+        let now = time::OffsetDateTime::now_utc();
+        for (set, ss) in scale_sets {
+            outcome.sets.push(set_replacements(set, ss));
+            let Some(repairs) = &ss.replacements.repairs else {
+                continue;
+            };
+            // Not read (the wait was throttled before any check answered): repairs may run.
+            let stopped = ss.services.as_ref().is_some_and(|s| s.repairs_stopped());
+            if stopped {
+                self.reporter.verbose(&report::repairs_stopped(set, ss));
+                continue;
+            }
+            self.reporter
+                .warn(&report::repairs_will_replace(set, repairs));
+            for i in instances.iter_mut().filter(|i| i.set_id == ss.id) {
+                i.repair_due = reconcile::repair_due(i, repairs, false, now);
+            }
+        }
+        let protected: Vec<&Instance> = instances
+            .iter()
+            .filter(|i| i.protection.any() && i.state() != InstanceState::Gone)
+            .collect();
+        if !protected.is_empty() {
+            self.reporter.verbose(&report::protected(&protected));
+        }
     }
 
     /// Leaves members created before the window out of the output (`ExcludeFromOutput=Yes`).
@@ -501,6 +560,7 @@ impl WaitProgress<'_> {
                     state: v.scale_set.provisioning_state.clone(),
                     counts: v.instances.as_ref().map(Counts::of),
                     rolling_forward: v.rolling,
+                    zone_rebalancing: v.rebalancing(),
                 })
                 .collect(),
             budget,
@@ -584,27 +644,67 @@ fn listed(v: &SetView) -> impl Iterator<Item = &Instance> {
 /// a check that failed afterwards (its rolling-upgrade read throttled, another set's read
 /// failed): judging absence on an older listing instead would let one that missed a VM, and
 /// a final one that misses it again, remove a serving VM's target. The sets of a check are
-/// read concurrently, so each listing is kept as it arrives.
+/// read concurrently, so each listing is kept as it arrives. It also remembers every VM any
+/// listing showed being deleted: a resilient delete alternates between `Deleting` and
+/// `Failed`, and such a VM is gone whatever a later listing says.
 #[derive(Default)]
-struct LastListings(Mutex<reconcile::EarlierListings>);
+struct LastListings {
+    hosts: Mutex<reconcile::EarlierListings>,
+    deleting: Mutex<reconcile::SeenDeleting>,
+}
+
+/// What the wait's listings leave to the final one: each set's last listing, and the VMs seen
+/// being deleted.
+struct Earlier {
+    listings: reconcile::EarlierListings,
+    deleting: reconcile::SeenDeleting,
+}
 
 impl LastListings {
-    /// Keeps a set's listing, in place of the one before.
-    fn keep(&self, set_id: &str, instances: &[Instance]) {
+    /// Marks the VMs of a set's new listing that Azure is deleting, by this listing or any
+    /// before ([`reconcile::mark_deleting`]), then keeps it in place of the one before.
+    fn keep(&self, set_id: &str, instances: &mut [Instance]) {
+        reconcile::mark_deleting(
+            instances,
+            &mut self.deleting.lock().unwrap_or_else(|e| e.into_inner()),
+        );
         let hosts = instances
             .iter()
             .filter(|i| i.state() != InstanceState::Gone)
             .filter_map(|i| i.computer_name.as_deref().map(reconcile::host_name))
             .collect();
-        self.0
+        self.hosts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(set_id.to_string(), hosts);
     }
 
-    /// Each set's last listing.
-    fn into_inner(self) -> reconcile::EarlierListings {
-        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+    /// Each set's last listing, and the VMs seen being deleted.
+    fn into_inner(self) -> Earlier {
+        Earlier {
+            listings: self.hosts.into_inner().unwrap_or_else(|e| e.into_inner()),
+            deleting: self
+                .deleting
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+}
+
+/// What a scale set's read (and its instance view, when read) said of Azure's own
+/// replacements, for the record.
+fn set_replacements(set: &ScaleSetRef, ss: &ScaleSet) -> outcome::SetReplacements {
+    let r = &ss.replacements;
+    let services = ss.services.as_ref();
+    outcome::SetReplacements {
+        scale_set: set.name.clone(),
+        resource_group: set.resource_group.clone(),
+        repairs: r.repairs.clone(),
+        repairs_state: services.and_then(|s| s.repairs.clone()),
+        zone_rebalancing: r.zone_rebalancing,
+        rebalance_under_way: services.is_some_and(|s| s.rebalancing),
+        resilient_creates: r.resilient_creates,
+        resilient_deletes: r.resilient_deletes,
     }
 }
 
@@ -680,20 +780,24 @@ async fn look(
 ) -> Result<Look<Vec<SetView>>, Failure> {
     let azure = pacing.azure;
     let views = futures::future::try_join_all(sets.iter().map(|set| async move {
-        let scale_set = azure.scale_set(set).await?;
+        let mut scale_set = azure.scale_set(set).await?;
         let instances =
             if reconcile::scale_set_is_transient(scale_set.provisioning_state.as_deref()) {
                 None
             } else {
-                let listed = azure.instances(set, &scale_set).await?;
-                listings.keep(&scale_set.id, &listed);
+                let mut listed = azure.instances(set, &scale_set).await?;
+                listings.keep(&scale_set.id, &mut listed);
                 Some(listed)
             };
-        // A set that is itself changing is waited on anyway: no need to ask about upgrades.
+        // A set that is itself changing is waited on anyway: no need to ask about upgrades,
+        // repairs or rebalancing.
         let rolling = match instances {
             Some(_) => crate::absence::rolling_forward(azure, set, &scale_set).await?,
             None => false,
         };
+        if instances.is_some() {
+            scale_set.services = crate::replacements::services(azure, set, &scale_set).await?;
+        }
         Ok::<_, Failure>(SetView {
             set: set.clone(),
             scale_set,

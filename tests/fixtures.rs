@@ -122,6 +122,9 @@ fn azures_instance_view_example_reads_as_running_with_no_failure() {
             provisioning_state: Some("succeeded".into()),
             computer_name: None,
             reason: None,
+            // The VM's own `ProvisioningState/succeeded` status: when its state last changed
+            // (automatic repairs' grace period starts then).
+            state_since: Some(time::macros::datetime!(2020-06-05 04:59:58.1852966 UTC)),
         }
     );
     // The same example inside a listed VM, with a Succeeded state: a member.

@@ -9,6 +9,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 const API_VERSION: &str = "2024-07-01";
+/// The newer compute api-version the step reads a scale set, its instance view and a
+/// resilient-deleting set's VMs at ([`crate::azure::NEWER_API_VERSION`]): their answers carry
+/// what 2024-07-01 lacks (zone rebalancing, `resilientVMDeletionStatus`) only at it.
+const NEWER_API_VERSION: &str = "2025-04-01";
 /// Microsoft.StandbyPool's api-version (its 2025-03-01 description).
 pub const STANDBY_API_VERSION: &str = "2025-03-01";
 /// The read-budget kind of a StandbyPool read: not compute's, so no compute bucket spends it.
@@ -153,12 +157,17 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
         Some(_) => {}
     }
     let q = query(inc);
-    let version = if standby(inc.uri.path()) {
-        STANDBY_API_VERSION
+    let versions: &[&str] = if standby(inc.uri.path()) {
+        &[STANDBY_API_VERSION]
+    } else if newer_route(inc.uri.path()) {
+        &[API_VERSION, NEWER_API_VERSION]
     } else {
-        API_VERSION
+        &[API_VERSION]
     };
-    if q.get("api-version").map(String::as_str) != Some(version) {
+    if !q
+        .get("api-version")
+        .is_some_and(|v| versions.contains(&v.as_str()))
+    {
         return arm_error(
             StatusCode::BAD_REQUEST,
             "InvalidApiVersionParameter",
@@ -219,6 +228,25 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
 }
 
 const REMAINING: &str = "x-ms-ratelimit-remaining-resource";
+
+/// The routes the step reads at [`NEWER_API_VERSION`] too: a scale set, its instance view, its
+/// VMs (Uniform).
+fn newer_route(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let Some((_, rest)) = lower.split_once("/virtualmachinescalesets/") else {
+        return false;
+    };
+    match rest.trim_end_matches('/').split_once('/') {
+        None => true,
+        Some((_, "instanceview" | "virtualmachines")) => true,
+        Some(_) => false,
+    }
+}
+
+/// True when the request asks for the newer api-version.
+fn newer(q: &HashMap<String, String>) -> bool {
+    q.get("api-version").map(String::as_str) == Some(NEWER_API_VERSION)
+}
 
 /// Writes what is left of the read budget: one header line per policy, as Azure sends them
 /// (Microsoft's throttling guide), or all policies joined by commas in one line.
@@ -310,7 +338,10 @@ fn route(w: &mut World, base: &str, inc: &Incoming, q: &HashMap<String, String>)
     };
     match &l[4..] {
         ["providers", "microsoft.compute", "virtualmachinescalesets", _] => {
-            get_scale_set(w, &rg, &seg[7])
+            get_scale_set(w, &rg, &seg[7], newer(q))
+        }
+        ["providers", "microsoft.compute", "virtualmachinescalesets", _, "instanceview"] => {
+            get_scale_set_instance_view(w, &rg, &seg[7], newer(q))
         }
         ["providers", "microsoft.compute", "virtualmachinescalesets", _, "virtualmachines"] => {
             list_scale_set_vms(w, base, &path, &rg, &seg[7], q)
@@ -374,7 +405,7 @@ fn find_scale_set(w: &World, rg: &str, name: &str) -> Option<SimScaleSet> {
         .cloned()
 }
 
-fn get_scale_set(w: &mut World, rg: &str, name: &str) -> Response {
+fn get_scale_set(w: &mut World, rg: &str, name: &str, newer: bool) -> Response {
     let Some(ss) = find_scale_set(w, rg, name) else {
         return not_found(rg, name);
     };
@@ -394,6 +425,27 @@ fn get_scale_set(w: &mut World, rg: &str, name: &str) -> Response {
         "orchestrationMode": ss.orchestration,
         "timeCreated": "2026-06-01T09:00:00.0000000+00:00"
     });
+    if let Some(r) = &ss.repairs {
+        props["automaticRepairsPolicy"] =
+            json!({"enabled": true, "gracePeriod": r.grace_period, "repairAction": r.action});
+    }
+    let mut resiliency = serde_json::Map::new();
+    if ss.resilient_creates {
+        resiliency.insert("resilientVMCreationPolicy".into(), json!({"enabled": true}));
+    }
+    if ss.resilient_deletes {
+        resiliency.insert("resilientVMDeletionPolicy".into(), json!({"enabled": true}));
+    }
+    // Described from 2024-11-01 on: an older api-version's answer leaves it out.
+    if ss.zone_rebalancing && newer {
+        resiliency.insert(
+            "automaticZoneRebalancingPolicy".into(),
+            json!({"enabled": true, "rebalanceStrategy": "Recreate", "rebalanceBehavior": "CreateBeforeDelete"}),
+        );
+    }
+    if !resiliency.is_empty() {
+        props["resiliencyPolicy"] = Value::Object(resiliency);
+    }
     let storage = json!({"imageReference": {"id": format!("/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/images/images/web/versions/1.0.0", w.subscription_id)}});
     match &ss.profile {
         SimProfile::Generalized(prefix) => {
@@ -423,6 +475,93 @@ fn get_scale_set(w: &mut World, rg: &str, name: &str) -> Response {
     json(StatusCode::OK, body)
 }
 
+/// `GET .../virtualMachineScaleSets/{name}/instanceView`: the set's statuses and its
+/// orchestration services: `AutomaticRepairs` (its `serviceState`) when repairs are on;
+/// `AutomaticZoneRebalancing` when zone balancing is on, with the `latestOperationStatus` and
+/// `lastStatusChangeTime` Microsoft's documentation of automatic zone balance shows (no
+/// published description has them yet), at the newer api-version only.
+fn get_scale_set_instance_view(w: &mut World, rg: &str, name: &str, newer: bool) -> Response {
+    let Some(ss) = find_scale_set(w, rg, name) else {
+        return not_found(rg, name);
+    };
+    let tick = w.tick;
+    let state = at(&ss.state, tick)
+        .unwrap_or_else(|| "Succeeded".into())
+        .to_ascii_lowercase();
+    let live = w
+        .vms
+        .iter()
+        .filter(|vm| {
+            vm.scale_set.as_deref() == Some(ss.name.as_str())
+                && vm.resource_group == ss.resource_group
+        })
+        .filter(|vm| vm_state(vm, tick).is_some())
+        .count();
+    let mut services = Vec::new();
+    if let Some(r) = &ss.repairs {
+        services.push(json!({
+            "serviceName": "AutomaticRepairs",
+            "serviceState": at(&r.state, tick).unwrap_or_else(|| "Running".into()),
+        }));
+    }
+    if ss.zone_rebalancing && newer {
+        let running = at(&ss.rebalance, tick).unwrap_or(false);
+        services.push(json!({
+            "serviceName": "AutomaticZoneRebalancing",
+            "serviceState": "Running",
+            "latestOperationStatus": if running { "InProgress" } else { "Completed" },
+            "lastStatusChangeTime": "2026-11-23T09:50:00.0000000+00:00",
+        }));
+    }
+    json(
+        StatusCode::OK,
+        json!({
+            "virtualMachine": {"statusesSummary": [{"code": format!("ProvisioningState/{state}"), "count": live}]},
+            "statuses": [status(format!("ProvisioningState/{state}"), "Info", &format!("Provisioning {state}"), None)],
+            "orchestrationServices": services,
+        }),
+    )
+}
+
+/// A VM's `vmId`: Azure's own id of it, unique to the VM (a Uniform instance id may be reused,
+/// a `vmId` never is), here drawn from its group and name.
+fn sim_vm_id(vm: &SimVm) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in vm
+        .resource_group
+        .bytes()
+        .chain([b'/'])
+        .chain(vm.name.bytes())
+    {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let h = format!("{hash:016x}");
+    format!(
+        "{}-{}-4{}-8{}-{}{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..15],
+        &h[13..16],
+        &h[..4],
+        &h[4..12]
+    )
+}
+
+/// `resilientVMDeletionStatus` of a VM of a set with resilient deletes: `InProgress` once its
+/// delete began (while it alternates between `Deleting` and `Failed`), `Enabled` before.
+fn deletion_status(vm: &SimVm, tick: u64) -> &'static str {
+    let began = vm.state.iter().any(|(from, s)| {
+        *from <= tick
+            && s.as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("Deleting"))
+    });
+    if began {
+        "InProgress"
+    } else {
+        "Enabled"
+    }
+}
+
 fn vm_state(vm: &SimVm, tick: u64) -> Option<String> {
     at(&vm.state, tick).flatten()
 }
@@ -437,12 +576,15 @@ fn os_profile(vm: &SimVm) -> Option<Value> {
     })
 }
 
+/// The time statuses carry unless a story says when a VM's state changed.
+const STATUS_TIME: &str = "2026-11-23T09:59:00.0000000+00:00";
+
 fn status(code: String, level: &str, display: &str, message: Option<&str>) -> Value {
     let mut s = object([
         ("code", code.into()),
         ("level", level.into()),
         ("displayStatus", display.into()),
-        ("time", "2026-11-23T09:59:00.0000000+00:00".into()),
+        ("time", STATUS_TIME.into()),
     ]);
     if let Some(m) = message {
         s["message"] = Value::String(m.to_string());
@@ -455,7 +597,7 @@ fn status(code: String, level: &str, display: &str, message: Option<&str>) -> Va
 fn instance_view(vm: &SimVm, state: &str, tick: u64) -> Value {
     let lower = state.to_ascii_lowercase();
     let failed = lower == "failed";
-    let mut statuses = vec![match (&vm.failure, failed) {
+    let mut provisioning = match (&vm.failure, failed) {
         (Some(f), true) => status(
             format!("ProvisioningState/failed/{}", f.code),
             "Error",
@@ -468,7 +610,16 @@ fn instance_view(vm: &SimVm, state: &str, tick: u64) -> Value {
             &format!("Provisioning {lower}"),
             None,
         ),
-    }];
+    };
+    // When the story says how long ago the VM's state changed, on the real clock: automatic
+    // repairs' grace period counts from it.
+    if let Some(ago) = vm.changed_ago {
+        let when = time::OffsetDateTime::now_utc() - ago;
+        if let Ok(t) = when.format(&time::format_description::well_known::Rfc3339) {
+            provisioning["time"] = Value::String(t);
+        }
+    }
+    let mut statuses = vec![provisioning];
     if let Some(power) = at(&vm.power, tick) {
         statuses.push(status(
             format!("PowerState/{power}"),
@@ -541,15 +692,12 @@ fn page<T>(
     paging: Option<Paging>,
     render: impl Fn(&T) -> Value,
 ) -> Value {
-    page_with(
-        base,
-        path,
-        q,
-        items,
-        page_size,
-        (API_VERSION, paging),
-        render,
-    )
+    // The next page is at the api-version the listing was asked at, as Azure writes it.
+    let version = match q.get("api-version").map(String::as_str) {
+        Some(NEWER_API_VERSION) => NEWER_API_VERSION,
+        _ => API_VERSION,
+    };
+    page_with(base, path, q, items, page_size, (version, paging), render)
 }
 
 /// [`page`] for an API of another api-version, its paging broken as the world says.
@@ -630,6 +778,7 @@ fn list_scale_set_vms(
     }
     let tick = w.tick;
     let expand = expands_instance_view(q);
+    let deletion_statuses = ss.resilient_deletes && newer(q);
     let ss_id = w.scale_set_id(&ss.resource_group, &ss.name);
     let missed = missed_vm(w, &ss.name, q);
     let items: Vec<(&SimVm, String)> = w
@@ -645,11 +794,20 @@ fn list_scale_set_vms(
     let render = |(vm, state): &(&SimVm, String)| {
         let mut props = json!({
             "latestModelApplied": true,
-            "vmId": format!("0b7e4a9c-1d2f-4e3a-8b5c-{:012}", vm.instance_id.len() * 7919),
+            "vmId": sim_vm_id(vm),
             "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
             "provisioningState": state,
             "timeCreated": "2026-11-23T09:58:00.0000000+00:00"
         });
+        if vm.protection != (false, false) {
+            props["protectionPolicy"] = json!({
+                "protectFromScaleIn": vm.protection.0,
+                "protectFromScaleSetActions": vm.protection.1,
+            });
+        }
+        if deletion_statuses {
+            props["resilientVMDeletionStatus"] = json!(deletion_status(vm, tick));
+        }
         if let Some(os) = os_profile(vm) {
             props["osProfile"] = os;
         }
@@ -767,7 +925,7 @@ fn list_vms(
         .collect();
     let render = |(vm, state, ss_id): &(&SimVm, String, Option<String>)| {
         let mut props = json!({
-            "vmId": "5c2e9f7a-3b1d-4c8e-a6f0-9d4b2e7c1a3f",
+            "vmId": sim_vm_id(vm),
             "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
             "provisioningState": state,
             "timeCreated": "2026-11-23T09:58:00.0000000+00:00"
@@ -879,7 +1037,7 @@ fn get_vm(w: &mut World, rg: &str, name: &str) -> Response {
         return vm_not_found(rg, name);
     };
     let mut props = json!({
-        "vmId": "5c2e9f7a-3b1d-4c8e-a6f0-9d4b2e7c1a3f",
+        "vmId": sim_vm_id(vm),
         "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
         "provisioningState": state,
         "timeCreated": "2026-11-23T09:58:00.0000000+00:00"

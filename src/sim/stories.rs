@@ -80,6 +80,11 @@ impl World {
             upgrade_mode: "Manual".into(),
             automatic_os_upgrade: false,
             rolling_upgrade: Vec::new(),
+            repairs: None,
+            zone_rebalancing: false,
+            rebalance: Vec::new(),
+            resilient_creates: false,
+            resilient_deletes: false,
         });
     }
 
@@ -154,6 +159,8 @@ impl World {
             spot: false,
             standby_pool: None,
             health: None,
+            protection: (false, false),
+            changed_ago: None,
         });
         computer
     }
@@ -173,6 +180,8 @@ impl World {
             spot: false,
             standby_pool: None,
             health: None,
+            protection: (false, false),
+            changed_ago: None,
         });
     }
 
@@ -226,6 +235,8 @@ impl World {
             spot: false,
             standby_pool: Some(p.name.clone()),
             health: None,
+            protection: (false, false),
+            changed_ago: None,
         });
         computer
     }

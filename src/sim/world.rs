@@ -107,6 +107,30 @@ pub struct SimScaleSet {
     /// `rollingUpgrades/latest`'s `runningStatus.code` over time (`RollingForward`,
     /// `Completed`...); `None` (or before the first entry): there never was one, 404.
     pub rolling_upgrade: Timeline<Option<String>>,
+    /// Automatic repairs (`automaticRepairsPolicy`), when enabled.
+    pub repairs: Option<SimRepairs>,
+    /// `resiliencyPolicy.automaticZoneRebalancingPolicy.enabled` (described from 2024-11-01 on;
+    /// the simulator says it at the newer api-version only).
+    pub zone_rebalancing: bool,
+    /// Whether an automatic zone rebalance is under way, over time (the set's instance view:
+    /// `AutomaticZoneRebalancing`'s `latestOperationStatus` `InProgress`, else `Completed`).
+    pub rebalance: Timeline<bool>,
+    /// `resiliencyPolicy.resilientVMCreationPolicy.enabled`.
+    pub resilient_creates: bool,
+    /// `resiliencyPolicy.resilientVMDeletionPolicy.enabled`: a Uniform VM listed at the newer
+    /// api-version says `resilientVMDeletionStatus` (`InProgress` once its delete began).
+    pub resilient_deletes: bool,
+}
+
+/// A scale set's automatic repairs policy, and its orchestration service's state.
+#[derive(Debug, Clone)]
+pub struct SimRepairs {
+    /// `gracePeriod` (`PT10M`).
+    pub grace_period: String,
+    /// `repairAction` (`Replace`).
+    pub action: String,
+    /// The `AutomaticRepairs` service's `serviceState` over time (`Running`, `Suspended`).
+    pub state: Timeline<String>,
 }
 
 /// A standby pool (`Microsoft.StandbyPool/standbyVirtualMachinePools`, api-version
@@ -155,6 +179,13 @@ pub struct SimVm {
     /// The Application Health extension's report (`instanceView.vmHealth.status.code`, e.g.
     /// `HealthState/healthy`), when the VM has one.
     pub health: Option<String>,
+    /// Its instance protection (`protectionPolicy`: from scale-in, from scale-set actions);
+    /// only a Uniform VM's listing says it (2024-07-01's Flexible VM model has no such field).
+    pub protection: (bool, bool),
+    /// How long before each answer its provisioning state last changed: the instance view's
+    /// `ProvisioningState/...` status's `time`, on the real clock (automatic repairs' grace
+    /// period counts from it). `None`: a fixed time on the simulated Octopus day.
+    pub changed_ago: Option<Duration>,
 }
 
 /// A failed extension, as a `Failed` VM's instance view reports it.
