@@ -7,35 +7,13 @@
 
 mod common;
 
+use common::record_json as record;
 use common::*;
 use serde_json::Value;
 use std::time::Duration;
 use vmss_check::output::{parse, Message};
 use vmss_check::sim::stories::{self, computer_name, SCALE_SET};
 use vmss_check::sim::{Sim, World};
-
-/// The schema, compiled once per test; formats (date-time, uri) are checked too.
-fn validator() -> jsonschema::Validator {
-    let schema: Value =
-        serde_json::from_str(include_str!("../schema/vmss-check-report.schema.json"))
-            .expect("the schema is JSON");
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .expect("the schema compiles")
-}
-
-/// The run's JSON record, checked against the schema (every error listed on failure).
-fn record(run: &Run) -> Value {
-    let text = run.artifact(".json");
-    let json: Value = serde_json::from_str(&text).expect("the record is JSON");
-    let errors: Vec<String> = validator()
-        .iter_errors(&json)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}\n{text}");
-    json
-}
 
 /// Each target's decision, by name.
 fn decisions(json: &Value) -> Vec<(String, String)> {

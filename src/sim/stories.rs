@@ -107,6 +107,68 @@ impl World {
             .collect();
     }
 
+    /// Turns automatic repairs on for a scale set (`automaticRepairsPolicy`), its
+    /// `AutomaticRepairs` service `Running`.
+    pub fn repairs(&mut self, set: &str, grace_period: &str, action: &str) {
+        self.scale_set_mut(set).repairs = Some(super::world::SimRepairs {
+            grace_period: grace_period.into(),
+            action: action.into(),
+            state: vec![(0, "Running".into())],
+        });
+    }
+
+    /// Turns automatic zone balancing on for a scale set, a rebalance under way while
+    /// `under_way` says so (from a tick on).
+    pub fn zone_balance(&mut self, set: &str, under_way: &[(u64, bool)]) {
+        let s = self.scale_set_mut(set);
+        s.zone_rebalancing = true;
+        s.rebalance = under_way.to_vec();
+    }
+
+    /// Makes the VM with this computer name report `HealthState/unhealthy`, its state having
+    /// last changed `ago` before each answer (on the real clock).
+    pub fn unhealthy_since(&mut self, computer_name: &str, ago: std::time::Duration) {
+        let vm = self.vm_mut(computer_name);
+        vm.health = Some("HealthState/unhealthy".into());
+        vm.changed_ago = Some(ago);
+    }
+
+    /// Gives the VM with this computer name instance protection (`protectionPolicy`).
+    pub fn protect(&mut self, computer_name: &str, from_scale_in: bool, from_set_actions: bool) {
+        self.vm_mut(computer_name).protection = (from_scale_in, from_set_actions);
+    }
+
+    /// Automatic repairs replace the VM with this computer name at `tick`, as Azure's `Replace`
+    /// does: it is `Deleting`, then gone two ticks later; a new instance (`instance`, a new
+    /// name) is `Creating` from `tick` and `Succeeded` two ticks later. Returns the new VM's
+    /// computer name (what its Tentacle registers as).
+    pub fn repair_replaces(&mut self, computer_name: &str, tick: u64, instance: u32) -> String {
+        let set = self
+            .vm_mut(computer_name)
+            .scale_set
+            .clone()
+            .expect("a scale set's VM");
+        let old = self.vm_mut(computer_name);
+        old.state.push((tick, Some("Deleting".into())));
+        old.state.push((tick + 2, None));
+        self.add_instance(
+            &set,
+            instance,
+            &[(tick, "Creating"), (tick + 2, "Succeeded")],
+        )
+    }
+
+    /// A resilient delete of the VM with this computer name from `tick` on: its state flips
+    /// between `Deleting` and `Failed` each tick, `flips` times, then it is gone.
+    pub fn delete_retried(&mut self, computer_name: &str, tick: u64, flips: u64) {
+        let vm = self.vm_mut(computer_name);
+        for n in 0..flips {
+            let state = if n % 2 == 0 { "Deleting" } else { "Failed" };
+            vm.state.push((tick + n, Some(state.into())));
+        }
+        vm.state.push((tick + flips, None));
+    }
+
     /// Adds a resource group that exists (beside the default one).
     pub fn add_resource_group(&mut self, name: &str) {
         self.resource_groups.push(name.into());

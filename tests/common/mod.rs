@@ -327,3 +327,28 @@ pub fn settled_set(n: u32) -> vmss_check::sim::World {
     }
     w
 }
+
+// --- The decision record's JSON, held to its schema.
+
+/// The schema, compiled once per test; formats (date-time, uri) are checked too.
+pub fn validator() -> jsonschema::Validator {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/vmss-check-report.schema.json"))
+            .expect("the schema is JSON");
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the schema compiles")
+}
+
+/// The run's JSON record, checked against the schema (every error listed on failure).
+pub fn record_json(run: &Run) -> serde_json::Value {
+    let text = run.artifact(".json");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("the record is JSON");
+    let errors: Vec<String> = validator()
+        .iter_errors(&json)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{text}");
+    json
+}
