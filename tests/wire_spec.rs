@@ -1,5 +1,6 @@
 //! The simulator held to the published descriptions of the services it stands in for: Azure's
-//! REST specification for Microsoft.Compute 2024-07-01 and Microsoft.StandbyPool 2025-03-01, and
+//! REST specification for Microsoft.Compute 2024-07-01 (and what 2025-04-01 adds to the
+//! definitions the step reads at it, laid over them) and Microsoft.StandbyPool 2025-03-01, and
 //! Octopus's 2020.5 Swagger, vendored under `tests/fixtures/spec` (sources and licences in
 //! `tests/fixtures/SOURCES.md`).
 //!
@@ -43,6 +44,29 @@ const KNOWN_GAPS: &[(&str, &str, &str)] = &[(
     "runbooks arrived in 2019.11: the root document of later servers lists `runbook` in \
      `Links.Tasks`; the vendored 2019.7 one predates it and the Swagger lists no task filters",
 )];
+
+/// The compute api-version the step reads a scale set, its instance view and a
+/// resilient-deleting set's VMs at (`vmss_check::azure::NEWER_API_VERSION`).
+const NEWER: &str = "2025-04-01";
+
+/// Properties Azure answers that no published description has yet (2025-04-01's
+/// `OrchestrationServiceSummary` has only `serviceName` and `serviceState`), each with the page
+/// of Microsoft's documentation that shows it; laid over the descriptions for answers at
+/// [`NEWER`], as strings.
+const DOCUMENTED_ONLY: &[(&str, &str, &str)] = &[
+    (
+        "OrchestrationServiceSummary",
+        "latestOperationStatus",
+        "MicrosoftDocs/azure-compute-docs, articles/virtual-machine-scale-sets/\
+         auto-zone-balance-enable.md (FAQ, the set's instance view at 2025-04-01: \
+         `InProgress` while a rebalance runs, `Completed` after)",
+    ),
+    (
+        "OrchestrationServiceSummary",
+        "lastStatusChangeTime",
+        "the same page: when the status last changed",
+    ),
+];
 
 /// A set of Swagger 2.0 documents that `$ref` one another by relative path, read as one API.
 struct Spec {
@@ -99,6 +123,30 @@ impl Spec {
             open: &[],
             strip_prefix: String::new(),
         }
+    }
+
+    /// Compute at [`NEWER`]: the 2024-07-01 files with what 2025-04-01 adds to the
+    /// definitions the step's reads at it answer with (`compute-2025-04-01-additions.json`,
+    /// copied from 2025-04-01 unchanged), and the [`DOCUMENTED_ONLY`] properties.
+    fn azure_newer() -> Spec {
+        let mut spec = Spec::azure();
+        let additions = read("compute-2025-04-01-additions.json");
+        let defs = &mut spec
+            .docs
+            .get_mut("virtualMachineScaleSet.json")
+            .expect("vendored")["definitions"];
+        for (name, definition) in additions["definitions"].as_object().expect("definitions") {
+            defs[name] = definition.clone();
+        }
+        for (name, props) in additions["properties"].as_object().expect("properties") {
+            for (prop, schema) in props.as_object().expect("a definition's properties") {
+                defs[name]["properties"][prop] = schema.clone();
+            }
+        }
+        for (name, prop, _) in DOCUMENTED_ONLY {
+            defs[*name]["properties"][*prop] = json!({"type": "string"});
+        }
+        spec
     }
 
     fn octopus(prefix: &str) -> Spec {
@@ -509,7 +557,30 @@ fn scenarios() -> Vec<(Sim, Vec<(&'static str, &'static str)>)> {
     ));
     let pooled_env = vec![("VMSS_SCALESET_NAME", "vmss-pool")];
 
+    // Issue 25's reads, at 2025-04-01: a Uniform set with automatic repairs (an unhealthy VM
+    // past its grace period), zone balancing (a rebalance ending at the third check), resilient
+    // deletes (a VM flipping between Deleting and Failed), and a protected VM.
+    let mut replacing = World::new();
+    replacing.arm_page_size = 2;
+    replacing.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 3)]);
+    for i in 0..4 {
+        let c = replacing.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
+        replacing.add_target(&c, 0);
+    }
+    replacing.repairs(SCALE_SET, "PT30M", "Replace");
+    replacing.zone_balance(SCALE_SET, &[(0, true), (3, false)]);
+    replacing.scale_set_mut(SCALE_SET).resilient_deletes = true;
+    replacing.scale_set_mut(SCALE_SET).resilient_creates = true;
+    replacing.unhealthy_since(
+        &stories::computer_name("web", 1),
+        Duration::from_secs(45 * 60),
+    );
+    replacing.protect(&stories::computer_name("web", 2), true, true);
+    replacing.delete_retried(&stories::computer_name("web", 3), 1, 10);
+    let replacing_env = vec![];
+
     vec![
+        (Sim::start(replacing), replacing_env),
         (Sim::start(uniform), uniform_env),
         (Sim::start(flexible), flexible_env),
         (Sim::start(pooled), pooled_env),
@@ -570,9 +641,16 @@ fn ask_again(sim: &Sim, requests: &[Seen]) -> Vec<(Seen, u16, Value)> {
     })
 }
 
-/// The description of the server a request went to.
-fn spec_for<'a>(seen: &Seen, azure: &'a Spec, octopus: &'a Spec) -> Option<&'a Spec> {
+/// The description of the server a request went to (compute's at the api-version asked for).
+fn spec_for<'a>(
+    seen: &Seen,
+    (azure, newer): (&'a Spec, &'a Spec),
+    octopus: &'a Spec,
+) -> Option<&'a Spec> {
+    let at_newer = url::form_urlencoded::parse(seen.query.as_bytes())
+        .any(|(k, v)| k == "api-version" && v == NEWER);
     match seen.service {
+        Service::Arm if at_newer => Some(newer),
         Service::Arm => Some(azure),
         Service::Octopus => Some(octopus),
         // The Azure AD token endpoint is not part of the compute description.
@@ -583,6 +661,7 @@ fn spec_for<'a>(seen: &Seen, azure: &'a Spec, octopus: &'a Spec) -> Option<&'a S
 #[test]
 fn every_route_the_step_uses_is_described_and_answered_as_described() {
     let azure = Spec::azure();
+    let newer = Spec::azure_newer();
     let mut routes_used: BTreeSet<String> = BTreeSet::new();
     let mut token_requests = 0;
     let mut problems = Vec::new();
@@ -607,7 +686,7 @@ fn every_route_the_step_uses_is_described_and_answered_as_described() {
             .filter(|s| s.service == Service::AzureAd)
             .count();
         for s in &seen {
-            let Some(spec) = spec_for(s, &azure, &octopus) else {
+            let Some(spec) = spec_for(s, (&azure, &newer), &octopus) else {
                 continue;
             };
             if let Some(route) = spec.route(&s.method, &s.path) {
@@ -626,7 +705,7 @@ fn every_route_the_step_uses_is_described_and_answered_as_described() {
             }
         }
         for (s, status, body) in ask_again(&sim, &distinct) {
-            let Some(spec) = spec_for(&s, &azure, &octopus) else {
+            let Some(spec) = spec_for(&s, (&azure, &newer), &octopus) else {
                 continue;
             };
             let what = format!("{} {}?{} ({status})", s.method, s.path, s.query);
@@ -644,6 +723,7 @@ fn every_route_the_step_uses_is_described_and_answered_as_described() {
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/{vmScaleSetName}/rollingUpgrades/latest",
+        "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/{vmScaleSetName}/instanceView",
         "GET /subscriptions/{subscriptionId}/providers/Microsoft.StandbyPool/standbyVirtualMachinePools",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.StandbyPool/standbyVirtualMachinePools",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.StandbyPool/standbyVirtualMachinePools/{standbyVirtualMachinePoolName}/standbyVirtualMachines",
@@ -901,5 +981,52 @@ fn azure_s_own_examples_pass_the_checker() {
             .check_answer("GET", path, 200, body)
             .expect("a schema");
         assert_eq!(found, Vec::<String>::new(), "{file}");
+    }
+}
+
+#[test]
+fn what_the_newer_api_version_adds_is_described_only_in_its_additions() {
+    // The fields the step reads at 2025-04-01 fail 2024-07-01's description and pass the
+    // additions laid over it: the overlay is what lets them through, nothing looser.
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
+    w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
+    w.repairs(SCALE_SET, "PT10M", "Replace");
+    w.zone_balance(SCALE_SET, &[(0, true)]);
+    w.scale_set_mut(SCALE_SET).resilient_deletes = true;
+    let sim = Sim::start(w);
+    let set = format!("{}/virtualMachineScaleSets/{SCALE_SET}", group_path(&sim));
+    let (old, newer) = (Spec::azure(), Spec::azure_newer());
+    let cases = [
+        (set.clone(), "automaticZoneRebalancingPolicy"),
+        (format!("{set}/instanceView"), "latestOperationStatus"),
+        (
+            format!("{set}/virtualMachines"),
+            "resilientVMDeletionStatus",
+        ),
+    ];
+    for (path, field) in cases {
+        let (status, body) = arm_get(&sim, &format!("{path}?api-version={NEWER}"));
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.to_string().contains(field),
+            "{field} not answered: {body}"
+        );
+        let against = |spec: &Spec| {
+            spec.check_answer("GET", &path, 200, &body)
+                .expect("a schema")
+        };
+        assert_eq!(against(&newer), Vec::<String>::new(), "{path}");
+        let problems = against(&old);
+        assert!(
+            problems.iter().any(|p| p.contains(field)),
+            "2024-07-01 let {field} through: {problems:?}"
+        );
+        // At 2024-07-01 the simulator leaves out what that description lacks.
+        let (_, body) = arm_get(&sim, &format!("{path}?api-version=2024-07-01"));
+        assert!(
+            !body.to_string().contains(field),
+            "{field} at 2024-07-01: {body}"
+        );
     }
 }
