@@ -1351,10 +1351,7 @@ fn the_simulator_refuses_each_stated_breach_as_the_service_does() {
                     body["error"]["code"], s.code
                 ));
             }
-            if !body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty())
-            {
+            if body["error"]["message"].as_str().is_none_or(str::is_empty) {
                 problems.push(format!("{what}: no message: {body}"));
             }
         }

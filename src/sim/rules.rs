@@ -32,7 +32,8 @@ pub struct Rule {
     pub id: &'static str,
     /// The service that holds it.
     pub service: Service,
-    /// The operations (`operationId`s) it holds for.
+    /// The operations (`operationId`s) whose description states it. Resource Manager's front
+    /// door holds the subscription id and api-version rules for every route the same way.
     pub operations: &'static [&'static str],
     /// The parameter it is about.
     pub parameter: &'static str,
@@ -44,6 +45,7 @@ const COMPUTE_OPS: &[&str] = &[
     "VirtualMachineScaleSetVMs_List",
     "VirtualMachines_List",
     "VirtualMachines_Get",
+    "VirtualMachines_InstanceView",
     "VirtualMachineScaleSetRollingUpgrades_GetLatest",
 ];
 /// The StandbyPool operations the step calls.
@@ -239,6 +241,9 @@ pub fn arm_operation(path: &str) -> Option<&'static str> {
             }
             ["microsoft.compute", "virtualmachines"] => Some("VirtualMachines_List"),
             ["microsoft.compute", "virtualmachines", _] => Some("VirtualMachines_Get"),
+            ["microsoft.compute", "virtualmachines", _, "instanceview"] => {
+                Some("VirtualMachines_InstanceView")
+            }
             ["microsoft.standbypool", "standbyvirtualmachinepools"] => {
                 Some("StandbyVirtualMachinePools_ListByResourceGroup")
             }
