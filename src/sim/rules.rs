@@ -405,6 +405,21 @@ fn compute_params(op: &str, q: &[(String, String)]) -> Result<(), Refusal> {
     }
 }
 
+/// The resource type a path addresses, as Resource Manager names it in its errors: the type
+/// segments after the provider's namespace (`virtualMachineScaleSets/virtualMachines`).
+fn resource_type(segments: &[&str]) -> String {
+    let after = segments
+        .iter()
+        .rposition(|s| s.eq_ignore_ascii_case("providers"))
+        .map_or(&[][..], |i| segments.get(i + 2..).unwrap_or(&[]));
+    after
+        .iter()
+        .step_by(2)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// `YYYY-MM-DD`, with an optional `-preview` (or other) suffix: the shape of every api-version.
 fn is_api_version(v: &str) -> bool {
     let date = v.get(..10).unwrap_or("");
@@ -472,15 +487,13 @@ pub fn arm(path: &str, query: &str) -> Option<Refusal> {
         // A version of another description is one the simulator cannot answer as Azure would:
         // refused, as Azure refuses a version its provider does not have.
         Some(v) if v != version && is_api_version(v) => {
-            let namespace = if standby {
-                "Microsoft.StandbyPool"
-            } else {
-                "Microsoft.Compute"
-            };
             return Some(Refusal::new(
                 described,
                 "NoRegisteredProviderFound",
-                format!("No registered resource provider found for API version '{v}' in namespace '{namespace}'. The supported api-versions are '{version}'."),
+                format!(
+                    "No registered resource provider found for API version '{v}' for type '{}'. The supported api-versions are '{version}'.",
+                    resource_type(&segments)
+                ),
             ));
         }
         Some(v) if v != version => {
@@ -606,6 +619,14 @@ mod tests {
         for op in RULES.iter().flat_map(|r| r.operations) {
             assert!(operations().any(|o| o == *op), "{op}");
         }
+        let segments: Vec<&str> = SET.trim_matches('/').split('/').collect();
+        assert_eq!(resource_type(&segments), "virtualMachineScaleSets");
+        let vms = format!("{SET}/virtualMachines");
+        let segments: Vec<&str> = vms.trim_matches('/').split('/').collect();
+        assert_eq!(
+            resource_type(&segments),
+            "virtualMachineScaleSets/virtualMachines"
+        );
         assert_eq!(
             arm_operation(&format!("{SET}/rollingUpgrades/latest")),
             Some("VirtualMachineScaleSetRollingUpgrades_GetLatest")
