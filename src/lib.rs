@@ -21,6 +21,7 @@ pub mod http;
 pub mod octopus;
 pub mod outcome;
 pub mod output;
+pub mod paging;
 pub mod reconcile;
 pub mod record;
 pub mod record_html;

@@ -189,7 +189,7 @@ fn azure_paging_that_is_cut_short_fails_and_removes_nothing() {
             Paging::OtherOrigin,
             "outside the configured Azure endpoints",
         ),
-        (Paging::Repeats, "a page repeated VMs already listed"),
+        (Paging::Repeats, "a page repeated items already listed"),
     ] {
         let mut w = settled_set(5);
         w.arm_page_size = 2;

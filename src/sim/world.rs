@@ -235,14 +235,91 @@ pub struct Faults {
     /// with filters they do not know: the client's own confirmation must catch the rest.
     pub ignore_task_filters: bool,
     /// Leave the VM with this computer name out of the `n`-th listing (1-based) of its scale
-    /// set: a paged listing taken while a scale-in shifts the pages misses a VM that is there.
-    pub listing_misses: Option<(String, usize)>,
+    /// set, for each pair: a paged listing taken while a scale-in shifts the pages misses a VM
+    /// that is there (a flicker: missed, listed, missed again).
+    pub listing_misses: Vec<(String, usize)>,
+    /// Resource Manager routes that fail for a while (a pool listing answering 500, a
+    /// rolling-upgrade read throttled past the deadline).
+    pub arm_faults: Vec<ArmFault>,
+    /// Break the StandbyPool listings' paging this way (`Listless`: a page without `value`
+    /// whose `nextLink` leads back to itself).
+    pub standby_paging: Option<Paging>,
+    /// Take this long over every Octopus answer (a slow server, each answer inside the
+    /// request timeout).
+    pub octopus_delay: Option<Duration>,
     /// Answer the subscription-wide standby pool listing with this status, code and message
     /// (403: the account may read only some resource groups; 409
     /// `MissingSubscriptionRegistration`: no `Microsoft.StandbyPool` provider).
     pub standby_subscription_error: Option<(u16, String, String)>,
     /// Answer every other StandbyPool request (a group's pools, a pool's VMs) with this.
     pub standby_group_error: Option<(u16, String, String)>,
+}
+
+/// A Resource Manager route that fails for a while: from its `after`-th request on (0: the
+/// first), `times` of its requests are answered with this status and ARM error body.
+#[derive(Debug, Clone)]
+pub struct ArmFault {
+    /// Which requests: a test of the request's path, lower-cased.
+    pub matches: fn(&str) -> bool,
+    /// How many matching requests are answered first.
+    pub after: u32,
+    /// How many matching requests then fail.
+    pub times: u32,
+    /// The status, ARM error code and message.
+    pub status: u16,
+    /// The ARM error code.
+    pub code: String,
+    /// The ARM error message.
+    pub message: String,
+    /// `Retry-After` seconds, if any.
+    pub retry_after: Option<u64>,
+    /// How many matching requests came so far.
+    pub seen: u32,
+}
+
+impl ArmFault {
+    /// Every request `matches` accepts fails with this answer.
+    pub fn new(matches: fn(&str) -> bool, status: u16, code: &str, message: &str) -> ArmFault {
+        ArmFault {
+            matches,
+            after: 0,
+            times: u32::MAX,
+            status,
+            code: code.into(),
+            message: message.into(),
+            retry_after: None,
+            seen: 0,
+        }
+    }
+
+    /// Only after this many matching requests were answered.
+    pub fn after(mut self, n: u32) -> ArmFault {
+        self.after = n;
+        self
+    }
+
+    /// Only this many times.
+    pub fn times(mut self, n: u32) -> ArmFault {
+        self.times = n;
+        self
+    }
+
+    /// With a `Retry-After`.
+    pub fn retry_after(mut self, seconds: u64) -> ArmFault {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The subscription-wide standby pool listing.
+    pub fn subscription_pools(path: &str) -> bool {
+        !path.contains("/resourcegroups/")
+            && path.ends_with("/providers/microsoft.standbypool/standbyvirtualmachinepools")
+    }
+
+    /// A scale set's latest rolling upgrade.
+    pub fn rolling_upgrades(path: &str) -> bool {
+        path.ends_with("/rollingupgrades/latest")
+    }
 }
 
 /// Compute's read budget for one subscription: for each kind of read, a 3-minute and a
@@ -350,6 +427,8 @@ pub enum Paging {
     NoNextAfterFirst,
     /// `TotalResults` counts this many more items than any page will ever hold.
     Overcount(usize),
+    /// A page without its list (`value`) whose next-page link leads back to itself.
+    Listless,
 }
 
 /// How an Octopus Server writes `Links`.
