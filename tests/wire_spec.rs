@@ -495,6 +495,8 @@ fn scenarios() -> Vec<(Sim, Vec<(&'static str, &'static str)>)> {
     pooled.vm_mut(&healthy).health = Some("HealthState/healthy".into());
     let detached = pooled.vms[1].computer_name.clone().unwrap();
     pooled.detach(&detached);
+    // From a specialized image: listed without a computer name, so its own instance view is read.
+    pooled.vm_mut(&detached).os_profile = false;
     pooled.add_pool("pool-web", "rg-web", "vmss-pool", "Deallocated");
     let listed = pooled.add_pool_vm("pool-web", 1, true);
     pooled.add_target(&listed, 0);
@@ -665,6 +667,7 @@ fn every_route_the_step_uses_is_described_and_answered_as_described() {
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/{virtualMachineScaleSetName}/virtualMachines",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}",
+        "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}/instanceView",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/{vmScaleSetName}/rollingUpgrades/latest",
         "GET /subscriptions/{subscriptionId}/providers/Microsoft.StandbyPool/standbyVirtualMachinePools",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.StandbyPool/standbyVirtualMachinePools",
