@@ -152,7 +152,7 @@ fn many_targets() -> World {
 fn octopus_paging_that_is_cut_short_fails_and_removes_nothing() {
     for (paging, says) in [
         (Paging::OtherOrigin, "leads away from VMSS.Octopus.Url"),
-        (Paging::Repeats, "does not advance"),
+        (Paging::Repeats, "a page repeated items already listed"),
         (
             Paging::Overcount(7),
             "it counted 607 items (TotalResults) but its pages held 600",

@@ -46,7 +46,9 @@ pub struct SimEvent {
     pub category: String,
     /// When it happened.
     pub occurred: OffsetDateTime,
-    /// The documents it concerns.
+    /// Its `RelatedDocumentIds`: the document it is about first (a `Created` event's subject is
+    /// the document created), then the documents it mentions (a tenant's `Created` event lists
+    /// the targets connected to it), as every event recorded from a real server lists them.
     pub related: Vec<String>,
     /// The space it happened in; `None` for events outside any space (system-level
     /// configuration), which `/api/events` returns only with `includeSystem=true`, as
@@ -216,6 +218,11 @@ pub struct Faults {
     /// After this many target listings (pages) have been answered, these targets register:
     /// a scale-out going on while the step pages through the targets.
     pub register_after_pages: Option<(usize, Vec<String>)>,
+    /// A registration storm `(per_page, pages)`: after each of the first `pages` target-listing
+    /// pages answered, the next `per_page` targets not registered yet (in name order) register,
+    /// as Tentacles do throughout the scale-out the step serves, across several passes of the
+    /// listing.
+    pub registration_storm: Option<(usize, usize)>,
     /// Answer every DELETE of a target with 503 and this `Retry-After` (seconds).
     pub delete_unavailable: Option<u64>,
     /// Take this long over every DELETE, as a busy server does: concurrent deletes overlap.
@@ -429,6 +436,9 @@ pub enum Paging {
     Overcount(usize),
     /// A page without its list (`value`) whose next-page link leads back to itself.
     Listless,
+    /// Every page after the first comes without its list (Octopus's `Items`), as a proxy that
+    /// cuts a body short or an error page dressed as a collection does.
+    WithoutList,
 }
 
 /// How an Octopus Server writes `Links`.
