@@ -10,7 +10,7 @@ use crate::error::Failure;
 use crate::outcome::{Decision, Excluded, Outcome};
 use crate::output::Reporter;
 use crate::reconcile::{self, Instance, InstanceState, Plan, Prefix, RemovalReason, Target};
-use crate::settings::ScaleSetRef;
+use crate::settings::{ScaleSetRef, TimeoutHandle};
 use std::time::Duration;
 
 /// How many names a line shows before it counts the rest.
@@ -89,28 +89,35 @@ pub fn settled(sets: &[ScaleSetRef], took: Duration) -> String {
 
 /// The deadline came first: as the step's failure (`VMSS.Timeout.ErrorHandle` is `Error`), or
 /// as the warning it proceeds with.
-pub fn did_not_settle(sets: &[ScaleSetRef], timeout: Duration, still: &str, error: bool) -> String {
+pub fn did_not_settle(
+    sets: &[ScaleSetRef],
+    timeout: Duration,
+    still: &str,
+    handle: TimeoutHandle,
+) -> String {
     let head = format!(
         "{} did not settle within {} ({still})",
         capitalise(&which(sets)),
         duration(timeout)
     );
-    if error {
+    if handle == TimeoutHandle::Error {
         format!("{head}; nothing was removed. Raise VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed to deploy to the instances that are ready.")
     } else {
         format!("{head}. Proceeding: the targets of instances still changing are neither removed nor deployed to.")
     }
 }
 
-/// The wait could not go on: `failure` ended it, at the deadline (while the checks were
-/// failing) or before.
-pub fn wait_stopped(failure: &crate::error::Failure, at_deadline: bool) -> String {
-    let note = if at_deadline {
-        "The wait ran out before Azure answered; nothing was removed."
-    } else {
-        "Nothing was removed."
-    };
-    format!("{} {note}", failure.message)
+/// A check failed in a way another check cannot mend, and ended the wait.
+pub fn wait_failed(failure: &Failure) -> String {
+    format!("{} Nothing was removed.", failure.message)
+}
+
+/// The deadline came while the checks were failing: `failure` is the last one.
+pub fn failing_at_deadline(failure: &Failure) -> String {
+    format!(
+        "{} The wait ran out before Azure answered; nothing was removed.",
+        failure.message
+    )
 }
 
 /// Azure asked (`Retry-After`) to be left alone past the deadline, so the wait slept to the
@@ -118,8 +125,8 @@ pub fn wait_stopped(failure: &crate::error::Failure, at_deadline: bool) -> Strin
 pub fn throttled_to_the_deadline(
     sets: &[ScaleSetRef],
     timeout: Duration,
-    throttle: &crate::error::Failure,
-    error: bool,
+    throttle: &Failure,
+    handle: TimeoutHandle,
 ) -> String {
     let asked = throttle
         .retry_after
@@ -130,7 +137,7 @@ pub fn throttled_to_the_deadline(
         which(sets),
         duration(timeout)
     );
-    if error {
+    if handle == TimeoutHandle::Error {
         format!("{head}; nothing was removed. Compute's read budget is shared by the whole subscription and region: raise VMSS.Poll.Interval or VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed.")
     } else {
         format!("{head}. Proceeding: the instances are listed once more, and the targets of instances still changing are neither removed nor deployed to.")

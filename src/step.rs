@@ -15,7 +15,7 @@ use crate::reconcile::{
 use crate::report;
 use crate::retry::{retrying, Budget, RetryPolicy};
 use crate::settings::{AzureCredential, DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
-use crate::wait::{Look, Progress, WaitEnd, WaitPolicy};
+use crate::wait::{Checked, Look, Progress, WaitEnd, WaitPolicy};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -267,18 +267,15 @@ impl<'a> Step<'a> {
             timeout: settings.timeout,
             overrun: settings.overrun,
         };
-        let budget = Mutex::new(Vec::new());
         let mut progress = WaitProgress {
             reporter: &self.reporter,
             outcome: &mut *outcome,
-            budget: &budget,
         };
         let pacing = Pacing {
             azure: &self.azure,
             minute: settings.minute,
             floor: settings.poll_interval,
             reporter: &self.reporter,
-            budget: &budget,
             most: Mutex::default(),
         };
         let listings = LastListings::default();
@@ -287,46 +284,35 @@ impl<'a> Step<'a> {
         })
         .await;
         let earlier = listings.into_inner();
-        let error = settings.timeout_handle == TimeoutHandle::Error;
-        let (views, sentence) = match end {
-            WaitEnd::Settled(views) => {
-                // The settling check is the one the wait did not report as it went.
-                let number = progress.outcome.checks.len() as u32 + 1;
-                progress.record(number, &views);
-                report_ready(&views, &self.reporter);
+        let handle = settings.timeout_handle;
+        let (last, sentence) = match end {
+            WaitEnd::Settled(read) => {
+                report_ready(&read.views, &self.reporter);
                 self.reporter
                     .highlight(&report::settled(sets, started.elapsed()));
-                return Ok((read(&views), earlier));
+                return Ok((sets_of(&read.views), earlier));
             }
-            WaitEnd::Deadline(views) => {
-                let still = still_changing(&views);
-                let sentence = report::did_not_settle(sets, settings.timeout, &still, error);
-                (Some(views), sentence)
+            WaitEnd::Deadline(read) => {
+                let still = still_changing(&read.views);
+                let sentence = report::did_not_settle(sets, settings.timeout, &still, handle);
+                (Some(read), sentence)
             }
-            // The throttled check was reported, and kept, as it happened.
             WaitEnd::Throttled { last, failure } => (
                 last,
-                report::throttled_to_the_deadline(sets, settings.timeout, &failure, error),
+                report::throttled_to_the_deadline(sets, settings.timeout, &failure, handle),
             ),
-            WaitEnd::Stopped {
-                failure,
-                at_deadline,
-            } => {
-                // The check that ended the wait is in the record too (a transient failure
-                // at the deadline was reported, and kept, as it happened).
-                if !at_deadline {
-                    progress.record_failure(&failure);
-                }
-                return Err(Error::Azure(report::wait_stopped(&failure, at_deadline)));
+            WaitEnd::Failed(failure) => return Err(Error::Azure(report::wait_failed(&failure))),
+            WaitEnd::FailingAtDeadline(failure) => {
+                return Err(Error::Azure(report::failing_at_deadline(&failure)))
             }
         };
-        if error {
+        if handle == TimeoutHandle::Error {
             return Err(Error::Timeout(sentence));
         }
         self.reporter.warn(&sentence);
         outcome.timed_out = true;
-        match views {
-            Some(views) => Ok((read(&views), earlier)),
+        match last {
+            Some(read) => Ok((sets_of(&read.views), earlier)),
             // Throttled before any check answered: the scale sets are read now, within the
             // calls' budget, for the listing that follows. A set no check listed has no
             // earlier listing, so none of its targets is removed as gone unlisted.
@@ -477,23 +463,28 @@ impl<'a> Step<'a> {
     }
 }
 
-/// Tells the log how the wait goes: a line per check, and a transient failure once, then
+/// What one check read: each scale set as it saw it, and what Azure said was left of its read
+/// budget (for the record).
+struct CheckRead {
+    views: Vec<SetView>,
+    budget: Vec<(String, u32)>,
+}
+
+/// Tells the log how the wait goes: a line per check, and a passing failure once, then
 /// counted in the verbose log while it repeats; and keeps every check for the record.
 struct WaitProgress<'r> {
     reporter: &'r Reporter,
     outcome: &'r mut Outcome,
-    /// The read budget the check's answers reported, as [`Pacing`] last saw it.
-    budget: &'r Mutex<Vec<(String, u32)>>,
 }
 
 impl WaitProgress<'_> {
     /// Keeps what check `number` saw of each scale set and VM.
-    fn record(&mut self, number: u32, views: &[SetView]) {
-        let budget = self.budget.lock().map(|b| b.clone()).unwrap_or_default();
+    fn record(&mut self, number: u32, read: &CheckRead) {
         self.outcome.checks.push(Check {
             number,
             at: time::OffsetDateTime::now_utc(),
-            sets: views
+            sets: read
+                .views
                 .iter()
                 .map(|v| SetCheck {
                     scale_set: v.set.name.clone(),
@@ -503,17 +494,17 @@ impl WaitProgress<'_> {
                     rolling_forward: v.rolling,
                 })
                 .collect(),
-            budget,
+            budget: read.budget.clone(),
             failure: None,
         });
         self.outcome
-            .classes_at(number, views.iter().flat_map(listed));
+            .classes_at(number, read.views.iter().flat_map(listed));
     }
 
-    /// Keeps a check that failed: the next one in order.
-    fn record_failure(&mut self, failure: &Failure) {
+    /// Keeps check `number`, which failed.
+    fn record_failure(&mut self, number: u32, failure: &Failure) {
         self.outcome.checks.push(Check {
-            number: self.outcome.checks.len() as u32 + 1,
+            number,
             at: time::OffsetDateTime::now_utc(),
             sets: Vec::new(),
             budget: Vec::new(),
@@ -522,24 +513,34 @@ impl WaitProgress<'_> {
     }
 }
 
-impl Progress<Vec<SetView>> for WaitProgress<'_> {
-    fn changing(&mut self, check: u32, views: &Vec<SetView>) {
-        let (ready, total) = counts(views);
-        let pct = (ready * 100).checked_div(total).unwrap_or(0) as u8;
-        self.reporter
-            .progress(pct, &report::ready(ready, Some(total)));
-        self.reporter
-            .info(&report::check(check, ready, total, &still_changing(views)));
-        self.record(check, views);
-    }
-
-    fn failed(&mut self, check: u32, failure: &Failure, repeats: u32) {
-        self.record_failure(failure);
-        if repeats == 0 {
-            self.reporter.warn(&report::check_failed(check, failure));
-        } else {
-            self.reporter
-                .verbose(&report::check_failed_again(check, repeats));
+impl Progress<CheckRead> for WaitProgress<'_> {
+    fn checked(&mut self, number: u32, checked: Checked<'_, CheckRead>) {
+        match checked {
+            Checked::Settled(read) => self.record(number, read),
+            Checked::Changing(read) => {
+                let (ready, total) = counts(&read.views);
+                let pct = (ready * 100).checked_div(total).unwrap_or(0) as u8;
+                self.reporter
+                    .progress(pct, &report::ready(ready, Some(total)));
+                self.reporter.info(&report::check(
+                    number,
+                    ready,
+                    total,
+                    &still_changing(&read.views),
+                ));
+                self.record(number, read);
+            }
+            Checked::Failing { failure, repeats } => {
+                self.record_failure(number, failure);
+                if repeats == 0 {
+                    self.reporter.warn(&report::check_failed(number, failure));
+                } else {
+                    self.reporter
+                        .verbose(&report::check_failed_again(number, repeats));
+                }
+            }
+            // The step's failure says it; the record keeps the check.
+            Checked::Ended(failure) => self.record_failure(number, failure),
         }
     }
 }
@@ -608,7 +609,8 @@ impl LastListings {
     }
 }
 
-fn read(views: &[SetView]) -> Vec<(ScaleSetRef, ScaleSet)> {
+/// Each scale set as the check read it.
+fn sets_of(views: &[SetView]) -> Vec<(ScaleSetRef, ScaleSet)> {
     views
         .iter()
         .map(|v| (v.set.clone(), v.scale_set.clone()))
@@ -621,8 +623,6 @@ struct Pacing<'a> {
     minute: Duration,
     floor: Duration,
     reporter: &'a Reporter,
-    /// What is left of each bucket, for the record.
-    budget: &'a Mutex<Vec<(String, u32)>>,
     /// The most each bucket has had left during this run: its size, as far as the step knows.
     most: Mutex<std::collections::HashMap<String, u32>>,
 }
@@ -646,18 +646,27 @@ impl Pacing<'_> {
         *m
     }
 
-    /// The interval the buckets this check read from ask for; said (verbose) when it stretches
-    /// the poll interval, naming the tightest bucket.
-    fn pace(&self) -> Option<Duration> {
+    /// The interval the buckets this check read from ask for, and what is left of each (for
+    /// the record); said (verbose) when it stretches the poll interval, naming the tightest
+    /// bucket.
+    fn pace(&self) -> (Option<Duration>, Vec<(String, u32)>) {
         let buckets = self.azure.rate_limits().take(self.minute);
-        if let Ok(mut left) = self.budget.lock() {
-            *left = buckets
-                .iter()
-                .map(|(n, b)| (n.clone(), b.remaining))
-                .collect();
-        }
+        let left = buckets
+            .iter()
+            .map(|(n, b)| (n.clone(), b.remaining))
+            .collect();
         let plain: Vec<crate::wait::Bucket> = buckets.iter().map(|(_, b)| *b).collect();
-        let pace = crate::wait::pace(&plain)?;
+        (self.stretch(&buckets, crate::wait::pace(&plain)), left)
+    }
+
+    /// Says (verbose) when the read budget stretches the poll interval, naming the tightest
+    /// bucket; returns the pace.
+    fn stretch(
+        &self,
+        buckets: &[(String, crate::wait::Bucket)],
+        pace: Option<Duration>,
+    ) -> Option<Duration> {
+        let pace = pace?;
         if pace > self.floor {
             let (name, tightest) = buckets
                 .iter()
@@ -677,7 +686,7 @@ async fn look(
     pacing: &Pacing<'_>,
     listings: &LastListings,
     sets: &[ScaleSetRef],
-) -> Result<Look<Vec<SetView>>, Failure> {
+) -> Result<Look<CheckRead>, Failure> {
     let azure = pacing.azure;
     let views = futures::future::try_join_all(sets.iter().map(|set| async move {
         let scale_set = azure.scale_set(set).await?;
@@ -702,10 +711,11 @@ async fn look(
         })
     }))
     .await?;
+    let (pace, budget) = pacing.pace();
     Ok(Look {
         settled: views.iter().all(SetView::settled),
-        pace: pacing.pace(),
-        value: views,
+        pace,
+        value: CheckRead { views, budget },
     })
 }
 
