@@ -21,6 +21,7 @@ pub mod http;
 pub mod octopus;
 pub mod outcome;
 pub mod output;
+pub mod permissions;
 pub mod reconcile;
 pub mod record;
 pub mod record_html;
@@ -28,8 +29,10 @@ pub mod redacted;
 pub mod report;
 pub mod retry;
 pub mod settings;
+pub mod signin;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod step;
+pub mod target_tags;
 pub mod token;
 pub mod wait;
