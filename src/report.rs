@@ -250,9 +250,9 @@ pub fn octopus_token_expires_first(
 /// Who the signed-in user is, in words: whose key or token, and its name.
 fn signed_in(token: bool, user: &str) -> String {
     if token {
-        format!("The access token's service account ({user})")
+        format!("The access token's service account {user}")
     } else {
-        format!("The API key's user ({user})")
+        format!("The API key's user {user}")
     }
 }
 

@@ -554,10 +554,13 @@ fn ask_again(sim: &Sim, requests: &[Seen]) -> Vec<(Seen, u16, Value)> {
                 url = format!("{url}?{}", seen.query);
             }
             let method = reqwest::Method::from_bytes(seen.method.as_bytes()).expect("a method");
-            let response = client
-                .request(method, &url)
-                .bearer_auth(&token)
-                .header("X-Octopus-ApiKey", &api_key)
+            // Each server's own sign-in: a bearer token is an Octopus access token to Octopus.
+            let request = client.request(method, &url);
+            let request = match seen.service {
+                Service::Octopus => request.header("X-Octopus-ApiKey", &api_key),
+                _ => request.bearer_auth(&token),
+            };
+            let response = request
                 .send()
                 .await
                 .unwrap_or_else(|e| panic!("{url}: {e}"));
