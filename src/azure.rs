@@ -7,8 +7,9 @@
 //! the status, the ARM or Azure AD error code and the `Retry-After`, which the SDK's own errors
 //! do not expose; the wait loop decides what to do with them.
 
-use crate::error::{parse_retry_after, Failure, FailureKind};
+use crate::error::{cause, parse_retry_after, Failure, FailureKind};
 use crate::output::printable;
+use crate::paging::{self, Cut, Page, Pages};
 use crate::reconcile::Instance;
 use crate::settings::{AzureCredential, AzureSettings, ScaleSetRef};
 use azure_core::auth::TokenCredential;
@@ -18,7 +19,6 @@ use azure_identity::{ClientSecretCredential, WorkloadIdentityCredential};
 use azure_mgmt_compute::package_2024_07_01 as compute;
 use compute::models::instance_view_status::Level;
 use compute::models::InstanceViewStatus;
-use futures::StreamExt;
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -270,42 +270,8 @@ fn first_line(s: &str) -> String {
     out
 }
 
-/// Watches a paged listing advance: a `nextLink` already followed, or a page of VMs all
-/// listed before, means the paging goes round in circles (a misbehaving server or proxy), and
-/// the listing would never be whole. The SDK follows `nextLink` itself; this sees each page.
-#[derive(Default)]
-pub(crate) struct PageGuard {
-    links: std::collections::HashSet<String>,
-    ids: std::collections::HashSet<String>,
-}
-
-impl PageGuard {
-    /// Takes one page: its `nextLink` and its items' resource ids.
-    pub(crate) fn advance<'a>(
-        &mut self,
-        next_link: Option<&str>,
-        ids: impl Iterator<Item = &'a str>,
-    ) -> Result<(), String> {
-        let (mut items, mut new) = (0, 0);
-        for id in ids {
-            items += 1;
-            new += usize::from(self.ids.insert(id.to_ascii_lowercase()));
-        }
-        if items > 0 && new == 0 {
-            return Err("a page repeated VMs already listed".into());
-        }
-        match next_link.filter(|l| !l.is_empty()) {
-            Some(link) if !self.links.insert(link.to_string()) => Err(format!(
-                "its nextLink leads back to a page already read ({})",
-                printable(link)
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// A listing whose paging cannot be trusted: nothing may be decided on it.
-fn paging_failure(set: &ScaleSetRef, why: &str) -> Failure {
+fn paging_failure(set: &ScaleSetRef, why: &dyn std::fmt::Display) -> Failure {
     Failure::permanent(format!(
         "Azure's paging cut the listing of scale set '{}' short: {why}. Nothing was removed, since the listing is incomplete; check AZURE_RESOURCE_MANAGER_URL and any proxy between the worker and Azure, and run the step again.",
         set.name
@@ -481,14 +447,18 @@ impl AzureClient {
     /// GETs `path_and_query` from Resource Manager through the same transport (typed
     /// failures, read budgets): for providers the compute SDK does not cover.
     pub async fn get_json(&self, path_and_query: &str) -> azure_core::Result<serde_json::Value> {
+        self.get_url(self.url(path_and_query)?).await
+    }
+
+    /// Resource Manager's URL for `path_and_query`.
+    pub fn url(&self, path_and_query: &str) -> azure_core::Result<url::Url> {
         let base = self
             .settings
             .resource_manager
             .as_str()
             .trim_end_matches('/');
-        let url = url::Url::parse(&format!("{base}{path_and_query}"))
-            .map_err(|e| azure_core::Error::full(ErrorKind::DataConversion, e, "URL"))?;
-        self.get_url(url).await
+        url::Url::parse(&format!("{base}{path_and_query}"))
+            .map_err(|e| azure_core::Error::full(ErrorKind::DataConversion, e, "URL"))
     }
 
     /// GETs an absolute URL (a `nextLink`) from Resource Manager.
@@ -534,66 +504,50 @@ impl AzureClient {
         scale_set: &ScaleSet,
     ) -> Result<Vec<Instance>, Failure> {
         let sub = &self.settings.subscription_id;
-        let mut out = Vec::new();
-        match scale_set.orchestration {
+        let listed = match scale_set.orchestration {
             Orchestration::Uniform => {
-                let mut pages = self
+                let pages = self
                     .client
                     .virtual_machine_scale_set_v_ms_client()
                     .list(&set.resource_group, &set.name, sub)
                     .expand(INSTANCE_VIEW)
                     .into_stream();
-                let mut guard = PageGuard::default();
-                while let Some(page) = pages.next().await {
-                    let page =
-                        page.map_err(|e| self.failure(e, set, "list the scale set's instances"))?;
-                    guard
-                        .advance(
-                            page.next_link.as_deref(),
-                            page.value.iter().filter_map(|vm| vm.resource.id.as_deref()),
-                        )
-                        .map_err(|why| paging_failure(set, &why))?;
-                    out.extend(page.value.iter().map(|vm| Instance {
-                        set_id: scale_set.id.clone(),
-                        ..instance_from_vmss_vm(vm, &set.name)
-                    }));
-                }
+                paging::whole(pages, Pages::default()).await.map(|vms| {
+                    vms.iter()
+                        .map(|vm| Instance {
+                            set_id: scale_set.id.clone(),
+                            ..instance_from_vmss_vm(vm, &set.name)
+                        })
+                        .collect()
+                })
             }
             Orchestration::Flexible => {
                 // The filter narrows the listing server-side (and Azure allows `$expand` only
                 // with it); the id check below keeps a VM outside the set from ever counting,
                 // even if a page comes back unfiltered.
                 let filter = format!("'virtualMachineScaleSet/id' eq '{}'", scale_set.id);
-                let mut pages = self
+                let pages = self
                     .client
                     .virtual_machines_client()
                     .list(&set.resource_group, sub)
                     .filter(filter)
                     .expand(INSTANCE_VIEW)
                     .into_stream();
-                let mut guard = PageGuard::default();
-                while let Some(page) = pages.next().await {
-                    let page =
-                        page.map_err(|e| self.failure(e, set, "list the scale set's VMs"))?;
-                    guard
-                        .advance(
-                            page.next_link.as_deref(),
-                            page.value.iter().filter_map(|vm| vm.resource.id.as_deref()),
-                        )
-                        .map_err(|why| paging_failure(set, &why))?;
-                    out.extend(
-                        page.value
-                            .iter()
-                            .filter(|vm| vm_in_scale_set(vm, &scale_set.id))
-                            .map(|vm| Instance {
-                                set_id: scale_set.id.clone(),
-                                ..instance_from_vm(vm, &set.name)
-                            }),
-                    );
-                }
+                paging::whole(pages, Pages::default()).await.map(|vms| {
+                    vms.iter()
+                        .filter(|vm| vm_in_scale_set(vm, &scale_set.id))
+                        .map(|vm| Instance {
+                            set_id: scale_set.id.clone(),
+                            ..instance_from_vm(vm, &set.name)
+                        })
+                        .collect()
+                })
             }
-        }
-        Ok(out)
+        };
+        listed.map_err(|cut| match cut {
+            Cut::Read(e) => self.failure(e, set, "list the scale set's instances"),
+            Cut::Paging(why) => paging_failure(set, &why),
+        })
     }
 
     /// Turns an SDK error into a sentence naming the thing and what to check.
@@ -734,6 +688,33 @@ impl AzureClient {
         // Azure AD answers a bad credential with 400 or 401: neither is worth another try.
         Failure::new(kind, message).retry_after(f.retry_after)
     }
+}
+
+/// What kind of failure an SDK error is, and the server's `Retry-After`: the retry decision's
+/// input, read from the typed cause ([`HttpFailure`], reqwest's error) rather than its text.
+pub fn kind_of(err: &azure_core::Error) -> (FailureKind, Option<Duration>) {
+    if let Some(f) = cause::<HttpFailure>(err) {
+        return (FailureKind::from_status(f.status), f.retry_after);
+    }
+    if cause::<OffOrigin>(err).is_some() {
+        return (FailureKind::Permanent, None);
+    }
+    match cause::<reqwest::Error>(err) {
+        Some(r)
+            if r.is_builder()
+                || r.url()
+                    .is_some_and(|u| !matches!(u.scheme(), "http" | "https")) =>
+        {
+            (FailureKind::Permanent, None)
+        }
+        Some(r) => (crate::http::classify(r), None),
+        None => (FailureKind::Permanent, None),
+    }
+}
+
+/// An SDK error's own words, every layer once.
+pub fn describe(err: &azure_core::Error) -> String {
+    chain(err)
 }
 
 /// The innermost error's text: reqwest's outer layers only repeat the URL.
@@ -956,6 +937,38 @@ fn instance(
     }
 }
 
+/// The compute SDK's list results as pages of the one page loop ([`paging::whole`]): a Uniform
+/// set's VMs, and a resource group's (a Flexible set's, or the whole group's).
+macro_rules! sdk_page {
+    ($list:ty, $item:ty) => {
+        impl Page for $list {
+            type Item = $item;
+            fn ids(&self) -> Option<Vec<&str>> {
+                Some(
+                    self.value
+                        .iter()
+                        .filter_map(|vm| vm.resource.id.as_deref())
+                        .collect(),
+                )
+            }
+            fn next_link(&self) -> Option<&str> {
+                self.next_link.as_deref()
+            }
+            fn into_items(self) -> Vec<Self::Item> {
+                self.value
+            }
+        }
+    };
+}
+sdk_page!(
+    compute::models::VirtualMachineScaleSetVmListResult,
+    compute::models::VirtualMachineScaleSetVm
+);
+sdk_page!(
+    compute::models::VirtualMachineListResult,
+    compute::models::VirtualMachine
+);
+
 /// True when a VM says it belongs to the scale set (resource ids compare case-insensitively).
 pub fn vm_in_scale_set(vm: &compute::models::VirtualMachine, scale_set_id: &str) -> bool {
     vm.properties
@@ -967,16 +980,23 @@ pub fn vm_in_scale_set(vm: &compute::models::VirtualMachine, scale_set_id: &str)
 
 /// The SDK follows a list's `nextLink` as Azure wrote it and re-adds only `api-version`; a
 /// `nextLink` without `$expand` would bring later pages without instance views, and every
-/// VM on them would look pending forever. Puts `$expand=instanceView` back on any VM list
-/// request that lacks it.
+/// VM on them would look pending forever. Puts `$expand=instanceView` back on an instance
+/// listing's request that lacks it: a scale set's VMs (Uniform), or a resource group's VMs
+/// filtered on a scale set (Flexible). Never on a group's listing without a `$filter`: the
+/// description of that `$expand` says "this can only be specified if a valid $filter option
+/// is specified", and Azure answers such a request 400 (the proof of absence lists the group
+/// plainly, [`crate::absence`]).
 fn with_instance_view(url: &url::Url) -> Option<url::Url> {
-    let lists_vms = url
-        .path()
-        .to_ascii_lowercase()
-        .trim_end_matches('/')
-        .ends_with("/virtualmachines");
-    let has_expand = url.query_pairs().any(|(k, _)| k == "$expand");
-    if !lists_vms || has_expand {
+    let path = url.path().to_ascii_lowercase();
+    let path = path.trim_end_matches('/');
+    let lists_vms = path.ends_with("/virtualmachines");
+    let of_a_set = path.contains("/virtualmachinescalesets/");
+    let (mut has_expand, mut has_filter) = (false, false);
+    for (k, _) in url.query_pairs() {
+        has_expand |= k == "$expand";
+        has_filter |= k == "$filter";
+    }
+    if !lists_vms || has_expand || !(of_a_set || has_filter) {
         return None;
     }
     let mut fixed = url.clone();
@@ -1050,6 +1070,24 @@ mod tests {
             ]
         );
         assert!(limits.take(minute).is_empty(), "each check starts afresh");
+    }
+
+    #[test]
+    fn only_instance_listings_get_their_expand_back() {
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        let set = "https://arm/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/web/virtualMachines?api-version=1&$skiptoken=2";
+        let expands = |u: url::Url| {
+            u.query_pairs()
+                .any(|(k, v)| k == "$expand" && v == "instanceView")
+        };
+        assert!(with_instance_view(&url(set)).is_some_and(expands));
+        let flexible = "https://arm/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines?api-version=1&$filter='virtualMachineScaleSet/id' eq 'x'&$skiptoken=2";
+        assert!(with_instance_view(&url(flexible)).is_some());
+        // The group's plain listing (the proof of absence): Azure refuses `$expand` there.
+        let group = "https://arm/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines?api-version=1&$skiptoken=2";
+        assert_eq!(with_instance_view(&url(group)), None);
+        let expanded = format!("{set}&$expand=instanceView");
+        assert_eq!(with_instance_view(&url(&expanded)), None);
     }
 
     #[test]

@@ -17,9 +17,9 @@
 //!   (the candidates: however many old targets there are, only the last few minutes' events),
 //!   then any event *regarding* one of those candidates (`regardingAny`) up to the window's
 //!   start. `documentTypes` also returns events that merely mention a machine (a tenant's
-//!   `Created` event lists its targets), so a recent `Created` event proves nothing by itself:
-//!   a candidate with an older event existed before the window. The PowerShell step asked
-//!   once per target.
+//!   `Created` event lists its targets), so only an event whose *subject* is the machine
+//!   counts as its creation ([`subject`]), and a candidate with an older event existed before
+//!   the window. The PowerShell step asked once per target.
 
 use crate::error::Failure;
 use crate::octopus::{HasId, OctopusClient};
@@ -86,8 +86,35 @@ struct EventResource {
     #[serde(default)]
     category: String,
     occurred: Option<String>,
+    /// The event's subject first, then the documents it mentions (see [`subject`]).
     #[serde(default)]
     related_document_ids: Vec<String>,
+}
+
+/// The document an event is about: the first of its `RelatedDocumentIds`.
+///
+/// Octopus's events have no field naming their subject (`EventResource` in the 2020.5 Swagger
+/// and in OctopusClients: `RelatedDocumentIds`, `MessageReferences`, `ChangeDetails`, `Links`
+/// holding only `Self`), but every recorded event lists its subject first, then what it
+/// mentions, in an order that is neither sorted nor hashed:
+/// - a real 2023.1 server's events page (mcasperson/OctopusRecommendationEngine,
+///   `internal/checks/performance/octopus_deployment_queued_time_check_test.go`, Octopus's
+///   samples instance): `DeploymentQueued` and `DeploymentStarted` list `Deployments-N,
+///   Projects-N, Releases-N, Environments-N, [Tenants-N,] ServerTasks-N, Channels-N`, the
+///   deployment first even where the message never names it (`DeploymentQueued`'s
+///   `MessageReferences` start with the project, so they cannot tell the subject);
+/// - an Octopus Cloud `DeploymentFailed` event of 2023-09 (the sample payload in the README of
+///   OctopusSolutionsEngineering/OctopusSubscriptionListener): the same order;
+/// - a real `Created` event of a user (the subscription-webhook sample in Octopus's docs,
+///   2020.2) lists only `Users-322`, the user created;
+/// - `ChangeDetails.DocumentContext` is null on every recorded event, so it names nothing.
+///
+/// A tenant's `Created` event that lists its targets therefore has the tenant first, and is
+/// not any target's creation. Should a server ever list a machine's own `Created` event with
+/// another document first, that target counts as pre-existing: left out of the output, the
+/// safe side (the contract's "creation time cannot be found").
+fn subject(e: &EventResource) -> Option<&str> {
+    e.related_document_ids.first().map(String::as_str)
 }
 
 impl HasId for EventResource {
@@ -208,6 +235,7 @@ pub async fn duplicate_of(
     let page: crate::octopus::Page<TaskResource> = octopus.get_json(&url, doing).await?;
     let mut finished: Vec<(OffsetDateTime, TaskResource)> = page
         .items
+        .unwrap_or_default()
         .into_iter()
         .filter(|t| t.id != this.task_id)
         .filter_map(|t| Some((t.completed_time.as_deref().and_then(parse_time)?, t)))
@@ -350,22 +378,22 @@ pub async fn regarded_before(
     Ok(old)
 }
 
-/// Each target's creation time: its *earliest* `Created` event. A later event that mentions
-/// the target (another document created about it) must not make an old target look new.
+/// Each target's creation time: the earliest `Created` event whose [`subject`] it is. An event
+/// that merely mentions the target (a tenant created and connected to it, a certificate bound
+/// to it) is not its creation: counted as one, it made a two-year-old target whose own
+/// `Created` event Octopus had archived (90 days by default) look new. A target with no
+/// `Created` event of its own has no creation time here: pre-existing.
 fn earliest_creations(events: &[EventResource]) -> HashMap<String, OffsetDateTime> {
     let mut created = HashMap::new();
     for e in events.iter().filter(|e| e.category == "Created") {
         let Some(at) = e.occurred.as_deref().and_then(parse_time) else {
             continue;
         };
-        for id in e
-            .related_document_ids
-            .iter()
-            .filter(|d| d.starts_with("Machines-"))
-        {
-            let entry = created.entry(id.clone()).or_insert(at);
-            *entry = (*entry).min(at);
-        }
+        let Some(id) = subject(e).filter(|d| d.starts_with("Machines-")) else {
+            continue;
+        };
+        let entry = created.entry(id.to_string()).or_insert(at);
+        *entry = (*entry).min(at);
     }
     created
 }
@@ -455,6 +483,26 @@ mod tests {
         assert_eq!(created["Machines-1"], datetime!(2026-11-23 09:50 UTC));
         assert_eq!(created["Machines-2"], datetime!(2026-11-23 09:58 UTC));
         assert_eq!(created.len(), 2);
+    }
+
+    #[test]
+    fn only_an_event_about_the_target_is_its_creation() {
+        let event = |related: &[&str]| EventResource {
+            id: "Events-1".into(),
+            category: "Created".into(),
+            occurred: Some("2026-11-23T09:59:20+00:00".into()),
+            related_document_ids: related.iter().map(|r| r.to_string()).collect(),
+        };
+        // A tenant created and connected to two targets, a certificate bound to one, an event
+        // with no documents at all: none is a target's creation.
+        let events = [
+            event(&["Tenants-7", "Machines-1", "Machines-2"]),
+            event(&["Certificates-4", "Machines-2", "Environments-1"]),
+            event(&[]),
+            event(&["Machines-3", "Environments-1", "MachinePolicies-1"]),
+        ];
+        let created = earliest_creations(&events);
+        assert_eq!(created.keys().collect::<Vec<_>>(), ["Machines-3"]);
     }
 
     #[test]

@@ -128,6 +128,21 @@ impl Failure {
     }
 }
 
+/// The first error of type `T` in `e`'s chain of sources, `e` included: the one way this crate
+/// finds a typed cause inside a library's error.
+pub fn cause<'e, T: std::error::Error + 'static>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        source = err.source();
+    }
+    None
+}
+
 /// Parses a `Retry-After` header given in seconds (the form ARM and Octopus use).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let secs: f64 = value.trim().parse().ok()?;

@@ -21,6 +21,7 @@ pub mod http;
 pub mod octopus;
 pub mod outcome;
 pub mod output;
+pub mod paging;
 pub mod permissions;
 pub mod reconcile;
 pub mod record;

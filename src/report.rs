@@ -6,6 +6,7 @@
 //! at [`NAMES_SHOWN`] and a count of the rest; the detail goes to verbose lines.
 
 use crate::azure::ScaleSet;
+use crate::error::Failure;
 use crate::outcome::{Decision, Excluded, Outcome};
 use crate::output::Reporter;
 use crate::reconcile::{self, Instance, InstanceState, Plan, Prefix, RemovalReason, Target};
@@ -846,6 +847,28 @@ pub fn rolling_upgrade(set: &ScaleSetRef, words: &str) -> String {
     } else {
         format!("{words}; {rolling}")
     }
+}
+
+/// The one narrowing of the proof of absence: the subscription's standby pools could not be
+/// listed (403), so only the sets' own resource groups were searched.
+pub fn pools_narrowed(
+    subscription: &str,
+    sets: &[(ScaleSetRef, ScaleSet)],
+    needed: &[String],
+    refused: &Failure,
+) -> String {
+    let mut groups: Vec<&str> = sets
+        .iter()
+        .filter(|(_, ss)| needed.contains(&ss.id))
+        .map(|(set, _)| set.resource_group.as_str())
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    format!(
+        "The Azure account may not list the standby pools of subscription {subscription} ({}), so vmss-check looked for them only in resource group(s) {}: a standby pool in another resource group cannot be seen, and a target of one of its VMs could be removed. Grant the account the Reader role on subscription {subscription} (or on each standby pool's resource group) so that every pool attached to the scale set is seen.",
+        refused.message,
+        groups.join(", ")
+    )
 }
 
 /// The targets of pooled VMs, and those kept because their VM's absence was not proven: one

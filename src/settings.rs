@@ -523,25 +523,43 @@ pub fn parse_roles(value: Option<&str>) -> Result<Vec<String>, String> {
     Ok(roles)
 }
 
+/// Parses `VMSS.Octopus.Url` once, with the parser that makes the requests: reqwest takes a
+/// `url::Url` (the WHATWG URL standard), and this `Url` is the one every Octopus request and
+/// the decision record use. So user information is refused as that parser reads it, not as the
+/// text looks: `http:\\u:pw@host`, `http:u:pw@host`, `http:/u:pw@host` and `http:/<TAB>/u:pw@host`
+/// are all `http://u:pw@host/` to it, and would send Basic auth with every request.
 fn parse_octopus_url(value: Option<&str>) -> Result<Url, String> {
     let raw = value.map(str::trim).unwrap_or("");
     if raw.is_empty() {
         return Err("VMSS.Octopus.Url is required: give the Octopus Server's address, e.g. https://octopus.example.com (the default #{Octopus.Web.ServerUri} works when it is set).".into());
     }
-    // A user name or password in the URL would travel with every request and be written into
-    // the decision record: refused, and never echoed back.
-    if let Some(shown) = without_user_info(raw) {
-        return Err(format!(
-            "VMSS.Octopus.Url must not carry a user name or password (got \"{shown}\"): the step signs in with VMSS.Octopus.ApiKey only. Remove the part before '@'."
-        ));
+    const USER_INFO: &str = "VMSS.Octopus.Url must not carry a user name or password";
+    const FIX: &str =
+        "the step signs in with VMSS.Octopus.ApiKey only. Remove the part before '@'.";
+    let not_http = || {
+        format!(
+            "VMSS.Octopus.Url must be an http(s) address such as https://octopus.example.com, got {}.",
+            shown(raw)
+        )
+    };
+    let Ok(mut url) = Url::parse(raw) else {
+        // Too broken to parse, so no request would be sent; still never echo what may be a
+        // password.
+        return Err(match without_user_info(raw) {
+            Some(redacted) => format!("{USER_INFO} (got \"{redacted}\"): {FIX}"),
+            None => not_http(),
+        });
+    };
+    // A user name or password would travel with every request and be written into the
+    // decision record: refused, and shown only with `***` in its place.
+    if !url.username().is_empty() || url.password().is_some() {
+        let mut redacted = url.clone();
+        let _ = redacted.set_password(None);
+        let _ = redacted.set_username("***");
+        return Err(format!("{USER_INFO} (got \"{redacted}\"): {FIX}"));
     }
-    let mut url = Url::parse(raw).map_err(|_| {
-        format!("VMSS.Octopus.Url must be an http(s) address such as https://octopus.example.com, got \"{raw}\".")
-    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!(
-            "VMSS.Octopus.Url must be an http(s) address such as https://octopus.example.com, got \"{raw}\"."
-        ));
+        return Err(not_http());
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
@@ -556,9 +574,19 @@ fn parse_octopus_url(value: Option<&str>) -> Result<Url, String> {
     Ok(url)
 }
 
+/// `raw` in quotes for an error message, unless it holds an `@`: then whatever precedes it may
+/// be a password (`mailto:u:pw@host` is no http URL, yet the text is still secret).
+fn shown(raw: &str) -> String {
+    if raw.contains('@') {
+        "a value holding '@' (not shown: what precedes it may be a password)".into()
+    } else {
+        format!("\"{raw}\"")
+    }
+}
+
 /// `raw` with its user information replaced by `***`, when it has any: the part between
 /// `scheme://` and an `@` before the host's end (`https://:pw@host`, `https://user@host`).
-/// Read from the text, not from a parsed URL, so a URL too broken to parse is caught too.
+/// Read from the text, for a URL too broken to parse (`https://pw@[broken`).
 fn without_user_info(raw: &str) -> Option<String> {
     let (scheme, rest) = raw.split_once("://")?;
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -980,6 +1008,35 @@ mod tests {
             assert!(e.contains(says), "{bad}: {e}");
             assert!(!e.contains(bad), "{bad} quoted: {e}");
         }
+    }
+
+    #[test]
+    fn user_information_is_refused_as_the_requests_parser_reads_it() {
+        for raw in [
+            "http:\\\\u:pw-1@octo.example.com",
+            "http:u:pw-1@octo.example.com",
+            "http:/u:pw-1@octo.example.com",
+            "http:/\t/u:pw-1@octo.example.com",
+            "https://u:pw-1@octo.example.com/octopus",
+            "https://pw-1@octo.example.com",
+            "https://:pw-1@octo.example.com",
+        ] {
+            let err = parse_octopus_url(Some(raw)).unwrap_err();
+            assert!(
+                err.starts_with("VMSS.Octopus.Url must not carry a user name or password"),
+                "{raw:?}: {err}"
+            );
+            assert!(!err.contains("pw-1"), "{raw:?}: {err}");
+        }
+        let err = parse_octopus_url(Some("http:/\t/u:pw-1@octo.example.com")).unwrap_err();
+        assert!(err.contains("\"http://***@octo.example.com/\""), "{err}");
+        // Not http, and an '@' in it: refused without echoing the text.
+        let err = parse_octopus_url(Some("mailto:u:pw-1@octo.example.com")).unwrap_err();
+        assert!(err.contains("must be an http(s) address"), "{err}");
+        assert!(!err.contains("pw-1"), "{err}");
+        // What the requests use is the parsed URL.
+        let url = parse_octopus_url(Some("HTTPS:\\\\Octo.Example.com\\octopus\\api")).unwrap();
+        assert_eq!(url.as_str(), "https://octo.example.com/octopus/");
     }
 
     #[test]

@@ -372,6 +372,7 @@ impl<'a> Step<'a> {
         let policy = WaitPolicy {
             interval: settings.poll_interval,
             timeout: settings.timeout,
+            overrun: settings.overrun,
         };
         let budget = Mutex::new(Vec::new());
         let mut progress = WaitProgress {
@@ -387,10 +388,12 @@ impl<'a> Step<'a> {
             budget: &budget,
             most: Mutex::default(),
         };
+        let listings = LastListings::default();
         let end = crate::wait::wait(policy, started, fastrand::f64, &mut progress, || {
-            look(&pacing, sets)
+            look(&pacing, &listings, sets)
         })
         .await;
+        let earlier = listings.into_inner();
         let error = settings.timeout_handle == TimeoutHandle::Error;
         let (views, sentence) = match end {
             WaitEnd::Settled(views) => {
@@ -400,7 +403,7 @@ impl<'a> Step<'a> {
                 report_ready(&views, &self.reporter);
                 self.reporter
                     .highlight(&report::settled(sets, started.elapsed()));
-                return Ok((read(&views), earlier(&views)));
+                return Ok((read(&views), earlier));
             }
             WaitEnd::Deadline(views) => {
                 let still = still_changing(&views);
@@ -430,10 +433,10 @@ impl<'a> Step<'a> {
         self.reporter.warn(&sentence);
         outcome.timed_out = true;
         match views {
-            Some(views) => Ok((read(&views), earlier(&views))),
+            Some(views) => Ok((read(&views), earlier)),
             // Throttled before any check answered: the scale sets are read now, within the
-            // calls' budget, for the listing that follows. No check listed them, so no target
-            // is missing from two listings: none is removed as gone unlisted.
+            // calls' budget, for the listing that follows. A set no check listed has no
+            // earlier listing, so none of its targets is removed as gone unlisted.
             None => {
                 let mut read = Vec::new();
                 for set in sets {
@@ -447,7 +450,7 @@ impl<'a> Step<'a> {
                     .map_err(|f: Failure| Error::Azure(report::nothing_removed(&f)))?;
                     read.push((set.clone(), ss));
                 }
-                Ok((read, reconcile::EarlierListings::default()))
+                Ok((read, earlier))
             }
         }
     }
@@ -499,12 +502,29 @@ impl<'a> Step<'a> {
             let ids: Vec<String> = needed.into_iter().map(|p| p.set_id).collect();
             // Within the step's budget after the wait, like every other call: proofs that do
             // not come in time are proofs not read, and their targets are kept.
-            let reads = crate::absence::evidence(&self.azure, scale_sets, &ids);
-            let evidence = match self.azure_budget.remaining() {
+            // Each read is retried within it too (429, 5xx), so a passing error does not keep
+            // a stale target for another whole run.
+            let reads = crate::absence::evidence(
+                &self.azure,
+                scale_sets,
+                &ids,
+                &instances,
+                &self.azure_budget,
+                &self.reporter,
+            );
+            let proofs = match self.azure_budget.remaining() {
                 Some(left) => tokio::time::timeout(left, reads).await.unwrap_or_default(),
                 None => reads.await,
             };
-            reconcile::prove_by_reads(&mut plan, &prefixes, &evidence);
+            if let Some(refused) = &proofs.pools_narrowed {
+                self.reporter.warn(&report::pools_narrowed(
+                    &self.settings.azure.subscription_id,
+                    scale_sets,
+                    &ids,
+                    refused,
+                ));
+            }
+            reconcile::prove_by_reads(&mut plan, &prefixes, &proofs.sets);
         }
         report::plan(&plan, &instances, &prefixes, scale_sets, &self.reporter);
         report::kept_unproven(&plan, &self.reporter);
@@ -666,22 +686,33 @@ fn listed(v: &SetView) -> impl Iterator<Item = &Instance> {
     v.instances.iter().flatten()
 }
 
-/// The host names each set's last listing had, not `Deleting`: the first of the two listings
-/// the proof of absence asks for.
-fn earlier(views: &[SetView]) -> reconcile::EarlierListings {
-    views
-        .iter()
-        .filter_map(|v| {
-            let hosts = v
-                .instances
-                .as_ref()?
-                .iter()
-                .filter(|i| i.state() != InstanceState::Gone)
-                .filter_map(|i| i.computer_name.as_deref().map(reconcile::host_name))
-                .collect();
-            Some((v.scale_set.id.clone(), hosts))
-        })
-        .collect()
+/// The host names each set's last listing during the wait had, not `Deleting`: the first of
+/// the two listings the proof of absence asks for. Every listing that was read counts, even in
+/// a check that failed afterwards (its rolling-upgrade read throttled, another set's read
+/// failed): judging absence on an older listing instead would let one that missed a VM, and
+/// a final one that misses it again, remove a serving VM's target. The sets of a check are
+/// read concurrently, so each listing is kept as it arrives.
+#[derive(Default)]
+struct LastListings(Mutex<reconcile::EarlierListings>);
+
+impl LastListings {
+    /// Keeps a set's listing, in place of the one before.
+    fn keep(&self, set_id: &str, instances: &[Instance]) {
+        let hosts = instances
+            .iter()
+            .filter(|i| i.state() != InstanceState::Gone)
+            .filter_map(|i| i.computer_name.as_deref().map(reconcile::host_name))
+            .collect();
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(set_id.to_string(), hosts);
+    }
+
+    /// Each set's last listing.
+    fn into_inner(self) -> reconcile::EarlierListings {
+        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 fn read(views: &[SetView]) -> Vec<(ScaleSetRef, ScaleSet)> {
@@ -749,7 +780,11 @@ impl Pacing<'_> {
 
 /// One look at every scale set: the set, then (only once it is steady) its instances. The
 /// sets are read concurrently; any failure makes the whole check a failure.
-async fn look(pacing: &Pacing<'_>, sets: &[ScaleSetRef]) -> Result<Look<Vec<SetView>>, Failure> {
+async fn look(
+    pacing: &Pacing<'_>,
+    listings: &LastListings,
+    sets: &[ScaleSetRef],
+) -> Result<Look<Vec<SetView>>, Failure> {
     let azure = pacing.azure;
     let views = futures::future::try_join_all(sets.iter().map(|set| async move {
         let scale_set = azure.scale_set(set).await?;
@@ -757,7 +792,9 @@ async fn look(pacing: &Pacing<'_>, sets: &[ScaleSetRef]) -> Result<Look<Vec<SetV
             if reconcile::scale_set_is_transient(scale_set.provisioning_state.as_deref()) {
                 None
             } else {
-                Some(azure.instances(set, &scale_set).await?)
+                let listed = azure.instances(set, &scale_set).await?;
+                listings.keep(&scale_set.id, &listed);
+                Some(listed)
             };
         // A set that is itself changing is waited on anyway: no need to ask about upgrades.
         let rolling = match instances {

@@ -29,6 +29,9 @@ pub struct WaitPolicy {
     pub interval: Duration,
     /// The whole wait's budget, from the step's start (`VMSS.Timeout.Value`).
     pub timeout: Duration,
+    /// How far past the deadline any call of the step may run (the contract's 2 minutes):
+    /// a check started late never ends later than that, whatever the servers do.
+    pub overrun: Duration,
 }
 
 /// The policy's answer after a check that did not settle.
@@ -75,6 +78,14 @@ impl WaitPolicy {
     /// How much of the budget is left `elapsed` after the start (zero once it is spent).
     pub fn remaining(&self, elapsed: Duration) -> Duration {
         self.timeout.saturating_sub(elapsed)
+    }
+
+    /// How long a check started `elapsed` after the start may take: what is left of the wait
+    /// and [`CHECK_GRACE`], but never past the step's own end (the deadline plus the overrun),
+    /// even when the calls before the wait used up the deadline.
+    pub fn check_limit(&self, elapsed: Duration) -> Duration {
+        let step_left = (self.timeout + self.overrun).saturating_sub(elapsed);
+        (self.remaining(elapsed) + CHECK_GRACE).min(step_left)
     }
 }
 
@@ -174,7 +185,7 @@ where
     let mut answered: Option<T> = None;
     loop {
         checks += 1;
-        let limit = policy.remaining(started.elapsed()) + CHECK_GRACE;
+        let limit = policy.check_limit(started.elapsed());
         let checked = tokio::time::timeout(limit, check())
             .await
             .unwrap_or_else(|_| {
@@ -272,7 +283,22 @@ mod tests {
         WaitPolicy {
             interval: S(10),
             timeout: S(60),
+            overrun: S(120),
         }
+    }
+
+    #[test]
+    fn a_check_never_runs_past_the_steps_own_end() {
+        let p = WaitPolicy {
+            overrun: S(6),
+            ..policy()
+        };
+        assert_eq!(p.check_limit(S(0)), S(60) + CHECK_GRACE.min(S(6)));
+        // The calls before the wait took longer than the deadline: what is left of the
+        // overrun, not the grace on top of it.
+        assert_eq!(p.check_limit(S(64)), S(2));
+        assert_eq!(p.check_limit(S(90)), S(0));
+        assert_eq!(policy().check_limit(S(50)), S(10) + CHECK_GRACE);
     }
 
     #[test]
@@ -352,8 +378,8 @@ mod tests {
     #[test]
     fn zero_timeout_means_one_check_and_no_wait() {
         let p = WaitPolicy {
-            interval: S(10),
             timeout: S(0),
+            ..policy()
         };
         assert_eq!(p.next_delay(S(0), None, None), Next::TimedOut);
     }

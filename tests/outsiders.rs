@@ -152,7 +152,7 @@ fn many_targets() -> World {
 fn octopus_paging_that_is_cut_short_fails_and_removes_nothing() {
     for (paging, says) in [
         (Paging::OtherOrigin, "leads away from VMSS.Octopus.Url"),
-        (Paging::Repeats, "does not advance"),
+        (Paging::Repeats, "a page repeated items already listed"),
         (
             Paging::Overcount(7),
             "it counted 607 items (TotalResults) but its pages held 600",
@@ -189,7 +189,7 @@ fn azure_paging_that_is_cut_short_fails_and_removes_nothing() {
             Paging::OtherOrigin,
             "outside the configured Azure endpoints",
         ),
-        (Paging::Repeats, "a page repeated VMs already listed"),
+        (Paging::Repeats, "a page repeated items already listed"),
     ] {
         let mut w = settled_set(5);
         w.arm_page_size = 2;

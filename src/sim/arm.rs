@@ -240,6 +240,9 @@ fn route(w: &mut World, base: &str, inc: &Incoming, q: &HashMap<String, String>)
         let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return arm_error(status, code, message);
     }
+    if let Some(r) = route_fault(w, &inc.uri.path().to_ascii_lowercase()) {
+        return r;
+    }
     if inc.method != "GET" {
         return arm_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -314,6 +317,9 @@ fn route(w: &mut World, base: &str, inc: &Incoming, q: &HashMap<String, String>)
         }
         ["providers", "microsoft.compute", "virtualmachines"] => list_vms(w, base, &path, &rg, q),
         ["providers", "microsoft.compute", "virtualmachines", _] => get_vm(w, &rg, &seg[7]),
+        ["providers", "microsoft.compute", "virtualmachines", _, "instanceview"] => {
+            get_vm_instance_view(w, &rg, &seg[7])
+        }
         ["providers", "microsoft.compute", "virtualmachinescalesets", _, "rollingupgrades", "latest"] => {
             latest_rolling_upgrade(w, &rg, &seg[7])
         }
@@ -329,6 +335,28 @@ fn route(w: &mut World, base: &str, inc: &Incoming, q: &HashMap<String, String>)
             "The resource type could not be found.",
         ),
     }
+}
+
+/// The answer of a failing route ([`super::world::ArmFault`]), if this request is one.
+fn route_fault(w: &mut World, path: &str) -> Option<Response> {
+    let f = w.faults.arm_faults.iter_mut().find(|f| (f.matches)(path))?;
+    f.seen += 1;
+    let failing = f.seen > f.after && f.seen - f.after <= f.times;
+    if !failing {
+        return None;
+    }
+    let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = if f.status == 429 {
+        // Compute's throttle has no `error` wrapper.
+        json(status, json!({"code": f.code, "message": f.message}))
+    } else {
+        arm_error(status, &f.code, &f.message)
+    };
+    if let Some(after) = f.retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(after));
+    }
+    Some(r)
 }
 
 fn not_found(rg: &str, name: &str) -> Response {
@@ -469,7 +497,10 @@ fn instance_view(vm: &SimVm, state: &str, tick: u64) -> Value {
         ),
         ("statuses", Value::Array(statuses)),
     ]);
-    if let Some(c) = &vm.computer_name {
+    // The agent reports the name; a deallocated VM's agent is not running, and Azure's
+    // recorded instance view of a deallocated VM has no `computerName`.
+    let deallocated = at(&vm.power, tick).is_some_and(|p| p.eq_ignore_ascii_case("deallocated"));
+    if let (Some(c), false) = (&vm.computer_name, deallocated) {
         view["computerName"] = Value::String(c.clone());
     }
     if let Some(h) = &vm.health {
@@ -536,6 +567,17 @@ fn page_with<T>(
         .and_then(|s| s.split('!').next())
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    if paging == Some(Paging::Listless) {
+        let mut itself = format!(
+            "{}{}?api-version={api_version}",
+            base.trim_end_matches('/'),
+            path
+        );
+        if let Some(token) = q.get("$skiptoken") {
+            itself.push_str(&format!("&$skiptoken={token}"));
+        }
+        return object([("nextLink", Value::String(itself))]);
+    }
     let end = (skip + page_size).min(items.len());
     let value: Vec<Value> = items
         .get(skip..end)
@@ -782,17 +824,22 @@ fn missed_vm(w: &mut World, set: &str, q: &HashMap<String, String>) -> Option<St
         *w.listings.entry(key.clone()).or_default() += 1;
     }
     let n = w.listings.get(&key).copied().unwrap_or(0);
-    let (name, at) = w.faults.listing_misses.clone()?;
-    let ours = w.vms.iter().any(|vm| {
-        vm.scale_set
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case(set))
-            && vm
-                .computer_name
+    let ours = |name: &str| {
+        w.vms.iter().any(|vm| {
+            vm.scale_set
                 .as_deref()
-                .is_some_and(|c| c.eq_ignore_ascii_case(&name))
-    });
-    (ours && n == at).then_some(name)
+                .is_some_and(|s| s.eq_ignore_ascii_case(set))
+                && vm
+                    .computer_name
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(name))
+        })
+    };
+    w.faults
+        .listing_misses
+        .iter()
+        .find(|(name, at)| *at == n && ours(name))
+        .map(|(name, _)| name.clone())
 }
 
 fn missed_is(vm: &SimVm, missed: Option<&str>) -> bool {
@@ -808,22 +855,28 @@ fn standby_error((status, code, message): &(u16, String, String)) -> Response {
     arm_error(status, code, message)
 }
 
-/// `GET .../virtualMachines/{name}`: one VM, with its OS profile's computer name.
-fn get_vm(w: &mut World, rg: &str, name: &str) -> Response {
-    let tick = w.tick;
-    let Some((vm, state)) = w
-        .vms
+/// A VM of a group that exists now, with its provisioning state.
+fn find_vm<'w>(w: &'w World, rg: &str, name: &str) -> Option<(&'w SimVm, String)> {
+    w.vms
         .iter()
         .filter(|vm| {
             vm.resource_group.eq_ignore_ascii_case(rg) && vm.name.eq_ignore_ascii_case(name)
         })
-        .find_map(|vm| Some((vm, vm_state(vm, tick)?)))
-    else {
-        return arm_error(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFound",
-            &format!("The Resource 'Microsoft.Compute/virtualMachines/{name}' under resource group '{rg}' was not found."),
-        );
+        .find_map(|vm| Some((vm, vm_state(vm, w.tick)?)))
+}
+
+fn vm_not_found(rg: &str, name: &str) -> Response {
+    arm_error(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        &format!("The Resource 'Microsoft.Compute/virtualMachines/{name}' under resource group '{rg}' was not found."),
+    )
+}
+
+/// `GET .../virtualMachines/{name}`: one VM, with its OS profile's computer name.
+fn get_vm(w: &mut World, rg: &str, name: &str) -> Response {
+    let Some((vm, state)) = find_vm(w, rg, name) else {
+        return vm_not_found(rg, name);
     };
     let mut props = json!({
         "vmId": "5c2e9f7a-3b1d-4c8e-a6f0-9d4b2e7c1a3f",
@@ -847,6 +900,15 @@ fn get_vm(w: &mut World, rg: &str, name: &str) -> Response {
             "properties": props
         }),
     )
+}
+
+/// `GET .../virtualMachines/{name}/instanceView`: what the VM agent reports, its
+/// `computerName` among it (none while deallocated, as Azure's recorded answers show).
+fn get_vm_instance_view(w: &mut World, rg: &str, name: &str) -> Response {
+    match find_vm(w, rg, name) {
+        Some((vm, state)) => json(StatusCode::OK, instance_view(vm, &state, w.tick)),
+        None => vm_not_found(rg, name),
+    }
 }
 
 fn vm_id(w: &World, vm: &SimVm) -> String {
@@ -926,7 +988,7 @@ fn list_pools(
             q,
             &pools,
             w.arm_page_size,
-            (STANDBY_API_VERSION, None),
+            (STANDBY_API_VERSION, w.faults.standby_paging),
             render,
         ),
     )
@@ -979,7 +1041,7 @@ fn list_pool_vms(
             q,
             &vms,
             w.arm_page_size,
-            (STANDBY_API_VERSION, None),
+            (STANDBY_API_VERSION, w.faults.standby_paging),
             render,
         ),
     )

@@ -77,6 +77,15 @@ fn router(world: Shared, base: String, service: Service, handler: Handler) -> Ro
                     std::future::pending::<()>().await;
                 }
                 slow_delete(&world, &incoming.method).await;
+                let delay = {
+                    let w = world.lock().unwrap_or_else(|e| e.into_inner());
+                    w.faults
+                        .octopus_delay
+                        .filter(|_| service == Service::Octopus)
+                };
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
                 let (response, bom) = {
                     let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
                     let response = handler(&mut w, &base, &incoming);

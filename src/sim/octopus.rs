@@ -372,6 +372,19 @@ fn list_machines(w: &mut World, q: &HashMap<String, String>, path: &str) -> Resp
             }
         }
     }
+    if let Some((per_page, pages)) = w.faults.registration_storm {
+        if (1..=pages).contains(&listed) {
+            let tick = w.tick;
+            for m in w
+                .machines
+                .iter_mut()
+                .filter(|m| m.appears_at > tick)
+                .take(per_page)
+            {
+                m.appears_at = 0;
+            }
+        }
+    }
     let envs = list_param(q, "environmentIds");
     let roles = list_param(q, "roles");
     let tenants = list_param(q, "tenantIds");
@@ -431,18 +444,19 @@ fn list_machines(w: &mut World, q: &HashMap<String, String>, path: &str) -> Resp
         _ => total,
     };
     let pages = total.div_ceil(take.max(1));
-    json(
-        StatusCode::OK,
-        object([
-            ("ItemType", "DeploymentTarget".into()),
-            ("TotalResults", total.into()),
-            ("ItemsPerPage", take.into()),
-            ("NumberOfPages", pages.into()),
-            ("LastPageNumber", pages.saturating_sub(1).into()),
-            ("Items", Value::Array(items)),
-            ("Links", links),
-        ]),
-    )
+    let mut page = object([
+        ("ItemType", "DeploymentTarget".into()),
+        ("TotalResults", total.into()),
+        ("ItemsPerPage", take.into()),
+        ("NumberOfPages", pages.into()),
+        ("LastPageNumber", pages.saturating_sub(1).into()),
+        ("Items", Value::Array(items)),
+        ("Links", links),
+    ]);
+    if w.faults.octopus_paging == Some(Paging::WithoutList) && skip > 0 {
+        page.as_object_mut().map(|p| p.remove("Items"));
+    }
+    json(StatusCode::OK, page)
 }
 
 fn delete_machine(w: &mut World, id: &str) -> Response {
@@ -632,17 +646,7 @@ fn list_events(w: &World, q: &HashMap<String, String>, path: &str) -> Response {
         .iter()
         .skip(skip)
         .take(take)
-        .map(|e| {
-            json!({
-                "Id": e.id,
-                "Category": e.category,
-                "Occurred": octopus_time(e.occurred),
-                "RelatedDocumentIds": e.related,
-                "Message": format!("{} {}", e.category, e.related.first().cloned().unwrap_or_default()),
-                "SpaceId": "Spaces-1",
-                "Username": "tentacle-registration"
-            })
-        })
+        .map(|e| event_json(w, e))
         .collect();
     let mut links = json!({});
     if skip + take < total {
@@ -652,4 +656,57 @@ fn list_events(w: &World, q: &HashMap<String, String>, path: &str) -> Response {
         StatusCode::OK,
         json!({"ItemType": "Event", "TotalResults": total, "ItemsPerPage": take, "Items": items, "Links": links}),
     )
+}
+
+/// An event as a real server writes it (2023.1, recorded): `RelatedDocumentIds` with its subject
+/// first, a message naming the subject, `MessageReferences` locating the names in the message,
+/// empty `ChangeDetails`, and `Links` holding only `Self`. Nothing else names the subject.
+/// (`IpAddress`, which later servers add, is left out: the 2020.5 description lacks it.)
+fn event_json(w: &World, e: &SimEvent) -> Value {
+    let subject = e.related.first().cloned().unwrap_or_default();
+    let kind = match subject.split_once('-').map(|(k, _)| k) {
+        Some("Machines") => "Deployment target",
+        Some("Tenants") => "Tenant",
+        Some("Certificates") => "Certificate",
+        Some(other) => other,
+        None => "Document",
+    };
+    let name = w
+        .machines
+        .iter()
+        .find(|m| m.id == subject)
+        .map_or(subject.as_str(), |m| m.name.as_str());
+    let (message, references) = if subject.is_empty() {
+        (e.category.clone(), json!([]))
+    } else {
+        let text = match e.category.as_str() {
+            "Created" => format!("{kind} {name} has been created"),
+            "Modified" => format!("{kind} {name} has been modified"),
+            other => format!("{other}: {kind} {name}"),
+        };
+        let start = text.find(name).unwrap_or(0);
+        (
+            text,
+            json!([{"ReferencedDocumentId": subject, "StartIndex": start, "Length": name.len()}]),
+        )
+    };
+    json!({
+        "Id": e.id,
+        "RelatedDocumentIds": e.related,
+        "Category": e.category,
+        "UserId": "Users-42",
+        "Username": "tentacle-registration",
+        "IsService": true,
+        "IdentityEstablishedWith": "API key",
+        "UserAgent": "Tentacle/8.2.2517",
+        "Occurred": octopus_time(e.occurred),
+        "Message": message,
+        "MessageHtml": message,
+        "MessageReferences": references,
+        "Comments": null,
+        "Details": null,
+        "ChangeDetails": {"DocumentContext": null, "Differences": null},
+        "SpaceId": e.space_id,
+        "Links": {"Self": format!("/api/events/{}", e.id)}
+    })
 }

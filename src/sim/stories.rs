@@ -321,7 +321,25 @@ impl World {
         id
     }
 
-    /// Adds an audit event.
+    /// Adds a tenant created at `created` whose `Created` event also lists `mentions` (the
+    /// targets it was connected to): an event about the tenant that mentions the targets, which
+    /// Octopus's `documentTypes=Machines` filter returns with the targets' own.
+    pub fn add_tenant_created(
+        &mut self,
+        tenant: &str,
+        created: time::OffsetDateTime,
+        mentions: &[&str],
+    ) {
+        self.add_tenant(tenant, &[]);
+        let related: Vec<&str> = [tenant]
+            .into_iter()
+            .chain(mentions.iter().copied())
+            .collect();
+        self.add_event("Created", created, &related);
+    }
+
+    /// Adds an audit event. `related[0]` is the event's subject (the document it is about), as
+    /// Octopus lists an event's `RelatedDocumentIds`; the rest are documents it mentions.
     pub fn add_event(&mut self, category: &str, occurred: time::OffsetDateTime, related: &[&str]) {
         let id = format!("Events-{}", 5001 + self.events.len());
         self.events.push(SimEvent {

@@ -46,7 +46,9 @@ pub struct SimEvent {
     pub category: String,
     /// When it happened.
     pub occurred: OffsetDateTime,
-    /// The documents it concerns.
+    /// Its `RelatedDocumentIds`: the document it is about first (a `Created` event's subject is
+    /// the document created), then the documents it mentions (a tenant's `Created` event lists
+    /// the targets connected to it), as every event recorded from a real server lists them.
     pub related: Vec<String>,
     /// The space it happened in; `None` for events outside any space (system-level
     /// configuration), which `/api/events` returns only with `includeSystem=true`, as
@@ -293,6 +295,11 @@ pub struct Faults {
     /// After this many target listings (pages) have been answered, these targets register:
     /// a scale-out going on while the step pages through the targets.
     pub register_after_pages: Option<(usize, Vec<String>)>,
+    /// A registration storm `(per_page, pages)`: after each of the first `pages` target-listing
+    /// pages answered, the next `per_page` targets not registered yet (in name order) register,
+    /// as Tentacles do throughout the scale-out the step serves, across several passes of the
+    /// listing.
+    pub registration_storm: Option<(usize, usize)>,
     /// Answer every DELETE of a target with 503 and this `Retry-After` (seconds).
     pub delete_unavailable: Option<u64>,
     /// Take this long over every DELETE, as a busy server does: concurrent deletes overlap.
@@ -312,14 +319,91 @@ pub struct Faults {
     /// with filters they do not know: the client's own confirmation must catch the rest.
     pub ignore_task_filters: bool,
     /// Leave the VM with this computer name out of the `n`-th listing (1-based) of its scale
-    /// set: a paged listing taken while a scale-in shifts the pages misses a VM that is there.
-    pub listing_misses: Option<(String, usize)>,
+    /// set, for each pair: a paged listing taken while a scale-in shifts the pages misses a VM
+    /// that is there (a flicker: missed, listed, missed again).
+    pub listing_misses: Vec<(String, usize)>,
+    /// Resource Manager routes that fail for a while (a pool listing answering 500, a
+    /// rolling-upgrade read throttled past the deadline).
+    pub arm_faults: Vec<ArmFault>,
+    /// Break the StandbyPool listings' paging this way (`Listless`: a page without `value`
+    /// whose `nextLink` leads back to itself).
+    pub standby_paging: Option<Paging>,
+    /// Take this long over every Octopus answer (a slow server, each answer inside the
+    /// request timeout).
+    pub octopus_delay: Option<Duration>,
     /// Answer the subscription-wide standby pool listing with this status, code and message
     /// (403: the account may read only some resource groups; 409
     /// `MissingSubscriptionRegistration`: no `Microsoft.StandbyPool` provider).
     pub standby_subscription_error: Option<(u16, String, String)>,
     /// Answer every other StandbyPool request (a group's pools, a pool's VMs) with this.
     pub standby_group_error: Option<(u16, String, String)>,
+}
+
+/// A Resource Manager route that fails for a while: from its `after`-th request on (0: the
+/// first), `times` of its requests are answered with this status and ARM error body.
+#[derive(Debug, Clone)]
+pub struct ArmFault {
+    /// Which requests: a test of the request's path, lower-cased.
+    pub matches: fn(&str) -> bool,
+    /// How many matching requests are answered first.
+    pub after: u32,
+    /// How many matching requests then fail.
+    pub times: u32,
+    /// The status, ARM error code and message.
+    pub status: u16,
+    /// The ARM error code.
+    pub code: String,
+    /// The ARM error message.
+    pub message: String,
+    /// `Retry-After` seconds, if any.
+    pub retry_after: Option<u64>,
+    /// How many matching requests came so far.
+    pub seen: u32,
+}
+
+impl ArmFault {
+    /// Every request `matches` accepts fails with this answer.
+    pub fn new(matches: fn(&str) -> bool, status: u16, code: &str, message: &str) -> ArmFault {
+        ArmFault {
+            matches,
+            after: 0,
+            times: u32::MAX,
+            status,
+            code: code.into(),
+            message: message.into(),
+            retry_after: None,
+            seen: 0,
+        }
+    }
+
+    /// Only after this many matching requests were answered.
+    pub fn after(mut self, n: u32) -> ArmFault {
+        self.after = n;
+        self
+    }
+
+    /// Only this many times.
+    pub fn times(mut self, n: u32) -> ArmFault {
+        self.times = n;
+        self
+    }
+
+    /// With a `Retry-After`.
+    pub fn retry_after(mut self, seconds: u64) -> ArmFault {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The subscription-wide standby pool listing.
+    pub fn subscription_pools(path: &str) -> bool {
+        !path.contains("/resourcegroups/")
+            && path.ends_with("/providers/microsoft.standbypool/standbyvirtualmachinepools")
+    }
+
+    /// A scale set's latest rolling upgrade.
+    pub fn rolling_upgrades(path: &str) -> bool {
+        path.ends_with("/rollingupgrades/latest")
+    }
 }
 
 /// Compute's read budget for one subscription: for each kind of read, a 3-minute and a
@@ -427,6 +511,11 @@ pub enum Paging {
     NoNextAfterFirst,
     /// `TotalResults` counts this many more items than any page will ever hold.
     Overcount(usize),
+    /// A page without its list (`value`) whose next-page link leads back to itself.
+    Listless,
+    /// Every page after the first comes without its list (Octopus's `Items`), as a proxy that
+    /// cuts a body short or an error page dressed as a collection does.
+    WithoutList,
 }
 
 /// How an Octopus Server writes `Links`.

@@ -218,6 +218,20 @@ pub fn vm_list_requests(sim: &Sim) -> Vec<Seen> {
         .collect()
 }
 
+/// The paths of the StandbyPool reads Resource Manager saw (pools, their VMs).
+pub fn standby_requests(sim: &Sim) -> Vec<String> {
+    sim.world()
+        .requests(Service::Arm)
+        .iter()
+        .filter(|r| {
+            r.path
+                .to_ascii_lowercase()
+                .contains("microsoft.standbypool")
+        })
+        .map(|r| r.path.clone())
+        .collect()
+}
+
 /// `METHOD /path` of every request the Octopus Server saw, in order.
 pub fn octopus_paths(sim: &Sim) -> Vec<String> {
     sim.world()
