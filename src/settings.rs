@@ -408,11 +408,32 @@ fn where_set(variable: &str) -> String {
         "Octopus sets Octopus.Web.ServerUri only once an administrator gives the Server URI (Configuration -> Nodes, on a self-hosted Octopus Server); set it there, or give VMSS.Octopus.Url your Octopus Server's address".into()
     } else if lower == "octopus.web.baseurl" {
         "Octopus.Web.BaseUrl is the Octopus Server's own address; give VMSS.Octopus.Url your Octopus Server's address".into()
+    } else if let Some((step, output)) = step_output(variable) {
+        let oidc = if output.eq_ignore_ascii_case("AccessToken") {
+            " (an access token comes from the step \"Octopus - Authenticate with OIDC\": it must run shortly before this one, in the same deployment)"
+        } else {
+            ""
+        };
+        format!("Octopus sets {variable} only once a step named {step} has run before this one in the same deployment and set {output}{oidc}; check the step's name between the brackets, and that it runs first")
     } else if lower.starts_with("octopus.") {
         format!("{variable} is an Octopus system variable that Octopus did not set for this run; check its name (Octopus's system variables documentation lists them), or give the parameter a value")
     } else {
         format!("define {variable} in the project's variables (or a library variable set the project includes), scoped to this environment, or give the parameter a value in the step")
     }
+}
+
+/// The step and the variable of an output variable's name, `Octopus.Action[STEP].Output.NAME`.
+fn step_output(variable: &str) -> Option<(&str, &str)> {
+    let rest = variable
+        .get(..15)
+        .filter(|p| p.eq_ignore_ascii_case("Octopus.Action["))
+        .map(|_| &variable[15..])?;
+    let (step, after) = rest.split_once(']')?;
+    let output = after
+        .get(..8)
+        .filter(|p| p.eq_ignore_ascii_case(".Output."))
+        .map(|_| &after[8..])?;
+    Some((step, output))
 }
 
 /// The error for an input that reached the step as an Octopus variable expression: Octopus
@@ -952,6 +973,20 @@ mod tests {
             "Octopus.Action[A].Output.Ids"
         );
         assert_eq!(variable_of(" Name | ToLower "), "Name");
+        // The access token's binding, when the OIDC step did not run first (or has another name).
+        let mut a = args();
+        a.octopus_api_key = Some(Secret::new(crate::signin::TOKEN_BINDING));
+        let Err(Error::Input(e)) = Settings::from_args(&a) else {
+            panic!("accepted")
+        };
+        assert!(e.contains("VMSS.Octopus.ApiKey refers to the Octopus variable Octopus.Action[Authenticate with OIDC].Output.AccessToken"), "{e}");
+        assert!(
+            e.contains("only once a step named Authenticate with OIDC has run before this one"),
+            "{e}"
+        );
+        assert!(e.contains("\"Octopus - Authenticate with OIDC\""), "{e}");
+        assert_eq!(step_output("octopus.action[A].output.B"), Some(("A", "B")));
+        assert_eq!(step_output("Octopus.Action[A].Package.B"), None);
     }
 
     #[test]
