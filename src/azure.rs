@@ -273,7 +273,7 @@ fn first_line(s: &str) -> String {
 /// A listing whose paging cannot be trusted: nothing may be decided on it.
 fn paging_failure(set: &ScaleSetRef, why: &dyn std::fmt::Display) -> Failure {
     Failure::permanent(format!(
-        "Azure's paging cut the listing of scale set '{}' short: {why}. Nothing was removed, since the listing is incomplete; check AZURE_RESOURCE_MANAGER_URL and any proxy between the worker and Azure, and run the step again.",
+        "Azure's paging cut the listing of scale set '{}' short: {why}, so the listing is incomplete; check AZURE_RESOURCE_MANAGER_URL and any proxy between the worker and Azure, and run the step again.",
         set.name
     ))
 }

@@ -124,7 +124,7 @@ pub struct OctopusClient {
     space: Option<String>,
     headers: HeaderMap,
     retry: RetryPolicy,
-    /// Shared by every call: unlimited until the wait ends.
+    /// Shared by every call: ends a fixed time past the deadline, from the step's start on.
     budget: Budget,
     request_timeout: Duration,
     reporter: Arc<Reporter>,

@@ -769,6 +769,9 @@ pub fn record_attached(name: &str, path: &std::path::Path) -> String {
     )
 }
 
+/// The record could not be checked for secrets, so it was not written at all.
+pub const RECORD_NOT_SCRUBBED: &str = "The decision record was not written: it could not be checked for secrets, and a record is never written unchecked. The step goes on without it; the log above says what it decided.";
+
 /// A decision record that could not be written: the step goes on.
 pub fn record_not_written(path: &std::path::Path, error: &std::io::Error) -> String {
     format!(

@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Instant;
 
-const API_VERSION: &str = "2024-07-01";
+const API_VERSION: &str = super::rules::COMPUTE_API_VERSION;
 /// Microsoft.StandbyPool's api-version (its 2025-03-01 description).
-pub const STANDBY_API_VERSION: &str = "2025-03-01";
+pub const STANDBY_API_VERSION: &str = super::rules::STANDBY_API_VERSION;
 /// The read-budget kind of a StandbyPool read: not compute's, so no compute bucket spends it.
 const STANDBY_READS: &str = "StandbyPool";
 
@@ -153,17 +153,8 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
         Some(_) => {}
     }
     let q = query(inc);
-    let version = if standby(inc.uri.path()) {
-        STANDBY_API_VERSION
-    } else {
-        API_VERSION
-    };
-    if q.get("api-version").map(String::as_str) != Some(version) {
-        return arm_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidApiVersionParameter",
-            "The api-version is invalid.",
-        );
+    if let Some(refusal) = super::rules::refuse_arm(inc) {
+        return refusal;
     }
     if w.faults.arm_throttles > 0 {
         w.faults.arm_throttles -= 1;

@@ -7,6 +7,7 @@ mod arm;
 pub mod calamari;
 pub mod ids;
 mod octopus;
+pub mod rules;
 pub mod stories;
 pub mod world;
 

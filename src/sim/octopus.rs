@@ -43,6 +43,9 @@ pub fn server(w: &mut World, _base: &str, inc: &Incoming) -> Response {
             "You must be logged in to perform this action. Please provide a valid API key or log in again.",
         );
     }
+    if let Some(refusal) = super::rules::refuse_octopus(inc, &w.octopus_prefix) {
+        return refusal;
+    }
     if w.faults.octopus_throttles > 0 {
         w.faults.octopus_throttles -= 1;
         let mut r = error(
