@@ -1,8 +1,9 @@
 //! The Octopus side: list the deployment targets in scope (every page), delete targets.
 //!
 //! The API key travels only in the `X-Octopus-ApiKey` header, an access token only in
-//! `Authorization: Bearer`, marked sensitive so no Debug print of a request shows either. Throttles, server errors and network faults are retried a few
-//! times with backoff (`backon`), honouring `Retry-After` only while it is short.
+//! `Authorization: Bearer`, marked sensitive so no Debug print of a request shows either.
+//! Throttles, server errors and network faults are retried a few times with backoff (`backon`),
+//! honouring `Retry-After` only while it is short.
 
 use crate::error::{Failure, FailureKind};
 use crate::output::Reporter;
@@ -482,10 +483,18 @@ impl OctopusClient {
         })
     }
 
-    /// The signed-in user (`GET /api/users/me`); `None` when the server has no such route.
+    /// The signed-in user (`GET /api/users/me`); `None` when the server has no such route. Its
+    /// name is escaped once, here, like a target's: anyone with the right names users.
     pub async fn current_user(&self) -> Result<Option<User>, Failure> {
-        self.get_json_if_there(&self.base_api("users/me"), "read the signed-in user")
-            .await
+        let user: Option<User> = self
+            .get_json_if_there(&self.base_api("users/me"), "read the signed-in user")
+            .await?;
+        Ok(user.map(|u| User {
+            username: u
+                .username
+                .map(|n| crate::output::printable(&n).into_owned()),
+            ..u
+        }))
     }
 
     /// What `user` may do in the run's space (`GET /api/{spaceId}/users/{id}/permissions`, in

@@ -296,7 +296,12 @@ impl<'a> Step<'a> {
                 Ok(())
             }
             permissions::Verdict::Missing(missing) => {
-                let teams: Vec<String> = set.teams.iter().filter_map(|t| t.name.clone()).collect();
+                let teams: Vec<String> = set
+                    .teams
+                    .iter()
+                    .filter_map(|t| t.name.as_deref())
+                    .map(|n| crate::output::printable(n).into_owned())
+                    .collect();
                 Err(Error::Octopus(report::permissions_missing(
                     token, name, &teams, &missing, &at,
                 )))
