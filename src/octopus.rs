@@ -647,9 +647,14 @@ impl OctopusClient {
         };
         let code = status.as_u16();
         let kind = FailureKind::from_status(code);
+        let who = if self.credential.is_token() {
+            "access token"
+        } else {
+            "API key"
+        };
         let message = match kind {
             FailureKind::Unauthorized => self.rejected(&said),
-            FailureKind::Forbidden => format!("The user of the API key in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give its team these permissions in this space and environment: {} (TaskCancel only for VMSS.Duplicate.Handle=Cancel).", PERMISSIONS.join(", ")),
+            FailureKind::Forbidden => format!("The user of the {who} in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give its team these permissions in this space and environment: {} (TaskCancel only for VMSS.Duplicate.Handle=Cancel).", PERMISSIONS.join(", ")),
             FailureKind::NotFound => format!("Octopus answered 404 Not Found while trying to {doing}{said}. Check VMSS.Octopus.Url (including any path prefix) and the space."),
             // Octopus 2026.3 limits API requests per user and node (on by default in Octopus
             // Cloud): a 429 asks the step to slow down, and is retried like Azure's.
