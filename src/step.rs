@@ -5,10 +5,11 @@
 
 use crate::azure::{AzureClient, ScaleSet};
 use crate::context::{self, ThisRun};
-use crate::error::{Error, Failure};
+use crate::error::{Error, Failure, FailureKind};
 use crate::octopus::{Deleted, OctopusClient};
 use crate::outcome::{self, Check, Counts, Outcome, Removal, SetCheck};
 use crate::output::Reporter;
+use crate::permissions;
 use crate::reconcile::{
     self, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
 };
@@ -101,6 +102,7 @@ async fn phases(
     step.octopus.end_calls_at(ends);
     step.azure_budget.end_at(ends);
     // A wrong key, URL, space or environment fails here, in seconds, not after the wait.
+    step.warn_if_the_octopus_token_expires_first();
     let tenant = step.preflight().await?;
     step.warn_if_the_oidc_token_expires_first();
 
@@ -151,7 +153,7 @@ impl<'a> Step<'a> {
     fn new(settings: &'a Settings, reporter: Arc<Reporter>) -> Result<Self, Error> {
         let octopus = OctopusClient::new(
             &settings.octopus_url,
-            &settings.api_key,
+            &settings.octopus_credential,
             settings.run.space_id.as_deref(),
             settings.request_timeout,
             reporter.clone(),
@@ -176,37 +178,147 @@ impl<'a> Step<'a> {
         let Some(expires) = crate::token::jwt_expiry(token.expose()) else {
             return;
         };
-        let now = time::OffsetDateTime::now_utc();
-        let latest = now + self.settings.timeout + self.settings.overrun;
-        if expires < latest {
-            let left = (expires - now).max(time::Duration::ZERO);
+        if let Some((left, _)) = self.before_the_latest_end(expires) {
             self.reporter.warn(&report::oidc_expires_first(
                 expires,
-                left.unsigned_abs(),
+                left,
                 self.settings.timeout,
             ));
         }
     }
 
-    /// The cheap Octopus checks: the key is accepted, and the space and environment exist on
-    /// this server (one request); for a tenanted run, the tenant and its tags. Azure's are the
-    /// wait's first check (sign-in, each scale set read), whose permanent failures end the step
-    /// at once.
+    /// An Octopus access token is refused once it expires: if it expires before the step's
+    /// latest end, say so at the start, with both times.
+    fn warn_if_the_octopus_token_expires_first(&self) {
+        let Some(expires) = self.settings.octopus_credential.expires() else {
+            return;
+        };
+        if let Some((left, latest)) = self.before_the_latest_end(expires) {
+            self.reporter.warn(&report::octopus_token_expires_first(
+                expires,
+                latest,
+                left,
+                self.settings.overrun,
+            ));
+        }
+    }
+
+    /// When `expires` falls before the step's latest end (the deadline plus the overrun): the
+    /// time left until then, and that end.
+    fn before_the_latest_end(
+        &self,
+        expires: time::OffsetDateTime,
+    ) -> Option<(Duration, time::OffsetDateTime)> {
+        let now = time::OffsetDateTime::now_utc();
+        let latest = now + self.settings.timeout + self.settings.overrun;
+        (expires < latest).then(|| {
+            let left = (expires - now).max(time::Duration::ZERO);
+            (left.unsigned_abs(), latest)
+        })
+    }
+
+    /// The cheap Octopus checks: the signed-in user may do what this run needs here (a key
+    /// scoped to other environments gets filtered lists, not errors, so this is asked, not
+    /// inferred), the space and environment exist on this server (one request); for a tenanted
+    /// run, the tenant and its tags; and, as a warning only, roles that are tags of two tag
+    /// sets. Azure's are the wait's first check (sign-in, each scale set read), whose permanent
+    /// failures end the step at once.
     async fn preflight(&self) -> Result<Option<Tenant>, Error> {
         let run = &self.settings.run;
         let checks = async {
-            self.octopus.environment(&run.environment_id).await?;
-            match &run.tenant_id {
-                Some(id) => self.octopus.tenant(id).await.map(Some),
-                None => Ok(None),
-            }
+            self.check_permissions().await?;
+            self.octopus
+                .environment(&run.environment_id)
+                .await
+                .map_err(octopus_error)?;
+            let tenant = match &run.tenant_id {
+                Some(id) => Some(self.octopus.tenant(id).await.map_err(octopus_error)?),
+                None => None,
+            };
+            self.warn_of_tags_in_several_sets().await;
+            Ok(tenant)
         };
         match tokio::time::timeout(PREFLIGHT, checks).await {
-            Ok(r) => r.map_err(octopus_error),
+            Ok(r) => r,
             Err(_) => Err(Error::Octopus(report::octopus_silent(
                 &self.settings.octopus_url,
                 PREFLIGHT,
             ))),
+        }
+    }
+
+    /// Asks Octopus what the signed-in user may do, and fails when a permission this run needs
+    /// is not granted for its space, environment and tenant. A refused key or token fails as
+    /// anywhere else; a server that cannot say is said once, and the step goes on.
+    async fn check_permissions(&self) -> Result<(), Error> {
+        let s = self.settings;
+        let needs = permissions::needed(permissions::Uses {
+            dry_run: s.dry_run,
+            creation_times: s.exclude_old,
+            triggered: s.run.trigger_id.is_some(),
+            cancels: s.duplicate_handle == DuplicateHandle::Cancel,
+        });
+        let at = permissions::Scope {
+            space: s.run.space_id.as_deref(),
+            environment: &s.run.environment_id,
+            tenant: s.run.tenant_id.as_deref(),
+            project: s.run.project_id.as_deref(),
+        };
+        let asked = async {
+            let Some(user) = self.octopus.current_user().await? else {
+                return Ok(None);
+            };
+            let set = self.octopus.permissions(&user.id).await?;
+            Ok::<_, Failure>(set.map(|set| (user, set)))
+        };
+        let (user, set) = match asked.await {
+            Ok(Some(answer)) => answer,
+            Err(f) if f.kind == FailureKind::Unauthorized => return Err(octopus_error(f)),
+            unanswered => {
+                let why = match unanswered {
+                    Err(f) => f.message,
+                    _ => "it has no such route: HTTP 404".to_string(),
+                };
+                self.reporter.warn(&report::permissions_unknown(&why));
+                return Ok(());
+            }
+        };
+        let token = s.octopus_credential.is_token();
+        let name = user.username.as_deref().unwrap_or(&user.id);
+        match permissions::check(&set, &needs, &at) {
+            permissions::Verdict::Granted => {
+                self.reporter
+                    .verbose(&report::permissions_granted(token, name, &needs, &at));
+                Ok(())
+            }
+            permissions::Verdict::Unknown(why) => {
+                self.reporter.warn(&report::permissions_unknown(why));
+                Ok(())
+            }
+            permissions::Verdict::Missing(missing) => {
+                let teams: Vec<String> = set
+                    .teams
+                    .iter()
+                    .filter_map(|t| t.name.as_deref())
+                    .map(|n| crate::output::printable(n).into_owned())
+                    .collect();
+                Err(Error::Octopus(report::permissions_missing(
+                    token, name, &teams, &missing, &at,
+                )))
+            }
+        }
+    }
+
+    /// Warns once when a role of the run is a tag of two target tag sets. Never fails the step.
+    async fn warn_of_tags_in_several_sets(&self) {
+        match self.octopus.target_tag_sets().await {
+            Ok(sets) => {
+                let shared = crate::target_tags::in_several_sets(&self.settings.roles, &sets);
+                if !shared.is_empty() {
+                    self.reporter.warn(&report::tags_in_several_sets(&shared));
+                }
+            }
+            Err(f) => self.reporter.verbose(&report::tag_sets_unread(&f)),
         }
     }
 

@@ -134,7 +134,8 @@ fn a_hung_resource_manager_is_a_transient_failure_said_once() {
 /// past its 0.6 s deadline, having removed nothing. Returns the run for further checks.
 fn hung_after_preflight(stale: u32, extra: &[(&str, &str)]) -> Run {
     let mut w = settled_with_stale(stale);
-    w.faults.hang = vec![(Service::Octopus, 1)];
+    // The preflight's four requests: the user, its permissions, the environment, the tag sets.
+    w.faults.hang = vec![(Service::Octopus, 4)];
     let sim = Sim::start(w);
     let run = run_step(
         &sim,

@@ -35,6 +35,21 @@ const SPEC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/spec
 /// polymorphic base only (a Tentacle's endpoint also has `Uri` and `Thumbprint`).
 const OPEN_DEFINITIONS: &[&str] = &["EndpointResource"];
 
+/// Fields later servers add to a 2020.5 definition, as Octopus's API documentation gives them:
+/// OctopusDeploy/docs, `src/pages/docs/api/_generated/tag-sets.md` at
+/// `c3a19ffcb58efd8fe563385c744b713b72ee9cc0` (the answer of `GET /api/{spaceId}/tagsets/all`:
+/// `IsSystem` boolean, `Scopes` array of string, `Type` string). Target tag sets (2025.4) arrived
+/// with them. Read there, not copied: see `tests/fixtures/SOURCES.md`.
+const LATER_FIELDS: &[(&str, &str, &str)] = &[
+    ("TagSetResource", "IsSystem", r#"{"type": "boolean"}"#),
+    (
+        "TagSetResource",
+        "Scopes",
+        r#"{"type": "array", "items": {"type": "string"}}"#,
+    ),
+    ("TagSetResource", "Type", r#"{"type": "string"}"#),
+];
+
 /// Query parameters the client sends that neither the 2020.5 Swagger nor the 2019.7 root
 /// document lists, and why they are right anyway.
 const KNOWN_GAPS: &[(&str, &str, &str)] = &[(
@@ -121,8 +136,13 @@ impl Spec {
             })
             .collect();
         let name = "octopus-swagger-2020.5.json";
+        let mut swagger = read(name);
+        for (definition, field, schema) in LATER_FIELDS {
+            swagger["definitions"][definition]["properties"][field] =
+                serde_json::from_str(schema).expect("a schema");
+        }
         Spec {
-            docs: HashMap::from([(name.to_string(), read(name))]),
+            docs: HashMap::from([(name.to_string(), swagger)]),
             route_files: vec![name.into()],
             templates,
             open: OPEN_DEFINITIONS,
@@ -430,6 +450,9 @@ fn scenarios() -> Vec<(Sim, Vec<(&'static str, &'static str)>)> {
     ];
     let mut uniform = stories::scale_out();
     uniform.arm_page_size = 4;
+    // Target tag sets, one tag in two of them (a warning, and the tag sets' answer checked).
+    uniform.add_target_tag_set("[System] Tag Set", &["web-server", "db-server"]);
+    uniform.add_target_tag_set("Tier", &["web-server"]);
     let uniform_env = vec![
         triggered[0],
         triggered[1],
@@ -556,10 +579,13 @@ fn ask_again(sim: &Sim, requests: &[Seen]) -> Vec<(Seen, u16, Value)> {
                 url = format!("{url}?{}", seen.query);
             }
             let method = reqwest::Method::from_bytes(seen.method.as_bytes()).expect("a method");
-            let response = client
-                .request(method, &url)
-                .bearer_auth(&token)
-                .header("X-Octopus-ApiKey", &api_key)
+            // Each server's own sign-in: a bearer token is an Octopus access token to Octopus.
+            let request = client.request(method, &url);
+            let request = match seen.service {
+                Service::Octopus => request.header("X-Octopus-ApiKey", &api_key),
+                _ => request.bearer_auth(&token),
+            };
+            let response = request
                 .send()
                 .await
                 .unwrap_or_else(|e| panic!("{url}: {e}"));
@@ -656,7 +682,10 @@ fn every_route_the_step_uses_is_described_and_answered_as_described() {
             let what = format!("{} {}?{} ({status})", s.method, s.path, s.query);
             match spec.check_answer(&s.method, &s.path, status, &body) {
                 Some(found) => problems.extend(found.into_iter().map(|p| format!("{what}: {p}"))),
-                None => problems.extend(events_page(spec, &s, &body, &what)),
+                None => {
+                    problems.extend(events_page(spec, &s, &body, &what));
+                    problems.extend(current_user(spec, &s, &body, &what));
+                }
             }
         }
     }
@@ -681,6 +710,9 @@ fn every_route_the_step_uses_is_described_and_answered_as_described() {
         "GET /api/{baseSpaceId}/deployments/{id}",
         "GET /api/{baseSpaceId}/runbookRuns/{id}",
         "GET /api/{baseSpaceId}/events",
+        "GET /api/users/me",
+        "GET /api/{baseSpaceId}/users/{id}/permissions",
+        "GET /api/{baseSpaceId}/tagsets/all",
     ];
     let missing: Vec<_> = expected
         .iter()
@@ -708,6 +740,89 @@ fn events_page(spec: &Spec, seen: &Seen, body: &Value, what: &str) -> Vec<String
         spec.validate(&file, schema, item, &format!("Items[{i}]"), &mut out);
     }
     out.into_iter().map(|p| format!("{what}: {p}")).collect()
+}
+
+/// `GET /api/users/me` has no response schema in the 2020.5 Swagger ("OK - Default"); OctopusClients
+/// reads it as a `UserResource` (`Users.GetCurrent`), so it is checked against that.
+fn current_user(spec: &Spec, seen: &Seen, body: &Value, what: &str) -> Vec<String> {
+    if !seen.path.ends_with("/api/users/me") {
+        return Vec::new();
+    }
+    let (file, schema) = spec.resolve("octopus-swagger-2020.5.json", "#/definitions/UserResource");
+    let mut out = Vec::new();
+    spec.validate(&file, schema, body, "UserResource", &mut out);
+    if body["Id"].as_str().is_none() {
+        out.push("no Id".into());
+    }
+    out.into_iter().map(|p| format!("{what}: {p}")).collect()
+}
+
+/// How Octopus documents signing in with an access token, which the 2020.5 Swagger lacks (its
+/// security schemes are `X-Octopus-ApiKey`, an `ApiKey` query parameter and `X-NuGet-ApiKey`):
+/// OctopusDeploy/docs, `src/pages/docs/octopus-rest-api/openid-connect/other-issuers.md` at
+/// `4a8c73e01f436037ecc24b49a24bbcf267128d2f`, "Using the access token in API requests".
+const DOCUMENTED_BEARER: &str = "Authorization: Bearer {the-access-token-obtained-from-octopus}";
+
+#[test]
+fn the_simulator_takes_access_tokens_as_octopus_documents_them() {
+    let mut w = World::new();
+    let live = jwt(3600, "service-account");
+    let expired = jwt(-60, "service-account");
+    w.access_tokens = vec![live.clone(), expired.clone()];
+    let sim = Sim::start(w);
+    let octopus = Spec::octopus("");
+    let (name, template) = DOCUMENTED_BEARER.split_once(": ").expect("a header");
+    let url = format!(
+        "{}api/users/me",
+        sim.octopus_url.trim_end_matches('/').to_string() + "/"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let get = |header: Option<String>| {
+        rt.block_on(async {
+            let mut request = reqwest::Client::new().get(&url);
+            if let Some(value) = header {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.expect("an answer");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, body)
+        })
+    };
+    let bearer =
+        |token: &str| Some(template.replace("{the-access-token-obtained-from-octopus}", token));
+    let (status, body) = get(bearer(&live));
+    assert_eq!(status, 200, "{body}");
+    let seen = Seen {
+        service: Service::Octopus,
+        method: "GET".into(),
+        path: "/api/users/me".into(),
+        query: String::new(),
+        status,
+    };
+    assert_eq!(
+        current_user(&octopus, &seen, &body, "me"),
+        Vec::<String>::new()
+    );
+    // Expired, never issued, or none: the 401 every Octopus error has the shape of
+    // (`ErrorMessage`, which OctopusClients' OctopusExceptionFactory reads).
+    for header in [
+        bearer(&expired),
+        bearer("eyJhbGciOiJub25lIn0.e30.c2ln"),
+        None,
+    ] {
+        let (status, body) = get(header);
+        assert_eq!(status, 401, "{body}");
+        assert!(
+            body["ErrorMessage"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+    let w = sim.world();
+    assert!(w.sign_ins.iter().take(2).all(|s| s.bearer && !s.api_key));
 }
 
 // ---------------------------------------------------------------------------------------------

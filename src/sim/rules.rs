@@ -61,7 +61,9 @@ pub const OCTOPUS_LISTS: &[&str] = &[
     "getListEvents_Spaces",
     "getListEvents",
 ];
-/// The other Octopus operations the step calls (their parameters are ids in the path).
+/// The other Octopus operations the step calls (their parameters are ids in the path, or none:
+/// `getUserGetCurrent` has none, and `listAllTagSets_Spaces` only the space, its `scopes` being
+/// later than the 2020.5 description).
 pub const OCTOPUS_OTHERS: &[&str] = &[
     "deleteDeploymentTarget_Spaces",
     "getEnvironmentById_Spaces",
@@ -70,6 +72,9 @@ pub const OCTOPUS_OTHERS: &[&str] = &[
     "createTaskCancel_Spaces",
     "getDeploymentById_Spaces",
     "getRunbookRunById_Spaces",
+    "getUserGetCurrent",
+    "getUserGetPermissions_Spaces",
+    "listAllTagSets_Spaces",
 ];
 
 /// Every operation the step calls, by `operationId`: the ones whose parameters the rules were
