@@ -47,7 +47,10 @@ pub fn attach(
     dir: &Path,
     reporter: &Reporter,
 ) -> Vec<PathBuf> {
-    let record = Record::new(settings, outcome);
+    let Some(record) = Record::new(settings, outcome) else {
+        reporter.warn(report::RECORD_NOT_SCRUBBED);
+        return Vec::new();
+    };
     let files = [
         (JSON_FILE, "json", record.to_json()),
         (HTML_FILE, "html", crate::record_html::render(&record)),

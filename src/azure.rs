@@ -283,7 +283,7 @@ fn first_line(s: &str) -> String {
 /// A listing whose paging cannot be trusted: nothing may be decided on it.
 fn paging_failure(set: &ScaleSetRef, why: &dyn std::fmt::Display) -> Failure {
     Failure::permanent(format!(
-        "Azure's paging cut the listing of scale set '{}' short: {why}. Nothing was removed, since the listing is incomplete; check AZURE_RESOURCE_MANAGER_URL and any proxy between the worker and Azure, and run the step again.",
+        "Azure's paging cut the listing of scale set '{}' short: {why}, so the listing is incomplete; check AZURE_RESOURCE_MANAGER_URL and any proxy between the worker and Azure, and run the step again.",
         set.name
     ))
 }
@@ -427,15 +427,34 @@ impl std::fmt::Debug for FederatedCredential {
 }
 
 impl FederatedCredential {
-    fn credential(&self) -> Arc<WorkloadIdentityCredential> {
-        let assertion = self
-            .file
-            .as_ref()
-            .and_then(|f| crate::token::read_token_file(f).ok())
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| self.first.clone());
+    /// The credential for the assertion the token file holds now (or the one given directly),
+    /// and why the file could not be read when it could not: the assertion last read is used
+    /// then (its access token may still be good), and if Azure AD refuses it, the error says
+    /// the file could not be read rather than only that the assertion expired.
+    fn credential(&self) -> (Arc<WorkloadIdentityCredential>, Option<String>) {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        match &*current {
+        let held = || {
+            current
+                .as_ref()
+                .map(|(a, _)| a.clone())
+                .unwrap_or_else(|| self.first.clone())
+        };
+        let (assertion, unread) = match &self.file {
+            None => (self.first.clone(), None),
+            Some(file) => match crate::token::read_token_file(file) {
+                Ok(t) if !t.is_empty() => (t, None),
+                // A file being rewritten holds nothing for a moment.
+                Ok(_) => (held(), None),
+                Err(e) => (
+                    held(),
+                    Some(format!(
+                        "AZURE_FEDERATED_TOKEN_FILE ({}) could not be read again for a new token ({e})",
+                        file.display()
+                    )),
+                ),
+            },
+        };
+        let credential = match &*current {
             Some((held, credential)) if *held == assertion => credential.clone(),
             _ => {
                 let credential = Arc::new(WorkloadIdentityCredential::new(
@@ -448,7 +467,8 @@ impl FederatedCredential {
                 *current = Some((assertion, credential.clone()));
                 credential
             }
-        }
+        };
+        (credential, unread)
     }
 }
 
@@ -458,12 +478,31 @@ impl TokenCredential for FederatedCredential {
         &self,
         scopes: &[&str],
     ) -> azure_core::Result<azure_core::auth::AccessToken> {
-        self.credential().get_token(scopes).await
+        let (credential, unread) = self.credential();
+        credential
+            .get_token(scopes)
+            .await
+            .map_err(|refused| match unread {
+                Some(why) => {
+                    azure_core::Error::new(ErrorKind::Credential, TokenFileUnread { why, refused })
+                }
+                None => refused,
+            })
     }
 
     async fn clear_cache(&self) -> azure_core::Result<()> {
-        self.credential().clear_cache().await
+        self.credential().0.clear_cache().await
     }
+}
+
+/// Azure AD refused the assertion read before, while the token file that should hold a newer
+/// one could not be read: the file is the cause worth naming.
+#[derive(Debug, thiserror::Error)]
+#[error("{why}")]
+pub struct TokenFileUnread {
+    why: String,
+    #[source]
+    refused: azure_core::Error,
 }
 
 /// The expansion every instance listing asks for: without the instance view there is no power
@@ -735,6 +774,16 @@ impl AzureClient {
             &set.resource_group,
             &set.name,
         );
+        if let Some(t) = cause::<TokenFileUnread>(&err) {
+            return Failure::new(
+                kind_of(&t.refused).0,
+                format!(
+                    "{}, and Azure AD refused the token read from it before ({}). Octopus writes that file for the step: keep it in place until the step ends.",
+                    t.why,
+                    chain(&t.refused)
+                ),
+            );
+        }
         let mut source: Option<&(dyn StdError + 'static)> = Some(&err);
         while let Some(e) = source {
             if let Some(f) = e.downcast_ref::<HttpFailure>() {
@@ -1271,7 +1320,7 @@ mod tests {
             current: std::sync::Mutex::new(None),
             first: "eyJ.secret-assertion.sig".into(),
         };
-        let _ = c.credential();
+        let _ = c.credential().0;
         let printed = format!("{c:?}");
         assert!(!printed.contains("secret-assertion"), "{printed}");
     }

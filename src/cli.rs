@@ -112,14 +112,18 @@ pub struct StepArgs {
     /// VMSS.ResourceGroup.Name: the scale set's resource group.
     #[arg(long, env = "VMSS_RESOURCEGROUP_NAME")]
     pub resource_group_name: Option<String>,
-    /// VMSS.DeploymentTarget.Roles: comma list; a target belongs to the scale set only with all of them.
+    /// VMSS.DeploymentTarget.Roles: comma list of target tags (roles); a target belongs to the scale set only with all of them.
     #[arg(long, env = "VMSS_DEPLOYMENTTARGET_ROLES")]
     pub roles: Option<String>,
     /// VMSS.Octopus.Url: the Octopus Server, with its path prefix if it has one, and no user
     /// name or password in it.
     #[arg(long, env = "VMSS_OCTOPUS_URL")]
     pub octopus_url: Option<String>,
-    /// VMSS.Octopus.ApiKey: needs target view/delete, event and task view, task cancel.
+    /// VMSS.Octopus.ApiKey: an API key (API-..., sent as X-Octopus-ApiKey) or an access token
+    /// (a JWT, sent as Authorization: Bearer), such as
+    /// #{Octopus.Action[Authenticate with OIDC].Output.AccessToken} from the step "Octopus -
+    /// Authenticate with OIDC". Its user needs target view/delete, task and event view, task
+    /// cancel, in this space, environment and tenant (checked before the wait).
     #[arg(long, env = "VMSS_OCTOPUS_APIKEY", hide_env_values = true, value_parser = secret)]
     pub octopus_api_key: Option<Secret>,
     /// VMSS.Timeout.Value: minutes to wait for the scale set to settle (decimals allowed) [default: 30]

@@ -22,6 +22,7 @@ pub mod octopus;
 pub mod outcome;
 pub mod output;
 pub mod paging;
+pub mod permissions;
 pub mod reconcile;
 pub mod record;
 pub mod record_html;
@@ -30,8 +31,10 @@ pub mod replacements;
 pub mod report;
 pub mod retry;
 pub mod settings;
+pub mod signin;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod step;
+pub mod target_tags;
 pub mod token;
 pub mod wait;

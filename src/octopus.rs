@@ -1,15 +1,18 @@
 //! The Octopus side: list the deployment targets in scope (every page), delete targets.
 //!
-//! The API key travels only in the `X-Octopus-ApiKey` header, marked sensitive so no Debug
-//! print of a request shows it. Throttles, server errors and network faults are retried a few
-//! times with backoff (`backon`), honouring `Retry-After` only while it is short.
+//! The API key travels only in the `X-Octopus-ApiKey` header, an access token only in
+//! `Authorization: Bearer`, marked sensitive so no Debug print of a request shows either.
+//! Throttles, server errors and network faults are retried a few times with backoff (`backon`),
+//! honouring `Retry-After` only while it is short.
 
 use crate::error::{Failure, FailureKind};
 use crate::output::Reporter;
 use crate::paging::Pages;
+use crate::permissions::PermissionSet;
 use crate::reconcile::{Participation, Scope, Target, Tenant};
-use crate::redacted::Secret;
 use crate::retry::{retrying, Budget, RetryPolicy};
+use crate::signin::OctopusCredential;
+use crate::target_tags::TagSet;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -95,6 +98,17 @@ struct ErrorBody {
     errors: Vec<String>,
 }
 
+/// The signed-in user, as `GET /api/users/me` answers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct User {
+    /// `Users-N`.
+    pub id: String,
+    /// Its user name.
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
 /// What a delete did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {
@@ -111,27 +125,28 @@ pub struct OctopusClient {
     space: Option<String>,
     headers: HeaderMap,
     retry: RetryPolicy,
-    /// Shared by every call: unlimited until the wait ends.
+    /// Shared by every call: ends a fixed time past the deadline, from the step's start on.
     budget: Budget,
     request_timeout: Duration,
     reporter: Arc<Reporter>,
+    /// How the step signs in, for what a 401 says.
+    credential: OctopusCredential,
 }
 
 impl OctopusClient {
     /// A client for `base` (ending in `/`, any path prefix kept) and the run's space.
     pub fn new(
         base: &Url,
-        api_key: &Secret,
+        credential: &OctopusCredential,
         space: Option<&str>,
         request_timeout: Duration,
         reporter: Arc<Reporter>,
     ) -> Result<Self, Failure> {
-        let mut key = HeaderValue::from_str(api_key.expose()).map_err(|_| {
+        let (name, value) = credential.header().ok_or_else(|| {
             Failure::permanent("VMSS.Octopus.ApiKey holds characters an HTTP header cannot carry: paste the key again.")
         })?;
-        key.set_sensitive(true);
         let mut headers = HeaderMap::new();
-        headers.insert("X-Octopus-ApiKey", key);
+        headers.insert(name, value);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         Ok(OctopusClient {
             http: crate::http::client(request_timeout),
@@ -142,6 +157,7 @@ impl OctopusClient {
             budget: Budget::default(),
             request_timeout,
             reporter,
+            credential: credential.clone(),
         })
     }
 
@@ -432,6 +448,29 @@ impl OctopusClient {
             .send(Method::GET, url, doing)
             .await
             .map_err(|(_, f)| f)?;
+        self.parse(response, url, doing).await
+    }
+
+    /// Like [`Self::get_json`], but a 404 is an answer: the server has no such route (or
+    /// document), `None`.
+    async fn get_json_if_there<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        doing: &str,
+    ) -> Result<Option<T>, Failure> {
+        match self.send(Method::GET, url, doing).await {
+            Ok(response) => self.parse(response, url, doing).await.map(Some),
+            Err((Some(StatusCode::NOT_FOUND), _)) => Ok(None),
+            Err((_, f)) => Err(f),
+        }
+    }
+
+    async fn parse<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        url: &Url,
+        doing: &str,
+    ) -> Result<T, Failure> {
         let bytes = response
             .bytes()
             .await
@@ -442,6 +481,69 @@ impl OctopusClient {
                 self.base
             ))
         })
+    }
+
+    /// The signed-in user (`GET /api/users/me`); `None` when the server has no such route. Its
+    /// name is escaped once, here, like a target's: anyone with the right names users.
+    pub async fn current_user(&self) -> Result<Option<User>, Failure> {
+        let user: Option<User> = self
+            .get_json_if_there(&self.base_api("users/me"), "read the signed-in user")
+            .await?;
+        Ok(user.map(|u| User {
+            username: u
+                .username
+                .map(|n| crate::output::printable(&n).into_owned()),
+            ..u
+        }))
+    }
+
+    /// What `user` may do in the run's space (`GET /api/{spaceId}/users/{id}/permissions`, in
+    /// the 2020.5 Swagger and today's API alike); `None` when the server has no such route.
+    pub async fn permissions(&self, user: &str) -> Result<Option<PermissionSet>, Failure> {
+        self.get_json_if_there(
+            &self.api(&format!("users/{user}/permissions")),
+            "read the signed-in user's permissions",
+        )
+        .await
+    }
+
+    /// The space's target tag sets (`GET /api/{spaceId}/tagsets/all?scopes=Target`, Octopus
+    /// 2025.4 and later): each set's name and tags. A server older than target tag sets ignores
+    /// `scopes` and sends its tenant tag sets without `Scopes`: those are not target tag sets,
+    /// so it has none.
+    pub async fn target_tag_sets(&self) -> Result<Vec<TagSet>, Failure> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct TagSetResource {
+            #[serde(default)]
+            name: String,
+            #[serde(default)]
+            scopes: Option<Vec<String>>,
+            #[serde(default)]
+            tags: Option<Vec<TagResource>>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct TagResource {
+            #[serde(default)]
+            name: String,
+        }
+        let mut url = self.api("tagsets/all");
+        url.query_pairs_mut().append_pair("scopes", "Target");
+        let sets: Vec<TagSetResource> = self.get_json(&url, "read the target tag sets").await?;
+        Ok(sets
+            .into_iter()
+            .filter(|s| {
+                s.scopes
+                    .iter()
+                    .flatten()
+                    .any(|scope| scope.eq_ignore_ascii_case("Target"))
+            })
+            .map(|s| TagSet {
+                name: crate::output::printable(&s.name).into_owned(),
+                tags: s.tags.into_iter().flatten().map(|t| t.name).collect(),
+            })
+            .collect())
     }
 
     /// POSTs with an empty body, with retries.
@@ -497,6 +599,35 @@ impl OctopusClient {
         retrying(self.retry, &self.budget, &self.reporter, attempt).await
     }
 
+    /// What a 401 says: Octopus refused the key or the token, most likely because it expired,
+    /// and what to do about each.
+    fn rejected(&self, said: &str) -> String {
+        match &self.credential {
+            OctopusCredential::ApiKey(_) => format!(
+                "Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). The key may have expired or been revoked: keys made on Octopus 2025.4 and later expire (after 180 days by default), and a revoked key or a deactivated user is refused the same way. Make a new key on the service account's profile (Configuration -> Users -> the service account -> API Keys -> New API key) and put it in VMSS.Octopus.ApiKey."
+            ),
+            OctopusCredential::AccessToken { expires, .. } => {
+                let now = time::OffsetDateTime::now_utc();
+                let when = match expires {
+                    Some(at) if *at <= now => format!(
+                        "The token expired at {} ({} ago).",
+                        crate::signin::utc(*at),
+                        crate::signin::minutes(now - *at)
+                    ),
+                    Some(at) => format!(
+                        "The token expires only at {}, so Octopus refused it for another reason (a token from another Octopus Server, or its service account deactivated).",
+                        crate::signin::utc(*at)
+                    ),
+                    None => "The token says nothing of when it expires.".into(),
+                };
+                format!(
+                    "Octopus rejected the access token in VMSS.Octopus.ApiKey (HTTP 401{said}). {when} Access tokens last one hour: run the step \"Octopus - Authenticate with OIDC\" in the same deployment, shortly before this one, and bind its output ({}, with that step's name between the brackets).",
+                    crate::signin::TOKEN_BINDING
+                )
+            }
+        }
+    }
+
     fn http_failure(
         &self,
         status: StatusCode,
@@ -516,9 +647,14 @@ impl OctopusClient {
         };
         let code = status.as_u16();
         let kind = FailureKind::from_status(code);
+        let who = if self.credential.is_token() {
+            "access token"
+        } else {
+            "API key"
+        };
         let message = match kind {
-            FailureKind::Unauthorized => format!("Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). Check that the key is current and its user is active."),
-            FailureKind::Forbidden => format!("The user of the API key in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give its team these permissions in this space and environment: {} (TaskCancel only for VMSS.Duplicate.Handle=Cancel).", PERMISSIONS.join(", ")),
+            FailureKind::Unauthorized => self.rejected(&said),
+            FailureKind::Forbidden => format!("The user of the {who} in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give its team these permissions in this space and environment: {} (TaskCancel only for VMSS.Duplicate.Handle=Cancel).", PERMISSIONS.join(", ")),
             FailureKind::NotFound => format!("Octopus answered 404 Not Found while trying to {doing}{said}. Check VMSS.Octopus.Url (including any path prefix) and the space."),
             // Octopus 2026.3 limits API requests per user and node (on by default in Octopus
             // Cloud): a 429 asks the step to slow down, and is retried like Azure's.
@@ -657,7 +793,7 @@ mod tests {
         ));
         OctopusClient::new(
             &Url::parse(base).unwrap(),
-            &Secret::new("API-X"),
+            &OctopusCredential::parse("API-X").unwrap(),
             space,
             crate::http::REQUEST_TIMEOUT,
             reporter,

@@ -553,8 +553,9 @@ fn minutes(d: std::time::Duration) -> f64 {
 }
 
 impl Record {
-    /// The record of a run, every string scrubbed of the run's secrets.
-    pub fn new(settings: &Settings, outcome: &Outcome) -> Record {
+    /// The record of a run, every string scrubbed of the run's secrets; `None` when it could not
+    /// be scrubbed (then it is not written at all: a record is never written unscrubbed).
+    pub fn new(settings: &Settings, outcome: &Outcome) -> Option<Record> {
         let run = &settings.run;
         let record = Record {
             schema_version: SCHEMA_VERSION,
@@ -647,8 +648,9 @@ impl Record {
     }
 
     /// The same record with every string scrubbed: a secret that reached some text (an error
-    /// quoting a request, say) never reaches the files.
-    pub fn scrubbed(self, redactor: &Redactor) -> Record {
+    /// quoting a request, say) never reaches the files. `None` when the record cannot be
+    /// turned into JSON and back to be scrubbed: failing closed, it is not written.
+    pub fn scrubbed(self, redactor: &Redactor) -> Option<Record> {
         fn scrub(v: &mut serde_json::Value, r: &Redactor) {
             match v {
                 serde_json::Value::String(s) => *s = r.scrub(s).into_owned(),
@@ -663,14 +665,12 @@ impl Record {
             let clean = serde_json::to_string(&self)
                 .is_ok_and(|text| matches!(redactor.scrub(&text), std::borrow::Cow::Borrowed(_)));
             if clean {
-                return self;
+                return Some(self);
             }
         }
-        let Ok(mut value) = serde_json::to_value(&self) else {
-            return self;
-        };
+        let mut value = serde_json::to_value(&self).ok()?;
         scrub(&mut value, redactor);
-        serde_json::from_value(value).unwrap_or(self)
+        serde_json::from_value(value).ok()
     }
 
     /// The JSON file's text.

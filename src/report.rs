@@ -10,7 +10,7 @@ use crate::error::Failure;
 use crate::outcome::{Decision, Excluded, Outcome};
 use crate::output::Reporter;
 use crate::reconcile::{self, Instance, InstanceState, Plan, Prefix, RemovalReason, Target};
-use crate::settings::ScaleSetRef;
+use crate::settings::{ScaleSetRef, TimeoutHandle};
 use std::time::Duration;
 
 /// How many names a line shows before it counts the rest.
@@ -89,28 +89,35 @@ pub fn settled(sets: &[ScaleSetRef], took: Duration) -> String {
 
 /// The deadline came first: as the step's failure (`VMSS.Timeout.ErrorHandle` is `Error`), or
 /// as the warning it proceeds with.
-pub fn did_not_settle(sets: &[ScaleSetRef], timeout: Duration, still: &str, error: bool) -> String {
+pub fn did_not_settle(
+    sets: &[ScaleSetRef],
+    timeout: Duration,
+    still: &str,
+    handle: TimeoutHandle,
+) -> String {
     let head = format!(
         "{} did not settle within {} ({still})",
         capitalise(&which(sets)),
         duration(timeout)
     );
-    if error {
+    if handle == TimeoutHandle::Error {
         format!("{head}; nothing was removed. Raise VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed to deploy to the instances that are ready.")
     } else {
         format!("{head}. Proceeding: the targets of instances still changing are neither removed nor deployed to.")
     }
 }
 
-/// The wait could not go on: `failure` ended it, at the deadline (while the checks were
-/// failing) or before.
-pub fn wait_stopped(failure: &crate::error::Failure, at_deadline: bool) -> String {
-    let note = if at_deadline {
-        "The wait ran out before Azure answered; nothing was removed."
-    } else {
-        "Nothing was removed."
-    };
-    format!("{} {note}", failure.message)
+/// A check failed in a way another check cannot mend, and ended the wait.
+pub fn wait_failed(failure: &Failure) -> String {
+    format!("{} Nothing was removed.", failure.message)
+}
+
+/// The deadline came while the checks were failing: `failure` is the last one.
+pub fn failing_at_deadline(failure: &Failure) -> String {
+    format!(
+        "{} The wait ran out before Azure answered; nothing was removed.",
+        failure.message
+    )
 }
 
 /// Azure asked (`Retry-After`) to be left alone past the deadline, so the wait slept to the
@@ -118,8 +125,8 @@ pub fn wait_stopped(failure: &crate::error::Failure, at_deadline: bool) -> Strin
 pub fn throttled_to_the_deadline(
     sets: &[ScaleSetRef],
     timeout: Duration,
-    throttle: &crate::error::Failure,
-    error: bool,
+    throttle: &Failure,
+    handle: TimeoutHandle,
 ) -> String {
     let asked = throttle
         .retry_after
@@ -130,7 +137,7 @@ pub fn throttled_to_the_deadline(
         which(sets),
         duration(timeout)
     );
-    if error {
+    if handle == TimeoutHandle::Error {
         format!("{head}; nothing was removed. Compute's read budget is shared by the whole subscription and region: raise VMSS.Poll.Interval or VMSS.Timeout.Value, or set VMSS.Timeout.ErrorHandle to Proceed.")
     } else {
         format!("{head}. Proceeding: the instances are listed once more, and the targets of instances still changing are neither removed nor deployed to.")
@@ -221,6 +228,152 @@ pub fn oidc_expires_first(
             .unwrap_or_default(),
         duration(left),
         duration(timeout)
+    )
+}
+
+/// The Octopus access token will expire before the step's latest end (or already has).
+pub fn octopus_token_expires_first(
+    expires: time::OffsetDateTime,
+    latest: time::OffsetDateTime,
+    left: Duration,
+    overrun: Duration,
+) -> String {
+    use crate::signin::utc;
+    let when = if left.is_zero() {
+        format!("expired at {}, before this step started", utc(expires))
+    } else {
+        format!(
+            "expires at {}, in {}, before this step's latest end at {} (VMSS.Timeout.Value from now, plus {} for the work after the wait)",
+            utc(expires),
+            duration(left),
+            utc(latest),
+            duration(overrun)
+        )
+    };
+    format!(
+        "The Octopus access token in VMSS.Octopus.ApiKey {when}. Octopus refuses it from then on, and the step fails wherever it has got to. Run the step \"Octopus - Authenticate with OIDC\" right before this one (its tokens last one hour), or lower VMSS.Timeout.Value."
+    )
+}
+
+/// Who the signed-in user is, in words: whose key or token, and its name.
+fn signed_in(token: bool, user: &str) -> String {
+    if token {
+        format!("The access token's service account {user}")
+    } else {
+        format!("The API key's user {user}")
+    }
+}
+
+/// Where the run is, in words: `space Spaces-1, environment Environments-1, tenant Tenants-1`.
+fn run_scope(at: &crate::permissions::Scope<'_>) -> String {
+    let mut parts = Vec::new();
+    if let Some(space) = at.space {
+        parts.push(format!("space {space}"));
+    }
+    parts.push(format!("environment {}", at.environment));
+    if let Some(tenant) = at.tenant {
+        parts.push(format!("tenant {tenant}"));
+    }
+    parts.join(", ")
+}
+
+/// The signed-in user may not do what the run needs where it runs: which permissions, how
+/// their grants fall short, and the team setting to change.
+pub fn permissions_missing(
+    token: bool,
+    user: &str,
+    teams: &[String],
+    missing: &[crate::permissions::Missing],
+    at: &crate::permissions::Scope<'_>,
+) -> String {
+    use crate::permissions::Shortfall;
+    let ids = |ids: &[String]| ids.join(", ");
+    let each: Vec<String> = missing
+        .iter()
+        .map(|m| {
+            let how = match &m.shortfall {
+                Shortfall::NotInSpace => "no team of the user grants it in this space".to_string(),
+                Shortfall::Environments(e) => format!("granted only in environments {}", ids(e)),
+                Shortfall::Tenants(t) => format!("granted only for tenants {}", ids(t)),
+                Shortfall::Projects(p) => format!("granted only for projects {}", ids(p)),
+            };
+            format!("{} (to {}; {how})", m.need.permission, m.need.why)
+        })
+        .collect();
+    let mut add = Vec::new();
+    for m in missing {
+        let what = match &m.shortfall {
+            Shortfall::Environments(_) => format!("environment {}", at.environment),
+            Shortfall::Tenants(_) => format!("tenant {}", at.tenant.unwrap_or_default()),
+            Shortfall::Projects(_) => format!("project {}", at.project.unwrap_or_default()),
+            Shortfall::NotInSpace => continue,
+        };
+        if !add.contains(&what) {
+            add.push(what);
+        }
+    }
+    let teams = if teams.is_empty() {
+        String::new()
+    } else {
+        format!(" (teams: {})", teams.join(", "))
+    };
+    let change = if add.is_empty() {
+        "include a user role that grants them, in this space".to_string()
+    } else {
+        format!(
+            "add {} to the scope of the user role that grants them (the role's Define scope), or include a role that grants them with that scope",
+            add.join(" and ")
+        )
+    };
+    format!(
+        "{}{teams} lacks permissions this run needs in {}: {}. Octopus does not refuse such a user, it shows it fewer targets or none, so the step stopped here rather than decide on a partial list; nothing was removed. In Octopus, Configuration -> Teams, on the user's team: {change}.",
+        signed_in(token, user),
+        run_scope(at),
+        each.join(", ")
+    )
+}
+
+/// Octopus could not say what the signed-in user may do: the step goes on as before.
+pub fn permissions_unknown(why: &str) -> String {
+    format!(
+        "Octopus did not say what the signed-in user may do ({}), so the step could not check its permissions for this run's environment and goes on without. A key or token whose team is scoped to other environments or tenants sees fewer targets, not an error: if the step finds no targets where there should be some, check the team's scope.",
+        why.trim_end_matches('.')
+    )
+}
+
+/// Every needed permission is granted where the run is (verbose).
+pub fn permissions_granted(
+    token: bool,
+    user: &str,
+    needs: &[crate::permissions::Need],
+    at: &crate::permissions::Scope<'_>,
+) -> String {
+    let names: Vec<&str> = needs.iter().map(|n| n.permission).collect();
+    format!(
+        "{} may do what this run needs in {}: {}.",
+        signed_in(token, user),
+        run_scope(at),
+        names.join(", ")
+    )
+}
+
+/// Roles of the run that are tags of two or more target tag sets (one warning for all).
+pub fn tags_in_several_sets(shared: &[crate::target_tags::SharedTag]) -> String {
+    let each: Vec<String> = shared
+        .iter()
+        .map(|s| format!("{} is a tag of {}", s.tag, s.sets.join(" and ")))
+        .collect();
+    format!(
+        "Target tag {}. Octopus matches targets by tag value whatever its tag set, so VMSS.DeploymentTarget.Roles selects the targets tagged so in any of them. If the sets mean different machines, rename one of the tags.",
+        each.join("; target tag ")
+    )
+}
+
+/// The target tag sets could not be read (verbose: the check is only a warning).
+pub fn tag_sets_unread(f: &crate::error::Failure) -> String {
+    format!(
+        "The target tag sets were not read, so the step did not check whether a role is a tag of two sets: {}",
+        f.message
     )
 }
 
@@ -637,6 +790,9 @@ pub fn record_attached(name: &str, path: &std::path::Path) -> String {
         path.display()
     )
 }
+
+/// The record could not be checked for secrets, so it was not written at all.
+pub const RECORD_NOT_SCRUBBED: &str = "The decision record was not written: it could not be checked for secrets, and a record is never written unchecked. The step goes on without it; the log above says what it decided.";
 
 /// A decision record that could not be written: the step goes on.
 pub fn record_not_written(path: &std::path::Path, error: &std::io::Error) -> String {

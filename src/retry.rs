@@ -1,11 +1,12 @@
 //! Bounded retries for single calls outside the wait (preflight, the run context, listing
-//! targets, deleting one, the final instance listing), on `backon`. The wait itself is not
-//! retried here: a failed check during the wait is just another check, paced by
-//! [`crate::wait`].
+//! targets, deleting one, the final instance listing, the proofs' reads), on `backon`. The
+//! wait itself is not retried here: a failed check during the wait is just another check,
+//! paced by [`crate::wait`].
 //!
-//! Everything after the wait shares one [`Budget`], which ends a fixed time past the wait's
-//! deadline: no attempt outlives it, and no backoff or `Retry-After` sleeps past it, so the
-//! step ends on time whatever a server does (hangs included).
+//! Every call of the step shares one [`Budget`], set when the step starts, which ends a fixed
+//! time past the wait's deadline: no attempt outlives it, and no backoff or `Retry-After`
+//! sleeps past it, so the step ends on time whatever a server does (hangs included). The
+//! wait's checks are held to the same end ([`crate::wait::WaitPolicy::check_limit`]).
 
 use crate::error::{Failure, FailureKind, REFUSALS_TO_GIVE_UP};
 use crate::output::Reporter;
@@ -41,9 +42,10 @@ impl Default for RetryPolicy {
     }
 }
 
-/// The time calls may still take: unlimited until the wait ends, then until a fixed time past
-/// its deadline. Shared by every call of a client (interior mutability, so a client can be
-/// handed its budget once the wait is over).
+/// The time calls may still take: until a fixed time past the wait's deadline, once the step
+/// has set it ([`Budget::end_at`], at its start), and unlimited before (a client built on its
+/// own, in a unit test). Shared by every call of a client (interior mutability, so a client
+/// can be handed its end after it is built).
 #[derive(Debug, Default)]
 pub struct Budget {
     ends: Mutex<Option<Instant>>,

@@ -6,6 +6,7 @@
 use crate::cli::StepArgs;
 use crate::error::Error;
 use crate::redacted::{Redactor, Secret};
+use crate::signin::OctopusCredential;
 use std::time::Duration;
 use url::Url;
 
@@ -27,14 +28,19 @@ impl Problems {
     }
 }
 
-/// The API key: required, and never quoted back, even when malformed.
-fn parse_api_key(key: Option<&Secret>) -> Result<Secret, String> {
+/// The Octopus sign-in: required, an API key or an access token, and never quoted back, even
+/// when malformed.
+fn parse_api_key(key: Option<&Secret>) -> Result<OctopusCredential, String> {
     match key.map(|k| k.expose().trim()) {
-        None | Some("") => Err("VMSS.Octopus.ApiKey is required: give an API key (API-...) of a user who can view and delete deployment targets.".into()),
+        None | Some("") => Err("VMSS.Octopus.ApiKey is required: give the API key (API-...) of a service account that can view and delete deployment targets, or an access token from the step \"Octopus - Authenticate with OIDC\".".into()),
+        Some(k) if k.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("bearer ")) => Err(
+            "VMSS.Octopus.ApiKey starts with \"Bearer \": give the access token alone (the step adds the word).".into(),
+        ),
         Some(k) if !k.chars().all(|c| c.is_ascii_graphic()) => Err(
             "VMSS.Octopus.ApiKey holds spaces or characters an API key cannot have: paste the key again (API-...).".into(),
         ),
-        Some(k) => Ok(Secret::new(k)),
+        Some(k) => OctopusCredential::parse(k)
+            .map_err(|why| format!("{why}: {}.", crate::signin::TOKEN_BINDING)),
     }
 }
 
@@ -142,8 +148,8 @@ pub struct Settings {
     pub roles: Vec<String>,
     /// `VMSS.Octopus.Url`, always ending in `/` so relative API paths go under its prefix.
     pub octopus_url: Url,
-    /// `VMSS.Octopus.ApiKey`.
-    pub api_key: Secret,
+    /// `VMSS.Octopus.ApiKey`: an API key or an access token.
+    pub octopus_credential: OctopusCredential,
     /// `VMSS.Timeout.Value`: one deadline for the whole wait.
     pub timeout: Duration,
     /// `VMSS.Timeout.ErrorHandle`.
@@ -268,7 +274,7 @@ impl Settings {
             resource_group: resource_group.ok_or_else(missing)?,
             roles: roles.ok_or_else(missing)?,
             octopus_url: octopus_url.ok_or_else(missing)?,
-            api_key: api_key.ok_or_else(missing)?,
+            octopus_credential: api_key.ok_or_else(missing)?,
             timeout: timeout.ok_or_else(missing)?,
             timeout_handle: timeout_handle.ok_or_else(missing)?,
             duplicate_window: duplicate_window.ok_or_else(missing)?,
@@ -289,7 +295,7 @@ impl Settings {
     /// A redactor that knows every secret among these settings.
     pub fn redactor(&self) -> Redactor {
         let mut r = Redactor::default();
-        r.add(&self.api_key);
+        r.add(self.octopus_credential.secret());
         match &self.azure.credential {
             AzureCredential::ClientSecret(s) | AzureCredential::FederatedToken { token: s, .. } => {
                 r.add(s)
@@ -402,11 +408,32 @@ fn where_set(variable: &str) -> String {
         "Octopus sets Octopus.Web.ServerUri only once an administrator gives the Server URI (Configuration -> Nodes, on a self-hosted Octopus Server); set it there, or give VMSS.Octopus.Url your Octopus Server's address".into()
     } else if lower == "octopus.web.baseurl" {
         "Octopus.Web.BaseUrl is the Octopus Server's own address; give VMSS.Octopus.Url your Octopus Server's address".into()
+    } else if let Some((step, output)) = step_output(variable) {
+        let oidc = if output.eq_ignore_ascii_case("AccessToken") {
+            " (an access token comes from the step \"Octopus - Authenticate with OIDC\": it must run shortly before this one, in the same deployment)"
+        } else {
+            ""
+        };
+        format!("Octopus sets {variable} only once a step named {step} has run before this one in the same deployment and set {output}{oidc}; check the step's name between the brackets, and that it runs first")
     } else if lower.starts_with("octopus.") {
         format!("{variable} is an Octopus system variable that Octopus did not set for this run; check its name (Octopus's system variables documentation lists them), or give the parameter a value")
     } else {
         format!("define {variable} in the project's variables (or a library variable set the project includes), scoped to this environment, or give the parameter a value in the step")
     }
+}
+
+/// The step and the variable of an output variable's name, `Octopus.Action[STEP].Output.NAME`.
+fn step_output(variable: &str) -> Option<(&str, &str)> {
+    let rest = variable
+        .get(..15)
+        .filter(|p| p.eq_ignore_ascii_case("Octopus.Action["))
+        .map(|_| &variable[15..])?;
+    let (step, after) = rest.split_once(']')?;
+    let output = after
+        .get(..8)
+        .filter(|p| p.eq_ignore_ascii_case(".Output."))
+        .map(|_| &after[8..])?;
+    Some((step, output))
 }
 
 /// The error for an input that reached the step as an Octopus variable expression: Octopus
@@ -946,6 +973,20 @@ mod tests {
             "Octopus.Action[A].Output.Ids"
         );
         assert_eq!(variable_of(" Name | ToLower "), "Name");
+        // The access token's binding, when the OIDC step did not run first (or has another name).
+        let mut a = args();
+        a.octopus_api_key = Some(Secret::new(crate::signin::TOKEN_BINDING));
+        let Err(Error::Input(e)) = Settings::from_args(&a) else {
+            panic!("accepted")
+        };
+        assert!(e.contains("VMSS.Octopus.ApiKey refers to the Octopus variable Octopus.Action[Authenticate with OIDC].Output.AccessToken"), "{e}");
+        assert!(
+            e.contains("only once a step named Authenticate with OIDC has run before this one"),
+            "{e}"
+        );
+        assert!(e.contains("\"Octopus - Authenticate with OIDC\""), "{e}");
+        assert_eq!(step_output("octopus.action[A].output.B"), Some(("A", "B")));
+        assert_eq!(step_output("Octopus.Action[A].Package.B"), None);
     }
 
     #[test]
@@ -970,6 +1011,38 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 30, "{checked}");
+    }
+
+    #[test]
+    fn the_octopus_sign_in_is_a_key_or_a_token_and_never_quoted() {
+        use base64::Engine as _;
+        let part = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let token = format!(
+            "{}.{}.c2ln",
+            part(r#"{"alg":"RS256"}"#),
+            part(r#"{"exp":1795420800}"#)
+        );
+        let mut a = args();
+        a.octopus_api_key = Some(Secret::new(format!(" {token}\n")));
+        let s = Settings::from_args(&a).unwrap();
+        assert!(s.octopus_credential.is_token());
+        assert_eq!(s.octopus_credential.secret().expose(), token);
+        assert_eq!(s.redactor().scrub(&token), "(redacted)");
+        for (bad, says) in [
+            (
+                "not-a-key-at-all",
+                "neither an API key (API-...) nor an access token",
+            ),
+            ("Bearer eyJ.a.b", "starts with \"Bearer \""),
+            ("b\u{e9}arer-\u{e9}t\u{e9}", "holds spaces or characters"),
+        ] {
+            a.octopus_api_key = Some(Secret::new(bad));
+            let Err(Error::Input(e)) = Settings::from_args(&a) else {
+                panic!("{bad} accepted")
+            };
+            assert!(e.contains(says), "{bad}: {e}");
+            assert!(!e.contains(bad), "{bad} quoted: {e}");
+        }
     }
 
     #[test]

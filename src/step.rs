@@ -5,17 +5,18 @@
 
 use crate::azure::{AzureClient, ScaleSet};
 use crate::context::{self, ThisRun};
-use crate::error::{Error, Failure};
+use crate::error::{Error, Failure, FailureKind};
 use crate::octopus::{Deleted, OctopusClient};
 use crate::outcome::{self, Check, Counts, Outcome, Removal, SetCheck};
 use crate::output::Reporter;
+use crate::permissions;
 use crate::reconcile::{
     self, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
 };
 use crate::report;
 use crate::retry::{retrying, Budget, RetryPolicy};
 use crate::settings::{AzureCredential, DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
-use crate::wait::{Look, Progress, WaitEnd, WaitPolicy};
+use crate::wait::{Checked, Look, Progress, WaitEnd, WaitPolicy};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -116,6 +117,7 @@ async fn phases(
     step.octopus.end_calls_at(ends);
     step.azure_budget.end_at(ends);
     // A wrong key, URL, space or environment fails here, in seconds, not after the wait.
+    step.warn_if_the_octopus_token_expires_first();
     let tenant = step.preflight().await?;
     step.warn_if_the_oidc_token_expires_first();
 
@@ -166,7 +168,7 @@ impl<'a> Step<'a> {
     fn new(settings: &'a Settings, reporter: Arc<Reporter>) -> Result<Self, Error> {
         let octopus = OctopusClient::new(
             &settings.octopus_url,
-            &settings.api_key,
+            &settings.octopus_credential,
             settings.run.space_id.as_deref(),
             settings.request_timeout,
             reporter.clone(),
@@ -191,37 +193,147 @@ impl<'a> Step<'a> {
         let Some(expires) = crate::token::jwt_expiry(token.expose()) else {
             return;
         };
-        let now = time::OffsetDateTime::now_utc();
-        let latest = now + self.settings.timeout + self.settings.overrun;
-        if expires < latest {
-            let left = (expires - now).max(time::Duration::ZERO);
+        if let Some((left, _)) = self.before_the_latest_end(expires) {
             self.reporter.warn(&report::oidc_expires_first(
                 expires,
-                left.unsigned_abs(),
+                left,
                 self.settings.timeout,
             ));
         }
     }
 
-    /// The cheap Octopus checks: the key is accepted, and the space and environment exist on
-    /// this server (one request); for a tenanted run, the tenant and its tags. Azure's are the
-    /// wait's first check (sign-in, each scale set read), whose permanent failures end the step
-    /// at once.
+    /// An Octopus access token is refused once it expires: if it expires before the step's
+    /// latest end, say so at the start, with both times.
+    fn warn_if_the_octopus_token_expires_first(&self) {
+        let Some(expires) = self.settings.octopus_credential.expires() else {
+            return;
+        };
+        if let Some((left, latest)) = self.before_the_latest_end(expires) {
+            self.reporter.warn(&report::octopus_token_expires_first(
+                expires,
+                latest,
+                left,
+                self.settings.overrun,
+            ));
+        }
+    }
+
+    /// When `expires` falls before the step's latest end (the deadline plus the overrun): the
+    /// time left until then, and that end.
+    fn before_the_latest_end(
+        &self,
+        expires: time::OffsetDateTime,
+    ) -> Option<(Duration, time::OffsetDateTime)> {
+        let now = time::OffsetDateTime::now_utc();
+        let latest = now + self.settings.timeout + self.settings.overrun;
+        (expires < latest).then(|| {
+            let left = (expires - now).max(time::Duration::ZERO);
+            (left.unsigned_abs(), latest)
+        })
+    }
+
+    /// The cheap Octopus checks: the signed-in user may do what this run needs here (a key
+    /// scoped to other environments gets filtered lists, not errors, so this is asked, not
+    /// inferred), the space and environment exist on this server (one request); for a tenanted
+    /// run, the tenant and its tags; and, as a warning only, roles that are tags of two tag
+    /// sets. Azure's are the wait's first check (sign-in, each scale set read), whose permanent
+    /// failures end the step at once.
     async fn preflight(&self) -> Result<Option<Tenant>, Error> {
         let run = &self.settings.run;
         let checks = async {
-            self.octopus.environment(&run.environment_id).await?;
-            match &run.tenant_id {
-                Some(id) => self.octopus.tenant(id).await.map(Some),
-                None => Ok(None),
-            }
+            self.check_permissions().await?;
+            self.octopus
+                .environment(&run.environment_id)
+                .await
+                .map_err(octopus_error)?;
+            let tenant = match &run.tenant_id {
+                Some(id) => Some(self.octopus.tenant(id).await.map_err(octopus_error)?),
+                None => None,
+            };
+            self.warn_of_tags_in_several_sets().await;
+            Ok(tenant)
         };
         match tokio::time::timeout(PREFLIGHT, checks).await {
-            Ok(r) => r.map_err(octopus_error),
+            Ok(r) => r,
             Err(_) => Err(Error::Octopus(report::octopus_silent(
                 &self.settings.octopus_url,
                 PREFLIGHT,
             ))),
+        }
+    }
+
+    /// Asks Octopus what the signed-in user may do, and fails when a permission this run needs
+    /// is not granted for its space, environment and tenant. A refused key or token fails as
+    /// anywhere else; a server that cannot say is said once, and the step goes on.
+    async fn check_permissions(&self) -> Result<(), Error> {
+        let s = self.settings;
+        let needs = permissions::needed(permissions::Uses {
+            dry_run: s.dry_run,
+            creation_times: s.exclude_old,
+            triggered: s.run.trigger_id.is_some(),
+            cancels: s.duplicate_handle == DuplicateHandle::Cancel,
+        });
+        let at = permissions::Scope {
+            space: s.run.space_id.as_deref(),
+            environment: &s.run.environment_id,
+            tenant: s.run.tenant_id.as_deref(),
+            project: s.run.project_id.as_deref(),
+        };
+        let asked = async {
+            let Some(user) = self.octopus.current_user().await? else {
+                return Ok(None);
+            };
+            let set = self.octopus.permissions(&user.id).await?;
+            Ok::<_, Failure>(set.map(|set| (user, set)))
+        };
+        let (user, set) = match asked.await {
+            Ok(Some(answer)) => answer,
+            Err(f) if f.kind == FailureKind::Unauthorized => return Err(octopus_error(f)),
+            unanswered => {
+                let why = match unanswered {
+                    Err(f) => f.message,
+                    _ => "it has no such route: HTTP 404".to_string(),
+                };
+                self.reporter.warn(&report::permissions_unknown(&why));
+                return Ok(());
+            }
+        };
+        let token = s.octopus_credential.is_token();
+        let name = user.username.as_deref().unwrap_or(&user.id);
+        match permissions::check(&set, &needs, &at) {
+            permissions::Verdict::Granted => {
+                self.reporter
+                    .verbose(&report::permissions_granted(token, name, &needs, &at));
+                Ok(())
+            }
+            permissions::Verdict::Unknown(why) => {
+                self.reporter.warn(&report::permissions_unknown(why));
+                Ok(())
+            }
+            permissions::Verdict::Missing(missing) => {
+                let teams: Vec<String> = set
+                    .teams
+                    .iter()
+                    .filter_map(|t| t.name.as_deref())
+                    .map(|n| crate::output::printable(n).into_owned())
+                    .collect();
+                Err(Error::Octopus(report::permissions_missing(
+                    token, name, &teams, &missing, &at,
+                )))
+            }
+        }
+    }
+
+    /// Warns once when a role of the run is a tag of two target tag sets. Never fails the step.
+    async fn warn_of_tags_in_several_sets(&self) {
+        match self.octopus.target_tag_sets().await {
+            Ok(sets) => {
+                let shared = crate::target_tags::in_several_sets(&self.settings.roles, &sets);
+                if !shared.is_empty() {
+                    self.reporter.warn(&report::tags_in_several_sets(&shared));
+                }
+            }
+            Err(f) => self.reporter.verbose(&report::tag_sets_unread(&f)),
         }
     }
 
@@ -282,18 +394,15 @@ impl<'a> Step<'a> {
             timeout: settings.timeout,
             overrun: settings.overrun,
         };
-        let budget = Mutex::new(Vec::new());
         let mut progress = WaitProgress {
             reporter: &self.reporter,
             outcome: &mut *outcome,
-            budget: &budget,
         };
         let pacing = Pacing {
             azure: &self.azure,
             minute: settings.minute,
             floor: settings.poll_interval,
             reporter: &self.reporter,
-            budget: &budget,
             most: Mutex::default(),
         };
         let listings = LastListings::default();
@@ -302,50 +411,43 @@ impl<'a> Step<'a> {
         })
         .await;
         let earlier = listings.into_inner();
-        let error = settings.timeout_handle == TimeoutHandle::Error;
-        let (views, sentence) = match end {
-            WaitEnd::Settled(views) => {
-                // The settling check is the one the wait did not report as it went.
-                let number = progress.outcome.checks.len() as u32 + 1;
-                progress.record(number, &views);
-                report_ready(&views, &self.reporter);
+        let handle = settings.timeout_handle;
+        let (last, sentence) = match end {
+            WaitEnd::Settled(read) => {
+                report_ready(&read.views, &self.reporter);
                 self.reporter
                     .highlight(&report::settled(sets, started.elapsed()));
-                return Ok((read(&views), earlier));
+                return Ok((sets_of(&read.views), earlier));
             }
-            WaitEnd::Deadline(views) => {
-                let still = still_changing(&views);
-                let sentence = report::did_not_settle(sets, settings.timeout, &still, error);
-                (Some(views), sentence)
+            WaitEnd::Deadline(read) => {
+                let still = still_changing(&read.views);
+                let sentence = report::did_not_settle(sets, settings.timeout, &still, handle);
+                (Some(read), sentence)
             }
-            // The throttled check was reported, and kept, as it happened.
             WaitEnd::Throttled { last, failure } => (
                 last,
-                report::throttled_to_the_deadline(sets, settings.timeout, &failure, error),
+                report::throttled_to_the_deadline(sets, settings.timeout, &failure, handle),
             ),
-            WaitEnd::Stopped {
-                failure,
-                at_deadline,
-            } => {
-                // The check that ended the wait is in the record too (a transient failure
-                // at the deadline was reported, and kept, as it happened).
-                if !at_deadline {
-                    progress.record_failure(&failure);
-                }
-                return Err(Error::Azure(report::wait_stopped(&failure, at_deadline)));
+            WaitEnd::Failed(failure) => return Err(Error::Azure(report::wait_failed(&failure))),
+            WaitEnd::FailingAtDeadline(failure) => {
+                return Err(Error::Azure(report::failing_at_deadline(&failure)))
             }
         };
-        if error {
+        if handle == TimeoutHandle::Error {
             return Err(Error::Timeout(sentence));
         }
         self.reporter.warn(&sentence);
         outcome.timed_out = true;
         // Proceeding while Azure rebalances: one of the set's VMs is about to be deleted.
-        for v in views.iter().flatten().filter(|v| v.rebalancing()) {
+        for v in last
+            .iter()
+            .flat_map(|r| &r.views)
+            .filter(|v| v.rebalancing())
+        {
             self.reporter.warn(&report::rebalance_under_way(&v.set));
         }
-        match views {
-            Some(views) => Ok((read(&views), earlier)),
+        match last {
+            Some(read) => Ok((sets_of(&read.views), earlier)),
             // Throttled before any check answered: the scale sets are read now, within the
             // calls' budget, for the listing that follows. A set no check listed has no
             // earlier listing, so none of its targets is removed as gone unlisted.
@@ -536,23 +638,28 @@ impl<'a> Step<'a> {
     }
 }
 
-/// Tells the log how the wait goes: a line per check, and a transient failure once, then
+/// What one check read: each scale set as it saw it, and what Azure said was left of its read
+/// budget (for the record).
+struct CheckRead {
+    views: Vec<SetView>,
+    budget: Vec<(String, u32)>,
+}
+
+/// Tells the log how the wait goes: a line per check, and a passing failure once, then
 /// counted in the verbose log while it repeats; and keeps every check for the record.
 struct WaitProgress<'r> {
     reporter: &'r Reporter,
     outcome: &'r mut Outcome,
-    /// The read budget the check's answers reported, as [`Pacing`] last saw it.
-    budget: &'r Mutex<Vec<(String, u32)>>,
 }
 
 impl WaitProgress<'_> {
     /// Keeps what check `number` saw of each scale set and VM.
-    fn record(&mut self, number: u32, views: &[SetView]) {
-        let budget = self.budget.lock().map(|b| b.clone()).unwrap_or_default();
+    fn record(&mut self, number: u32, read: &CheckRead) {
         self.outcome.checks.push(Check {
             number,
             at: time::OffsetDateTime::now_utc(),
-            sets: views
+            sets: read
+                .views
                 .iter()
                 .map(|v| SetCheck {
                     scale_set: v.set.name.clone(),
@@ -563,17 +670,17 @@ impl WaitProgress<'_> {
                     zone_rebalancing: v.rebalancing(),
                 })
                 .collect(),
-            budget,
+            budget: read.budget.clone(),
             failure: None,
         });
         self.outcome
-            .classes_at(number, views.iter().flat_map(listed));
+            .classes_at(number, read.views.iter().flat_map(listed));
     }
 
-    /// Keeps a check that failed: the next one in order.
-    fn record_failure(&mut self, failure: &Failure) {
+    /// Keeps check `number`, which failed.
+    fn record_failure(&mut self, number: u32, failure: &Failure) {
         self.outcome.checks.push(Check {
-            number: self.outcome.checks.len() as u32 + 1,
+            number,
             at: time::OffsetDateTime::now_utc(),
             sets: Vec::new(),
             budget: Vec::new(),
@@ -582,24 +689,34 @@ impl WaitProgress<'_> {
     }
 }
 
-impl Progress<Vec<SetView>> for WaitProgress<'_> {
-    fn changing(&mut self, check: u32, views: &Vec<SetView>) {
-        let (ready, total) = counts(views);
-        let pct = (ready * 100).checked_div(total).unwrap_or(0) as u8;
-        self.reporter
-            .progress(pct, &report::ready(ready, Some(total)));
-        self.reporter
-            .info(&report::check(check, ready, total, &still_changing(views)));
-        self.record(check, views);
-    }
-
-    fn failed(&mut self, check: u32, failure: &Failure, repeats: u32) {
-        self.record_failure(failure);
-        if repeats == 0 {
-            self.reporter.warn(&report::check_failed(check, failure));
-        } else {
-            self.reporter
-                .verbose(&report::check_failed_again(check, repeats));
+impl Progress<CheckRead> for WaitProgress<'_> {
+    fn checked(&mut self, number: u32, checked: Checked<'_, CheckRead>) {
+        match checked {
+            Checked::Settled(read) => self.record(number, read),
+            Checked::Changing(read) => {
+                let (ready, total) = counts(&read.views);
+                let pct = (ready * 100).checked_div(total).unwrap_or(0) as u8;
+                self.reporter
+                    .progress(pct, &report::ready(ready, Some(total)));
+                self.reporter.info(&report::check(
+                    number,
+                    ready,
+                    total,
+                    &still_changing(&read.views),
+                ));
+                self.record(number, read);
+            }
+            Checked::Failing { failure, repeats } => {
+                self.record_failure(number, failure);
+                if repeats == 0 {
+                    self.reporter.warn(&report::check_failed(number, failure));
+                } else {
+                    self.reporter
+                        .verbose(&report::check_failed_again(number, repeats));
+                }
+            }
+            // The step's failure says it; the record keeps the check.
+            Checked::Ended(failure) => self.record_failure(number, failure),
         }
     }
 }
@@ -708,7 +825,8 @@ fn set_replacements(set: &ScaleSetRef, ss: &ScaleSet) -> outcome::SetReplacement
     }
 }
 
-fn read(views: &[SetView]) -> Vec<(ScaleSetRef, ScaleSet)> {
+/// Each scale set as the check read it.
+fn sets_of(views: &[SetView]) -> Vec<(ScaleSetRef, ScaleSet)> {
     views
         .iter()
         .map(|v| (v.set.clone(), v.scale_set.clone()))
@@ -721,8 +839,6 @@ struct Pacing<'a> {
     minute: Duration,
     floor: Duration,
     reporter: &'a Reporter,
-    /// What is left of each bucket, for the record.
-    budget: &'a Mutex<Vec<(String, u32)>>,
     /// The most each bucket has had left during this run: its size, as far as the step knows.
     most: Mutex<std::collections::HashMap<String, u32>>,
 }
@@ -746,18 +862,27 @@ impl Pacing<'_> {
         *m
     }
 
-    /// The interval the buckets this check read from ask for; said (verbose) when it stretches
-    /// the poll interval, naming the tightest bucket.
-    fn pace(&self) -> Option<Duration> {
+    /// The interval the buckets this check read from ask for, and what is left of each (for
+    /// the record); said (verbose) when it stretches the poll interval, naming the tightest
+    /// bucket.
+    fn pace(&self) -> (Option<Duration>, Vec<(String, u32)>) {
         let buckets = self.azure.rate_limits().take(self.minute);
-        if let Ok(mut left) = self.budget.lock() {
-            *left = buckets
-                .iter()
-                .map(|(n, b)| (n.clone(), b.remaining))
-                .collect();
-        }
+        let left = buckets
+            .iter()
+            .map(|(n, b)| (n.clone(), b.remaining))
+            .collect();
         let plain: Vec<crate::wait::Bucket> = buckets.iter().map(|(_, b)| *b).collect();
-        let pace = crate::wait::pace(&plain)?;
+        (self.stretch(&buckets, crate::wait::pace(&plain)), left)
+    }
+
+    /// Says (verbose) when the read budget stretches the poll interval, naming the tightest
+    /// bucket; returns the pace.
+    fn stretch(
+        &self,
+        buckets: &[(String, crate::wait::Bucket)],
+        pace: Option<Duration>,
+    ) -> Option<Duration> {
+        let pace = pace?;
         if pace > self.floor {
             let (name, tightest) = buckets
                 .iter()
@@ -777,7 +902,7 @@ async fn look(
     pacing: &Pacing<'_>,
     listings: &LastListings,
     sets: &[ScaleSetRef],
-) -> Result<Look<Vec<SetView>>, Failure> {
+) -> Result<Look<CheckRead>, Failure> {
     let azure = pacing.azure;
     let views = futures::future::try_join_all(sets.iter().map(|set| async move {
         let mut scale_set = azure.scale_set(set).await?;
@@ -806,10 +931,11 @@ async fn look(
         })
     }))
     .await?;
+    let (pace, budget) = pacing.pace();
     Ok(Look {
         settled: views.iter().all(SetView::settled),
-        pace: pacing.pace(),
-        value: views,
+        pace,
+        value: CheckRead { views, budget },
     })
 }
 

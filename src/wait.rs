@@ -1,5 +1,8 @@
-//! The wait: a pure policy ([`WaitPolicy`]) and a small orchestrator ([`wait`]) that drives a
-//! check with it, in the shape of aws-smithy's waiters.
+//! The wait: two pure parts, a policy ([`WaitPolicy`]: when to check again) and a judge
+//! ([`Judge`]: what a check's answer means, owning refusal counting and repeats), and a small
+//! orchestrator ([`wait`]) that drives a check with them, in the shape of aws-smithy's
+//! waiters: check, judge, next delay, sleep. It numbers the checks and tells its caller of
+//! each one ([`Progress`]).
 //!
 //! One deadline covers the whole wait. After each check that finds something still changing,
 //! [`WaitPolicy::next_delay`] says how long to sleep before the next check, or that the wait is
@@ -126,7 +129,7 @@ pub struct Look<T> {
     pub pace: Option<Duration>,
 }
 
-/// How a wait ends: the one answer the step acts on.
+/// How a wait ends: the one answer the step acts on. Each variant means one thing.
 #[derive(Debug)]
 pub enum WaitEnd<T> {
     /// Nothing is changing any more: what the settling check read.
@@ -143,30 +146,99 @@ pub enum WaitEnd<T> {
         /// The throttle that ended the wait.
         failure: Failure,
     },
-    /// No answer to act on: a permanent failure (or connection refused
-    /// [`REFUSALS_TO_GIVE_UP`] times running), or the deadline while the checks were failing.
-    Stopped {
-        /// The last failure.
-        failure: Failure,
-        /// True when the deadline came while the checks were failing (transiently); its
-        /// failure was already reported as a check.
-        at_deadline: bool,
+    /// A check failed in a way another check cannot mend: a permanent failure, or connection
+    /// refused [`REFUSALS_TO_GIVE_UP`] times running.
+    Failed(Failure),
+    /// The deadline came while the checks were failing (each one passing): the last failure.
+    /// No listing to act on, so `Proceed` does not cover it.
+    FailingAtDeadline(Failure),
+}
+
+/// What one check came to, as the wait tells its caller.
+#[derive(Debug)]
+pub enum Checked<'a, T> {
+    /// Nothing is changing any more: the settling check.
+    Settled(&'a T),
+    /// Something is still changing.
+    Changing(&'a T),
+    /// A passing failure; `repeats` is how many checks in a row before it failed the same way
+    /// (0: a new failure, worth saying; more: worth counting).
+    Failing {
+        /// The failure.
+        failure: &'a Failure,
+        /// Checks in a row before this one that failed the same way.
+        repeats: u32,
     },
+    /// A failure that ends the wait ([`WaitEnd::Failed`]).
+    Ended(&'a Failure),
 }
 
-/// What the wait tells its caller as it goes.
+/// What the wait tells its caller as it goes: every check, numbered from 1, once.
 pub trait Progress<T> {
-    /// Check number `check` found something still changing.
-    fn changing(&mut self, check: u32, value: &T);
-    /// Check number `check` failed transiently; `repeats` is how many checks in a row before
-    /// it failed the same way (0: a new failure, worth saying; more: worth counting).
-    fn failed(&mut self, check: u32, failure: &Failure, repeats: u32);
+    /// Check number `number` came to `checked`.
+    fn checked(&mut self, number: u32, checked: Checked<'_, T>);
 }
 
-/// Checks until settled or the deadline (`started` + the policy's timeout). A permanent
-/// failure, or connection refused [`REFUSALS_TO_GIVE_UP`] times running, ends the wait at
-/// once. Sleeps are stretched by [`JITTER`] times `jitter()` (a number in `[0, 1)`), never past
-/// the deadline.
+/// The pure acceptor: what one check's answer means for the wait. It owns what needs
+/// remembering across checks: connection refusals in a row, and how often the same failure
+/// repeated.
+#[derive(Debug, Default)]
+pub struct Judge {
+    refusals: u32,
+    previous: Option<String>,
+    repeats: u32,
+}
+
+/// The judge's verdict on one answer.
+#[derive(Debug)]
+pub enum Verdict<T> {
+    /// Settled: what the check read.
+    Settled(T),
+    /// Still changing: what it read, and the interval the read budget asks for.
+    Changing(T, Option<Duration>),
+    /// A passing failure, the `repeats`-th in a row of its kind.
+    Failing(Failure, u32),
+    /// A failure another check cannot mend.
+    Ended(Failure),
+}
+
+impl Judge {
+    /// Judges one check's answer.
+    pub fn judge<T>(&mut self, answer: Result<Look<T>, Failure>) -> Verdict<T> {
+        let f = match answer {
+            Ok(look) => {
+                (self.refusals, self.previous) = (0, None);
+                return if look.settled {
+                    Verdict::Settled(look.value)
+                } else {
+                    Verdict::Changing(look.value, look.pace)
+                };
+            }
+            Err(f) => f,
+        };
+        if !f.is_transient() {
+            return Verdict::Ended(f);
+        }
+        self.refusals = if f.kind == FailureKind::ConnectionRefused {
+            self.refusals + 1
+        } else {
+            0
+        };
+        if self.refusals >= REFUSALS_TO_GIVE_UP {
+            return Verdict::Ended(f);
+        }
+        self.repeats = match &self.previous {
+            Some(p) if *p == f.message => self.repeats + 1,
+            _ => 0,
+        };
+        self.previous = Some(f.message.clone());
+        Verdict::Failing(f, self.repeats)
+    }
+}
+
+/// Checks until settled or the deadline (`started` + the policy's timeout). The loop reads:
+/// check, judge ([`Judge`]), next delay ([`WaitPolicy::next_delay`]), sleep. Sleeps are
+/// stretched by [`JITTER`] times `jitter()` (a number in `[0, 1)`), never past the deadline.
 pub async fn wait<T, F, Fut>(
     policy: WaitPolicy,
     started: Instant,
@@ -178,59 +250,37 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Look<T>, Failure>>,
 {
-    let mut checks = 0u32;
-    let mut refusals = 0u32;
-    let mut previous: Option<String> = None;
-    let mut repeats = 0u32;
+    let mut judge = Judge::default();
     let mut answered: Option<T> = None;
-    loop {
-        checks += 1;
+    for number in 1.. {
         let limit = policy.check_limit(started.elapsed());
-        let checked = tokio::time::timeout(limit, check())
+        let answer = tokio::time::timeout(limit, check())
             .await
-            .unwrap_or_else(|_| {
-                Err(Failure::new(
-                    FailureKind::Timeout,
-                    format!(
-                        "Azure did not answer within {} seconds.",
-                        limit.as_secs_f64().round()
-                    ),
-                ))
-            });
-        let (failed, retry_after, pace) = match checked {
-            Ok(look) if look.settled => return WaitEnd::Settled(look.value),
-            Ok(look) => {
-                progress.changing(checks, &look.value);
-                (refusals, previous) = (0, None);
-                answered = Some(look.value);
-                (None, None, look.pace)
+            .unwrap_or_else(|_| Err(no_answer(limit)));
+        let (failed, retry_after, pace) = match judge.judge(answer) {
+            Verdict::Settled(value) => {
+                progress.checked(number, Checked::Settled(&value));
+                return WaitEnd::Settled(value);
             }
-            Err(f) if f.is_transient() => {
-                refusals = if f.kind == FailureKind::ConnectionRefused {
-                    refusals + 1
-                } else {
-                    0
-                };
-                if refusals >= REFUSALS_TO_GIVE_UP {
-                    return WaitEnd::Stopped {
-                        failure: f,
-                        at_deadline: false,
-                    };
-                }
-                repeats = match &previous {
-                    Some(p) if *p == f.message => repeats + 1,
-                    _ => 0,
-                };
-                previous = Some(f.message.clone());
-                progress.failed(checks, &f, repeats);
-                let after = f.retry_after;
-                (Some(f), after, None)
+            Verdict::Changing(value, pace) => {
+                progress.checked(number, Checked::Changing(&value));
+                answered = Some(value);
+                (None, None, pace)
             }
-            Err(f) => {
-                return WaitEnd::Stopped {
-                    failure: f,
-                    at_deadline: false,
-                }
+            Verdict::Failing(failure, repeats) => {
+                progress.checked(
+                    number,
+                    Checked::Failing {
+                        failure: &failure,
+                        repeats,
+                    },
+                );
+                let after = failure.retry_after;
+                (Some(failure), after, None)
+            }
+            Verdict::Ended(failure) => {
+                progress.checked(number, Checked::Ended(&failure));
+                return WaitEnd::Failed(failure);
             }
         };
         match policy.next_delay(started.elapsed(), retry_after, pace) {
@@ -253,6 +303,18 @@ where
             Next::TimedOut => return at_deadline(failed, answered),
         }
     }
+    unreachable!("the checks are numbered without end")
+}
+
+/// A check that did not answer within its limit.
+fn no_answer(limit: Duration) -> Failure {
+    Failure::new(
+        FailureKind::Timeout,
+        format!(
+            "Azure did not answer within {} seconds.",
+            limit.as_secs_f64().round()
+        ),
+    )
 }
 
 /// How a wait that reached its deadline ends: on what the last check read, unless it failed
@@ -260,15 +322,12 @@ where
 fn at_deadline<T>(failed: Option<Failure>, answered: Option<T>) -> WaitEnd<T> {
     match (failed, answered) {
         (None, Some(value)) => WaitEnd::Deadline(value),
-        (failed, _) => WaitEnd::Stopped {
-            failure: failed.unwrap_or_else(|| {
-                Failure::new(
-                    FailureKind::Timeout,
-                    "No check answered before the deadline.",
-                )
-            }),
-            at_deadline: true,
-        },
+        (failed, _) => WaitEnd::FailingAtDeadline(failed.unwrap_or_else(|| {
+            Failure::new(
+                FailureKind::Timeout,
+                "No check answered before the deadline.",
+            )
+        })),
     }
 }
 
@@ -391,12 +450,15 @@ mod tests {
     }
 
     impl Progress<u32> for Script {
-        fn changing(&mut self, check: u32, value: &u32) {
-            self.said.push(format!("{check}: changing {value}"));
-        }
-        fn failed(&mut self, check: u32, failure: &Failure, repeats: u32) {
-            self.said
-                .push(format!("{check}: {} x{repeats}", failure.message));
+        fn checked(&mut self, number: u32, checked: Checked<'_, u32>) {
+            self.said.push(match checked {
+                Checked::Settled(value) => format!("{number}: settled {value}"),
+                Checked::Changing(value) => format!("{number}: changing {value}"),
+                Checked::Failing { failure, repeats } => {
+                    format!("{number}: {} x{repeats}", failure.message)
+                }
+                Checked::Ended(failure) => format!("{number}: ended {}", failure.message),
+            });
         }
     }
 
@@ -438,7 +500,10 @@ mod tests {
         let (r, script, at) = run(vec![Ok((1, false)), Ok((2, false)), Ok((3, true))], 0.0).await;
         assert!(matches!(r, WaitEnd::Settled(3)));
         assert_eq!(at, [S(0), S(10), S(20)]);
-        assert_eq!(script.said, ["1: changing 1", "2: changing 2"]);
+        assert_eq!(
+            script.said,
+            ["1: changing 1", "2: changing 2", "3: settled 3"]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -468,22 +533,25 @@ mod tests {
         let busy = || Err(failure(FailureKind::ServerError, "busy"));
         let (r, script, _) = run(vec![busy(), busy(), busy(), Ok((1, true))], 0.0).await;
         assert!(matches!(r, WaitEnd::Settled(1)));
-        assert_eq!(script.said, ["1: busy x0", "2: busy x1", "3: busy x2"]);
+        assert_eq!(
+            script.said,
+            ["1: busy x0", "2: busy x1", "3: busy x2", "4: settled 1"]
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_permanent_failure_ends_the_wait_at_once() {
-        let (r, _, at) = run(vec![Err(failure(FailureKind::Forbidden, "403"))], 0.0).await;
-        let WaitEnd::Stopped {
-            failure,
-            at_deadline,
-        } = r
-        else {
+        let (r, script, at) = run(vec![Err(failure(FailureKind::Forbidden, "403"))], 0.0).await;
+        let WaitEnd::Failed(failure) = r else {
             panic!("{r:?}")
         };
         assert_eq!(failure.kind, FailureKind::Forbidden);
-        assert!(!at_deadline);
         assert_eq!(at.len(), 1);
+        assert_eq!(
+            script.said,
+            ["1: ended 403"],
+            "the ending check is told too"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -495,7 +563,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(&r, WaitEnd::Stopped { failure, .. } if failure.kind == FailureKind::ConnectionRefused),
+            matches!(&r, WaitEnd::Failed(failure) if failure.kind == FailureKind::ConnectionRefused),
             "{r:?}"
         );
         assert_eq!(at.len(), 5, "a success in between resets the count");
@@ -508,7 +576,7 @@ mod tests {
         answers.extend((0..10).map(|_| busy()));
         let (r, _, at) = run(answers, 0.0).await;
         assert!(
-            matches!(&r, WaitEnd::Stopped { at_deadline: true, failure } if failure.message == "busy"),
+            matches!(&r, WaitEnd::FailingAtDeadline(failure) if failure.message == "busy"),
             "{r:?}"
         );
         assert_eq!(*at.last().unwrap(), S(60));
@@ -555,16 +623,7 @@ mod tests {
         let mut answers: Vec<_> = (1..=6).map(|n| Ok((n, false))).collect();
         answers.push(Err(failure(FailureKind::ServerError, "503")));
         let (r, _, _) = run(answers, 0.0).await;
-        assert!(
-            matches!(
-                &r,
-                WaitEnd::Stopped {
-                    at_deadline: true,
-                    ..
-                }
-            ),
-            "{r:?}"
-        );
+        assert!(matches!(&r, WaitEnd::FailingAtDeadline(_)), "{r:?}");
     }
 
     #[test]

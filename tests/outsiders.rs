@@ -136,7 +136,10 @@ fn a_retry_after_past_the_deadline_sleeps_to_it_then_proceeds() {
     run.assert_failed(1, "Azure throttled the checks");
     assert!(run.took >= Duration::from_millis(2900), "{:?}", run.took);
     assert!(deleted(&sim).is_empty());
-    let _ = stale;
+    assert!(
+        sim.world().machines.iter().any(|m| m.id == stale),
+        "the stale target must survive a failed step"
+    );
 }
 
 /// 600 targets, more than one page of the step's 500; the last 40 are stale.
@@ -238,7 +241,10 @@ fn a_scale_set_that_lists_none_lends_no_prefix_and_the_rest_goes_on() {
     assert!(run
         .stdout
         .contains("has capacity 2 but Azure listed no instances"));
-    let _ = kept;
+    assert!(
+        sim.world().machines.iter().any(|m| m.id == kept),
+        "a set that lists none removes nothing on its account"
+    );
 
     // Two sets: vmss-api at capacity 2 lists none; vmss-web's ready VMs get their outputs,
     // and its stale target goes.

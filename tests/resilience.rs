@@ -134,7 +134,8 @@ fn a_hung_resource_manager_is_a_transient_failure_said_once() {
 /// past its 0.6 s deadline, having removed nothing. Returns the run for further checks.
 fn hung_after_preflight(stale: u32, extra: &[(&str, &str)]) -> Run {
     let mut w = settled_with_stale(stale);
-    w.faults.hang = vec![(Service::Octopus, 1)];
+    // The preflight's four requests: the user, its permissions, the environment, the tag sets.
+    w.faults.hang = vec![(Service::Octopus, 4)];
     let sim = Sim::start(w);
     let run = run_step(
         &sim,
@@ -406,6 +407,68 @@ fn the_token_file_is_read_again_for_each_new_access_token() {
     );
     drop(w);
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// The federated token file can no longer be read when a new access token is needed: the step
+/// fails saying so (it used to sign in again with the assertion read at the start, and Azure AD
+/// answered that it had expired), and removes nothing.
+#[test]
+fn a_federated_token_file_that_cannot_be_read_again_says_so() {
+    let mut w = World::new();
+    w.add_scale_set(
+        SCALE_SET,
+        "Uniform",
+        &[(0, "Updating"), (40, "Succeeded")],
+        &[(0, 1)],
+    );
+    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
+    w.add_target(&c, 0);
+    w.add_target(&computer_name("web", 9), 0);
+    w.token_lifetime = Duration::from_secs(21);
+    let token = jwt(3600, "first");
+    w.federated_token = token.clone();
+    let sim = Sim::start(w);
+    let dir = std::env::temp_dir().join(format!("vmss-check-unread-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, &token).unwrap();
+    let mut env = sim.env();
+    env.extend(system_env());
+    env.retain(|(k, _)| k != "AZURE_CLIENT_SECRET");
+    env.extend(
+        [
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                path_for_binary(&file).as_str(),
+            ),
+            ("VMSS_POLL_INTERVAL", "0.1"),
+            ("VMSS_TIMEOUT_VALUE", "0.5"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let child = binary_command()
+        .env_clear()
+        .envs(env)
+        .env("VMSS_REPORT_ARTIFACTS", "No")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while count(&sim, Service::AzureAd) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "no sign-in");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The file goes, and Azure AD no longer takes the assertion read at the start.
+    std::fs::remove_dir_all(&dir).unwrap();
+    sim.world().federated_token = jwt(3600, "second");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("could not be read again for a new token"),
+        "{stdout}"
+    );
+    assert!(deleted(&sim).is_empty());
 }
 
 #[test]

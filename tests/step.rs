@@ -88,8 +88,14 @@ fn scale_out_story_waits_removes_the_dead_and_outputs_the_living() {
     assert_no_secrets(&sim, &run);
 }
 
-/// The preflight's one Octopus request: key, space and environment in one read.
-const PREFLIGHT: &str = "GET /api/Spaces-1/environments/Environments-1";
+/// The preflight's Octopus requests: who the key's user is and what it may do here, then key,
+/// space and environment in one read, then the target tag sets (for a warning only).
+const PREFLIGHT: [&str; 4] = [
+    "GET /api/users/me",
+    "GET /api/Spaces-1/users/Users-42/permissions",
+    "GET /api/Spaces-1/environments/Environments-1",
+    "GET /api/Spaces-1/tagsets/all",
+];
 
 /// One instance that never finishes creating, plus a stale target.
 fn stuck() -> World {
@@ -118,7 +124,7 @@ fn timeout_with_error_fails_and_removes_nothing() {
     assert!(deleted(&sim).is_empty());
     assert_eq!(
         octopus_paths(&sim),
-        [PREFLIGHT],
+        PREFLIGHT,
         "Octopus is asked nothing but the preflight"
     );
     // The deadline is one budget: 0.6 s plus one check, not minutes.
@@ -155,7 +161,7 @@ fn scale_set_not_found_fails_naming_the_parameter() {
     );
     assert!(run.result_message().unwrap().contains("VMSS.ScaleSet.Name"));
     assert!(deleted(&sim).is_empty());
-    assert_eq!(octopus_paths(&sim), [PREFLIGHT]);
+    assert_eq!(octopus_paths(&sim), PREFLIGHT);
 }
 
 #[test]

@@ -36,6 +36,21 @@ const SPEC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/spec
 /// polymorphic base only (a Tentacle's endpoint also has `Uri` and `Thumbprint`).
 const OPEN_DEFINITIONS: &[&str] = &["EndpointResource"];
 
+/// Fields later servers add to a 2020.5 definition, as Octopus's API documentation gives them:
+/// OctopusDeploy/docs, `src/pages/docs/api/_generated/tag-sets.md` at
+/// `c3a19ffcb58efd8fe563385c744b713b72ee9cc0` (the answer of `GET /api/{spaceId}/tagsets/all`:
+/// `IsSystem` boolean, `Scopes` array of string, `Type` string). Target tag sets (2025.4) arrived
+/// with them. Read there, not copied: see `tests/fixtures/SOURCES.md`.
+const LATER_FIELDS: &[(&str, &str, &str)] = &[
+    ("TagSetResource", "IsSystem", r#"{"type": "boolean"}"#),
+    (
+        "TagSetResource",
+        "Scopes",
+        r#"{"type": "array", "items": {"type": "string"}}"#,
+    ),
+    ("TagSetResource", "Type", r#"{"type": "string"}"#),
+];
+
 /// Query parameters the client sends that neither the 2020.5 Swagger nor the 2019.7 root
 /// document lists, and why they are right anyway.
 const KNOWN_GAPS: &[(&str, &str, &str)] = &[(
@@ -169,8 +184,13 @@ impl Spec {
             })
             .collect();
         let name = "octopus-swagger-2020.5.json";
+        let mut swagger = read(name);
+        for (definition, field, schema) in LATER_FIELDS {
+            swagger["definitions"][definition]["properties"][field] =
+                serde_json::from_str(schema).expect("a schema");
+        }
         Spec {
-            docs: HashMap::from([(name.to_string(), read(name))]),
+            docs: HashMap::from([(name.to_string(), swagger)]),
             route_files: vec![name.into()],
             templates,
             open: OPEN_DEFINITIONS,
@@ -478,6 +498,9 @@ fn scenarios() -> Vec<(Sim, Vec<(&'static str, &'static str)>)> {
     ];
     let mut uniform = stories::scale_out();
     uniform.arm_page_size = 4;
+    // Target tag sets, one tag in two of them (a warning, and the tag sets' answer checked).
+    uniform.add_target_tag_set("[System] Tag Set", &["web-server", "db-server"]);
+    uniform.add_target_tag_set("Tier", &["web-server"]);
     let uniform_env = vec![
         triggered[0],
         triggered[1],
@@ -543,6 +566,8 @@ fn scenarios() -> Vec<(Sim, Vec<(&'static str, &'static str)>)> {
     pooled.vm_mut(&healthy).health = Some("HealthState/healthy".into());
     let detached = pooled.vms[1].computer_name.clone().unwrap();
     pooled.detach(&detached);
+    // From a specialized image: listed without a computer name, so its own instance view is read.
+    pooled.vm_mut(&detached).os_profile = false;
     pooled.add_pool("pool-web", "rg-web", "vmss-pool", "Deallocated");
     let listed = pooled.add_pool_vm("pool-web", 1, true);
     pooled.add_target(&listed, 0);
@@ -625,10 +650,13 @@ fn ask_again(sim: &Sim, requests: &[Seen]) -> Vec<(Seen, u16, Value)> {
                 url = format!("{url}?{}", seen.query);
             }
             let method = reqwest::Method::from_bytes(seen.method.as_bytes()).expect("a method");
-            let response = client
-                .request(method, &url)
-                .bearer_auth(&token)
-                .header("X-Octopus-ApiKey", &api_key)
+            // Each server's own sign-in: a bearer token is an Octopus access token to Octopus.
+            let request = client.request(method, &url);
+            let request = match seen.service {
+                Service::Octopus => request.header("X-Octopus-ApiKey", &api_key),
+                _ => request.bearer_auth(&token),
+            };
+            let response = request
                 .send()
                 .await
                 .unwrap_or_else(|e| panic!("{url}: {e}"));
@@ -691,8 +719,30 @@ fn every_route_the_step_uses_is_described_and_answered_as_described() {
             };
             if let Some(route) = spec.route(&s.method, &s.path) {
                 routes_used.insert(format!("{} {}", s.method, route.template));
+                let id = route.op["operationId"].as_str().unwrap_or_default();
+                if !vmss_check::sim::rules::operations().any(|o| o == id) {
+                    problems.push(format!(
+                        "{id}: an operation the step calls that sim::rules::operations() does not \
+                         list: read its parameters' descriptions for rules (see STATED)"
+                    ));
+                }
             }
             problems.extend(spec.check_request(s));
+            // Nor may it break a rule the description states in words.
+            let refused = match s.service {
+                Service::Arm => vmss_check::sim::rules::arm(&s.path, &s.query),
+                Service::Octopus => vmss_check::sim::rules::octopus(
+                    s.path.strip_prefix(prefix.as_str()).unwrap_or(&s.path),
+                    &s.query,
+                ),
+                Service::AzureAd => None,
+            };
+            if let Some(r) = refused {
+                problems.push(format!(
+                    "{} {}?{}: breaks {}: {}",
+                    s.method, s.path, s.query, r.rule, r.message
+                ));
+            }
         }
         // Each distinct successful request, asked again: the answer must match its schema.
         let mut distinct: Vec<Seen> = Vec::new();
@@ -711,7 +761,10 @@ fn every_route_the_step_uses_is_described_and_answered_as_described() {
             let what = format!("{} {}?{} ({status})", s.method, s.path, s.query);
             match spec.check_answer(&s.method, &s.path, status, &body) {
                 Some(found) => problems.extend(found.into_iter().map(|p| format!("{what}: {p}"))),
-                None => problems.extend(events_page(spec, &s, &body, &what)),
+                None => {
+                    problems.extend(events_page(spec, &s, &body, &what));
+                    problems.extend(current_user(spec, &s, &body, &what));
+                }
             }
         }
     }
@@ -722,6 +775,7 @@ fn every_route_the_step_uses_is_described_and_answered_as_described() {
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/{virtualMachineScaleSetName}/virtualMachines",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}",
+        "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}/instanceView",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/{vmScaleSetName}/rollingUpgrades/latest",
         "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/{vmScaleSetName}/instanceView",
         "GET /subscriptions/{subscriptionId}/providers/Microsoft.StandbyPool/standbyVirtualMachinePools",
@@ -736,6 +790,9 @@ fn every_route_the_step_uses_is_described_and_answered_as_described() {
         "GET /api/{baseSpaceId}/deployments/{id}",
         "GET /api/{baseSpaceId}/runbookRuns/{id}",
         "GET /api/{baseSpaceId}/events",
+        "GET /api/users/me",
+        "GET /api/{baseSpaceId}/users/{id}/permissions",
+        "GET /api/{baseSpaceId}/tagsets/all",
     ];
     let missing: Vec<_> = expected
         .iter()
@@ -763,6 +820,89 @@ fn events_page(spec: &Spec, seen: &Seen, body: &Value, what: &str) -> Vec<String
         spec.validate(&file, schema, item, &format!("Items[{i}]"), &mut out);
     }
     out.into_iter().map(|p| format!("{what}: {p}")).collect()
+}
+
+/// `GET /api/users/me` has no response schema in the 2020.5 Swagger ("OK - Default"); OctopusClients
+/// reads it as a `UserResource` (`Users.GetCurrent`), so it is checked against that.
+fn current_user(spec: &Spec, seen: &Seen, body: &Value, what: &str) -> Vec<String> {
+    if !seen.path.ends_with("/api/users/me") {
+        return Vec::new();
+    }
+    let (file, schema) = spec.resolve("octopus-swagger-2020.5.json", "#/definitions/UserResource");
+    let mut out = Vec::new();
+    spec.validate(&file, schema, body, "UserResource", &mut out);
+    if body["Id"].as_str().is_none() {
+        out.push("no Id".into());
+    }
+    out.into_iter().map(|p| format!("{what}: {p}")).collect()
+}
+
+/// How Octopus documents signing in with an access token, which the 2020.5 Swagger lacks (its
+/// security schemes are `X-Octopus-ApiKey`, an `ApiKey` query parameter and `X-NuGet-ApiKey`):
+/// OctopusDeploy/docs, `src/pages/docs/octopus-rest-api/openid-connect/other-issuers.md` at
+/// `4a8c73e01f436037ecc24b49a24bbcf267128d2f`, "Using the access token in API requests".
+const DOCUMENTED_BEARER: &str = "Authorization: Bearer {the-access-token-obtained-from-octopus}";
+
+#[test]
+fn the_simulator_takes_access_tokens_as_octopus_documents_them() {
+    let mut w = World::new();
+    let live = jwt(3600, "service-account");
+    let expired = jwt(-60, "service-account");
+    w.access_tokens = vec![live.clone(), expired.clone()];
+    let sim = Sim::start(w);
+    let octopus = Spec::octopus("");
+    let (name, template) = DOCUMENTED_BEARER.split_once(": ").expect("a header");
+    let url = format!(
+        "{}api/users/me",
+        sim.octopus_url.trim_end_matches('/').to_string() + "/"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let get = |header: Option<String>| {
+        rt.block_on(async {
+            let mut request = reqwest::Client::new().get(&url);
+            if let Some(value) = header {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.expect("an answer");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, body)
+        })
+    };
+    let bearer =
+        |token: &str| Some(template.replace("{the-access-token-obtained-from-octopus}", token));
+    let (status, body) = get(bearer(&live));
+    assert_eq!(status, 200, "{body}");
+    let seen = Seen {
+        service: Service::Octopus,
+        method: "GET".into(),
+        path: "/api/users/me".into(),
+        query: String::new(),
+        status,
+    };
+    assert_eq!(
+        current_user(&octopus, &seen, &body, "me"),
+        Vec::<String>::new()
+    );
+    // Expired, never issued, or none: the 401 every Octopus error has the shape of
+    // (`ErrorMessage`, which OctopusClients' OctopusExceptionFactory reads).
+    for header in [
+        bearer(&expired),
+        bearer("eyJhbGciOiJub25lIn0.e30.c2ln"),
+        None,
+    ] {
+        let (status, body) = get(header);
+        assert_eq!(status, 401, "{body}");
+        assert!(
+            body["ErrorMessage"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+    let w = sim.world();
+    assert!(w.sign_ins.iter().take(2).all(|s| s.bearer && !s.api_key));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -908,26 +1048,51 @@ fn the_vm_list_with_expand_and_no_filter_is_answered_as_azure_does() {
     w.add_instance("vmss-flex", 0, &[(0, "Succeeded")]);
     w.add_plain_vm("jumpbox", "jumpbox", &[(0, "Succeeded")]);
     let sim = Sim::start(w);
-    let path = format!(
-        "{}/virtualMachines?api-version=2024-07-01&%24expand=instanceView",
+    let list = format!(
+        "{}/virtualMachines?api-version=2024-07-01",
         group_path(&sim)
     );
-    let (status, body) = arm_get(&sim, &path);
+    // Refused, in real Azure's words (issue 23; wire.md).
+    let (status, body) = arm_get(&sim, &format!("{list}&%24expand=instanceView"));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "BadRequest");
+    assert_eq!(
+        body["error"]["message"],
+        "Expand Instance View is only supported when Virtual Machine Scale Set resource filter is applied"
+    );
+    // The plain listing: every VM of the group, the set's and the others, each with what the
+    // proof of absence needs (its provisioning state and computer name).
+    let (status, body) = arm_get(&sim, &list);
     assert_eq!(status, 200, "{body}");
     let vms = body["value"].as_array().expect("a list");
-    assert_eq!(
-        vms.len(),
-        2,
-        "every VM of the group, the set's and the others"
-    );
-    assert!(vms
-        .iter()
-        .all(|v| v["properties"]["instanceView"].is_object()));
-    let bare = path.split('?').next().unwrap_or_default();
+    assert_eq!(vms.len(), 2, "every VM of the group: {body}");
+    for vm in vms {
+        assert!(vm["properties"]["provisioningState"].is_string(), "{vm}");
+        assert!(
+            vm["properties"]["osProfile"]["computerName"].is_string(),
+            "{vm}"
+        );
+        assert!(vm["properties"].get("instanceView").is_none(), "{vm}");
+    }
+    let bare = list.split('?').next().unwrap_or_default();
     let found = Spec::azure()
         .check_answer("GET", bare, 200, &body)
         .expect("a schema");
     assert_eq!(found, Vec::<String>::new());
+    // With the set's filter, `$expand` is allowed: the set's VMs, with their instance views.
+    let flex_id = sim.world().scale_set_id("rg-web", "vmss-flex");
+    let filter: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair(
+            "$filter",
+            &format!("'virtualMachineScaleSet/id' eq '{flex_id}'"),
+        )
+        .append_pair("$expand", "instanceView")
+        .finish();
+    let (status, body) = arm_get(&sim, &format!("{list}&{filter}"));
+    assert_eq!(status, 200, "{body}");
+    let vms = body["value"].as_array().expect("a list");
+    assert_eq!(vms.len(), 1, "the set's VM only: {body}");
+    assert!(vms[0]["properties"]["instanceView"].is_object());
 }
 
 #[test]
@@ -950,7 +1115,13 @@ fn uniform_computer_names_are_upper_case_and_flexible_ones_random() {
     assert_eq!(vm["osProfile"]["computerName"], "web00000B");
     assert_eq!(vm["instanceView"]["computerName"], "web00000B");
     assert_eq!(target, "web00000b", "the Tentacle registers in lower case");
-    let (_, body) = arm_get(&sim, &format!("{}/virtualMachines?{q}", group_path(&sim)));
+    let (_, body) = arm_get(
+        &sim,
+        &format!(
+            "{}/virtualMachines?api-version=2024-07-01",
+            group_path(&sim)
+        ),
+    );
     let name = body["value"][0]["properties"]["osProfile"]["computerName"]
         .as_str()
         .expect("a computer name");
@@ -1029,4 +1200,523 @@ fn what_the_newer_api_version_adds_is_described_only_in_its_additions() {
             "{field} at 2024-07-01: {body}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the descriptions say in words: the rules a schema does not hold, and the simulator's
+// refusal of each (`src/sim/rules.rs`).
+
+/// A rule a description states about a parameter of an operation the step calls, where it is
+/// stated, and a request that breaks it.
+struct Stated {
+    /// The simulator's id for it (`vmss_check::sim::rules::RULES`).
+    rule: &'static str,
+    /// The vendored description whose `paths` hold the operation.
+    file: &'static str,
+    /// The operation's `operationId`.
+    operation: &'static str,
+    /// The parameter's name.
+    parameter: &'static str,
+    /// Words of the parameter's description that state the rule.
+    words: &'static str,
+    /// What else the parameter's definition says (a JSON object whose members it must have),
+    /// or "" when the words are all.
+    facts: &'static str,
+    /// A request that breaks the rule (`{sub}`, `{rg}`, `{space}`, `{set}`, `{flex}`, `{vm}`,
+    /// `{pool}` and `{flex_id}` stand for the world's), and the same request with the breach
+    /// mended, which the simulator answers.
+    breach: &'static str,
+    mended: &'static str,
+    /// The error code Azure answers the breach with (empty for Octopus).
+    code: &'static str,
+}
+
+const GROUP: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers";
+const FLEX_FILTER: &str = "%24filter=%27virtualMachineScaleSet%2Fid%27%20eq%20%27{flex_id}%27";
+
+/// Every rule the vendored descriptions state in words about the parameters of the operations
+/// the step calls (`GET` scale set, its VMs, the group's VMs, a VM, the latest rolling upgrade;
+/// the subscription's and a group's standby pools, a pool's VMs; Octopus's machines, tasks and
+/// events listings). The other parameters of those operations are names and ids; Octopus's
+/// 2020.5 Swagger says nothing of its parameters but their types.
+const STATED: &[Stated] = &[
+    Stated {
+        rule: "arm-subscription-id-is-a-uuid",
+        file: "standbypool.json",
+        operation: "StandbyVirtualMachinePools_ListBySubscription",
+        parameter: "subscriptionId",
+        words: "The value must be an UUID.",
+        facts: r#"{"format": "uuid"}"#,
+        breach: "/subscriptions/prod/providers/Microsoft.StandbyPool/standbyVirtualMachinePools?api-version=2025-03-01",
+        mended: "/subscriptions/{sub}/providers/Microsoft.StandbyPool/standbyVirtualMachinePools?api-version=2025-03-01",
+        code: "InvalidSubscriptionId",
+    },
+    Stated {
+        rule: "compute-api-version-required",
+        file: "virtualMachineScaleSet.json",
+        operation: "VirtualMachineScaleSets_Get",
+        parameter: "api-version",
+        words: "Client Api Version.",
+        facts: r#"{"required": true}"#,
+        breach: "{GROUP}/Microsoft.Compute/virtualMachineScaleSets/{set}",
+        mended: "{GROUP}/Microsoft.Compute/virtualMachineScaleSets/{set}?api-version=2024-07-01",
+        code: "MissingApiVersionParameter",
+    },
+    Stated {
+        rule: "compute-api-version-is-the-description-s",
+        file: "virtualMachine.json",
+        operation: "VirtualMachines_Get",
+        parameter: "api-version",
+        words: "Client Api Version.",
+        facts: r#"{"required": true}"#,
+        breach: "{GROUP}/Microsoft.Compute/virtualMachines/{vm}?api-version=2024-7-1",
+        mended: "{GROUP}/Microsoft.Compute/virtualMachines/{vm}?api-version=2024-07-01",
+        code: "InvalidApiVersionParameter",
+    },
+    Stated {
+        rule: "standby-api-version-required",
+        file: "standbypool.json",
+        operation: "StandbyVirtualMachinePools_ListByResourceGroup",
+        parameter: "api-version",
+        words: "The API version to use for this operation.",
+        facts: r#"{"required": true, "minLength": 1}"#,
+        breach: "{GROUP}/Microsoft.StandbyPool/standbyVirtualMachinePools?api-version=",
+        mended: "{GROUP}/Microsoft.StandbyPool/standbyVirtualMachinePools?api-version=2025-03-01",
+        code: "MissingApiVersionParameter",
+    },
+    Stated {
+        rule: "standby-api-version-is-the-description-s",
+        file: "standbypool.json",
+        operation: "StandbyVirtualMachines_ListByStandbyVirtualMachinePoolResource",
+        parameter: "api-version",
+        words: "The API version to use for this operation.",
+        facts: r#"{"required": true}"#,
+        breach: "{GROUP}/Microsoft.StandbyPool/standbyVirtualMachinePools/{pool}/standbyVirtualMachines?api-version=2024-07-01",
+        mended: "{GROUP}/Microsoft.StandbyPool/standbyVirtualMachinePools/{pool}/standbyVirtualMachines?api-version=2025-03-01",
+        code: "NoRegisteredProviderFound",
+    },
+    Stated {
+        rule: "vm-list-filter-names-a-scale-set",
+        file: "virtualMachine.json",
+        operation: "VirtualMachines_List",
+        parameter: "$filter",
+        words: "Allowed value is 'virtualMachineScaleSet/id' eq /subscriptions/{subId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachineScaleSets/{vmssName}'",
+        facts: "",
+        breach: "{GROUP}/Microsoft.Compute/virtualMachines?api-version=2024-07-01&%24filter=name%20eq%20%27{vm}%27",
+        mended: "{GROUP}/Microsoft.Compute/virtualMachines?api-version=2024-07-01&{FLEX_FILTER}",
+        code: "InvalidParameter",
+    },
+    Stated {
+        rule: "vm-list-expand-is-instance-view",
+        file: "virtualMachine.json",
+        operation: "VirtualMachines_List",
+        parameter: "$expand",
+        words: "'instanceView' enables fetching run time status of all Virtual Machines",
+        facts: r#"{"enum": ["instanceView"]}"#,
+        breach: "{GROUP}/Microsoft.Compute/virtualMachines?api-version=2024-07-01&{FLEX_FILTER}&%24expand=userData",
+        mended: "{GROUP}/Microsoft.Compute/virtualMachines?api-version=2024-07-01&{FLEX_FILTER}&%24expand=instanceView",
+        code: "InvalidParameter",
+    },
+    Stated {
+        rule: "vm-list-expand-needs-filter",
+        file: "virtualMachine.json",
+        operation: "VirtualMachines_List",
+        parameter: "$expand",
+        words: "this can only be specified if a valid $filter option is specified",
+        facts: "",
+        breach: "{GROUP}/Microsoft.Compute/virtualMachines?api-version=2024-07-01&%24expand=instanceView",
+        mended: "{GROUP}/Microsoft.Compute/virtualMachines?api-version=2024-07-01",
+        code: "BadRequest",
+    },
+    Stated {
+        rule: "set-vms-filter-allowed-values",
+        file: "virtualMachineScaleSet.json",
+        operation: "VirtualMachineScaleSetVMs_List",
+        parameter: "$filter",
+        words: "Allowed values are 'startswith(instanceView/statuses/code, 'PowerState') eq true', 'properties/latestModelApplied eq true', 'properties/latestModelApplied eq false'.",
+        facts: "",
+        breach: "{GROUP}/Microsoft.Compute/virtualMachineScaleSets/{set}/virtualMachines?api-version=2024-07-01&%24filter=properties%2FprovisioningState%20eq%20%27Succeeded%27",
+        mended: "{GROUP}/Microsoft.Compute/virtualMachineScaleSets/{set}/virtualMachines?api-version=2024-07-01&%24filter=properties%2FlatestModelApplied%20eq%20true",
+        code: "InvalidParameter",
+    },
+    Stated {
+        rule: "set-vms-select-allowed-values",
+        file: "virtualMachineScaleSet.json",
+        operation: "VirtualMachineScaleSetVMs_List",
+        parameter: "$select",
+        words: "Allowed values are 'instanceView', 'instanceView/statuses'.",
+        facts: "",
+        breach: "{GROUP}/Microsoft.Compute/virtualMachineScaleSets/{set}/virtualMachines?api-version=2024-07-01&%24select=osProfile",
+        mended: "{GROUP}/Microsoft.Compute/virtualMachineScaleSets/{set}/virtualMachines?api-version=2024-07-01&%24select=instanceView%2Fstatuses",
+        code: "InvalidParameter",
+    },
+    Stated {
+        rule: "set-vms-expand-allowed-values",
+        file: "virtualMachineScaleSet.json",
+        operation: "VirtualMachineScaleSetVMs_List",
+        parameter: "$expand",
+        words: "Allowed values are 'instanceView'.",
+        facts: "",
+        breach: "{GROUP}/Microsoft.Compute/virtualMachineScaleSets/{set}/virtualMachines?api-version=2024-07-01&%24expand=userData",
+        mended: "{GROUP}/Microsoft.Compute/virtualMachineScaleSets/{set}/virtualMachines?api-version=2024-07-01&%24expand=instanceView",
+        code: "InvalidParameter",
+    },
+    Stated {
+        rule: "vm-get-expand-values",
+        file: "virtualMachine.json",
+        operation: "VirtualMachines_Get",
+        parameter: "$expand",
+        words: "'UserData' retrieves the UserData property as part of the VM model view",
+        facts: r#"{"enum": ["instanceView", "userData"], "x-ms-enum": {"name": "InstanceViewTypes", "modelAsString": false}}"#,
+        breach: "{GROUP}/Microsoft.Compute/virtualMachines/{vm}?api-version=2024-07-01&%24expand=osProfile",
+        mended: "{GROUP}/Microsoft.Compute/virtualMachines/{vm}?api-version=2024-07-01&%24expand=userData",
+        code: "InvalidParameter",
+    },
+    Stated {
+        rule: "set-get-expand-values",
+        file: "virtualMachineScaleSet.json",
+        operation: "VirtualMachineScaleSets_Get",
+        parameter: "$expand",
+        words: "'UserData' retrieves the UserData property of the VM scale set",
+        facts: r#"{"enum": ["userData"]}"#,
+        breach: "{GROUP}/Microsoft.Compute/virtualMachineScaleSets/{set}?api-version=2024-07-01&%24expand=instanceView",
+        mended: "{GROUP}/Microsoft.Compute/virtualMachineScaleSets/{set}?api-version=2024-07-01&%24expand=userData",
+        code: "InvalidParameter",
+    },
+    Stated {
+        rule: "octopus-skip-is-an-int32",
+        file: "octopus-swagger-2020.5.json",
+        operation: "indexDeploymentTargets_Spaces",
+        parameter: "skip",
+        words: "Number of items to skip",
+        facts: r#"{"type": "integer", "format": "int32"}"#,
+        breach: "/api/{space}/machines?skip=first&take=30",
+        mended: "/api/{space}/machines?skip=0&take=30",
+        code: "",
+    },
+    Stated {
+        rule: "octopus-take-is-an-int32",
+        file: "octopus-swagger-2020.5.json",
+        operation: "indexDeploymentTargets_Spaces",
+        parameter: "take",
+        words: "Number of items to take",
+        facts: r#"{"type": "integer", "format": "int32"}"#,
+        breach: "/api/{space}/machines?skip=0&take=2147483648",
+        mended: "/api/{space}/machines?skip=0&take=2147483647",
+        code: "",
+    },
+];
+
+/// What the descriptions constrain about parameters of the step's operations that the
+/// simulator does not hold, and why: (file, parameter, why).
+const NOT_HELD: &[(&str, &str, &str)] = &[
+    (
+        "standbypool.json",
+        "resourceGroupName",
+        "a pattern and 1 to 90 characters, and \"The name is case insensitive.\": the step names \
+         only groups of the user's settings or of ids Azure wrote, and the simulator matches \
+         group names ignoring case; what Azure answers a malformed name in a read is not recorded",
+    ),
+    (
+        "standbypool.json",
+        "standbyVirtualMachinePoolName",
+        "a pattern: the step reads only pools whose ids Azure listed",
+    ),
+];
+
+/// What a parameter's definition constrains beyond its name and place, in words or in schema:
+/// a closed list, a pattern, lengths, bounds, a format, a required query parameter, or a
+/// description that says what is allowed, what it must be or when it may be given.
+fn constraints(param: &Value) -> Vec<String> {
+    let mut found: Vec<String> = [
+        "enum",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "format",
+    ]
+    .iter()
+    .filter(|k| param.get(**k).is_some())
+    .map(|k| format!("{k} {}", param[*k]))
+    .collect();
+    if param["in"] == "query" && param["required"] == true {
+        found.push("required".into());
+    }
+    let description = param["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    for phrase in [
+        "allowed",
+        "only",
+        "must",
+        "case insensitive",
+        "at most",
+        "at least",
+        "maximum",
+        "minimum",
+    ] {
+        if description.contains(phrase) {
+            found.push(format!("the words {phrase:?}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn every_constraint_on_the_step_s_operations_is_held_or_said_why_not() {
+    use vmss_check::sim::rules;
+    let azure = Spec::azure();
+    let octopus = Spec::octopus("");
+    let mut problems = Vec::new();
+    for id in rules::operations() {
+        let found = [&azure, &octopus]
+            .into_iter()
+            .flat_map(|spec| spec.route_files.iter().map(move |f| (spec, f)))
+            .find_map(|(spec, file)| Some((spec, file, operation(&spec.docs[file], id)?.1)));
+        let Some((spec, file, op)) = found else {
+            problems.push(format!("{id}: no vendored description has it"));
+            continue;
+        };
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            let param = match p.get("$ref").and_then(Value::as_str) {
+                Some(r) => spec.resolve(file, r).1,
+                None => p,
+            };
+            let name = param["name"].as_str().unwrap_or_default();
+            let what = constraints(param);
+            if what.is_empty() {
+                continue;
+            }
+            let held = rules::RULES
+                .iter()
+                .any(|r| r.parameter == name && r.operations.contains(&id));
+            let excused = NOT_HELD.iter().any(|(f, n, _)| f == file && *n == name);
+            if !held && !excused {
+                problems.push(format!(
+                    "{id} `{name}` ({file}) is constrained ({}), and no rule holds it and NOT_HELD \
+                     does not say why: {:?}",
+                    what.join(", "),
+                    param["description"]
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// An operation of a description by its `operationId`: its path template and definition.
+fn operation<'a>(doc: &'a Value, id: &str) -> Option<(&'a str, &'a Value)> {
+    doc["paths"].as_object()?.iter().find_map(|(path, ops)| {
+        ops.as_object()?
+            .values()
+            .find(|op| op["operationId"] == id)
+            .map(|op| (path.as_str(), op))
+    })
+}
+
+#[test]
+fn every_rule_the_simulator_holds_is_stated_in_the_vendored_description() {
+    use vmss_check::sim::rules;
+    let azure = Spec::azure();
+    let octopus = Spec::octopus("");
+    // The simulator's rules and this list name the same rules, once each.
+    let held: BTreeSet<&str> = rules::RULES.iter().map(|r| r.id).collect();
+    let listed: BTreeSet<&str> = STATED.iter().map(|s| s.rule).collect();
+    assert_eq!(held, listed, "the simulator's rules and STATED differ");
+    assert_eq!(listed.len(), STATED.len(), "a rule is listed twice");
+    assert_eq!(held.len(), rules::RULES.len(), "a rule is held twice");
+    let mut problems = Vec::new();
+    for s in STATED {
+        let spec = if s.file.starts_with("octopus") {
+            &octopus
+        } else {
+            &azure
+        };
+        let rule = rules::RULES.iter().find(|r| r.id == s.rule).expect("held");
+        if rule.parameter != s.parameter || !rule.operations.contains(&s.operation) {
+            problems.push(format!(
+                "{}: the simulator holds it for {} of {:?}",
+                s.rule, rule.parameter, rule.operations
+            ));
+        }
+        let Some((_, op)) = operation(&spec.docs[s.file], s.operation) else {
+            problems.push(format!("{}: {} has no {}", s.rule, s.file, s.operation));
+            continue;
+        };
+        let param = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| match p.get("$ref").and_then(Value::as_str) {
+                Some(r) => spec.resolve(s.file, r).1,
+                None => p,
+            })
+            .find(|p| p["name"] == s.parameter);
+        let Some(param) = param else {
+            problems.push(format!(
+                "{}: {} has no `{}`",
+                s.rule, s.operation, s.parameter
+            ));
+            continue;
+        };
+        let description = param["description"].as_str().unwrap_or_default();
+        if !description.contains(s.words) {
+            problems.push(format!(
+                "{}: the description of `{}` of {} no longer says {:?}; it says {description:?}",
+                s.rule, s.parameter, s.operation, s.words
+            ));
+        }
+        if !s.facts.is_empty() {
+            let facts: Value = serde_json::from_str(s.facts).expect("facts are JSON");
+            for (k, v) in facts.as_object().expect("facts are an object") {
+                if &param[k] != v {
+                    problems.push(format!(
+                        "{}: `{}` of {} has {k} = {}, not {v}",
+                        s.rule, s.parameter, s.operation, param[k]
+                    ));
+                }
+            }
+        }
+    }
+    // The one api-version each simulated provider accepts is its description's.
+    for (file, version) in [
+        ("virtualMachineScaleSet.json", rules::COMPUTE_API_VERSION),
+        ("virtualMachine.json", rules::COMPUTE_API_VERSION),
+        ("standbypool.json", rules::STANDBY_API_VERSION),
+    ] {
+        if azure.docs[file]["info"]["version"] != version {
+            problems.push(format!("{file} is not version {version}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A world with one of each thing the breaches name: a Uniform set, a Flexible set with a VM
+/// and a standby pool, a plain VM, and a target.
+fn rules_world() -> (Sim, HashMap<&'static str, String>) {
+    let mut w = World::new();
+    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
+    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
+    w.add_target(&c, 0);
+    w.add_scale_set("vmss-flex", "Flexible", &[(0, "Succeeded")], &[(0, 1)]);
+    w.add_instance("vmss-flex", 0, &[(0, "Succeeded")]);
+    w.add_pool("pool-web", "rg-web", "vmss-flex", "Deallocated");
+    w.add_pool_vm("pool-web", 1, false);
+    w.add_plain_vm("jumpbox", "jumpbox", &[(0, "Succeeded")]);
+    let sim = Sim::start(w);
+    let names = {
+        let w = sim.world();
+        HashMap::from([
+            ("{sub}", w.subscription_id.clone()),
+            ("{rg}", w.resource_group.clone()),
+            ("{space}", w.space_id.clone()),
+            ("{set}", SCALE_SET.to_string()),
+            ("{flex}", "vmss-flex".to_string()),
+            ("{flex_id}", w.scale_set_id(&w.resource_group, "vmss-flex")),
+            ("{vm}", "jumpbox".to_string()),
+            ("{pool}", "pool-web".to_string()),
+        ])
+    };
+    (sim, names)
+}
+
+/// A request of the table with the world's names in it.
+fn fill(template: &str, names: &HashMap<&'static str, String>) -> String {
+    let mut out = template
+        .replace("{GROUP}", GROUP)
+        .replace("{FLEX_FILTER}", FLEX_FILTER);
+    for (k, v) in names {
+        out = out.replace(k, v);
+    }
+    out
+}
+
+/// A request straight to the simulated server of `service`, as the step sends it.
+fn ask(sim: &Sim, service: Service, path_and_query: &str) -> (u16, Value) {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let seen = Seen {
+        service,
+        method: "GET".into(),
+        path: path.into(),
+        query: query.into(),
+        status: 0,
+    };
+    let (_, status, body) = ask_again(sim, &[seen]).remove(0);
+    (status, body)
+}
+
+#[test]
+fn the_simulator_refuses_each_stated_breach_as_the_service_does() {
+    let azure = Spec::azure();
+    let (sim, names) = rules_world();
+    let mut problems = Vec::new();
+    for s in STATED {
+        let octopus = s.file.starts_with("octopus");
+        let service = if octopus {
+            Service::Octopus
+        } else {
+            Service::Arm
+        };
+        let breach = fill(s.breach, &names);
+        let (status, body) = ask(&sim, service, &breach);
+        let what = format!("{} ({breach})", s.rule);
+        if status != 400 {
+            problems.push(format!("{what}: answered {status}, not 400: {body}"));
+            continue;
+        }
+        if octopus {
+            // Octopus: `{"ErrorMessage": "...", "Errors": ["..."]}`.
+            let message = body["ErrorMessage"].as_str().unwrap_or_default();
+            let errors = body["Errors"].as_array().cloned().unwrap_or_default();
+            if message.is_empty()
+                || errors.is_empty()
+                || !errors
+                    .iter()
+                    .all(|e| e.as_str().is_some_and(|e| !e.is_empty()))
+            {
+                problems.push(format!("{what}: not Octopus's error body: {body}"));
+            }
+        } else {
+            // Resource Manager: the error body of the operation's description, with the code.
+            let path = breach.split('?').next().unwrap_or_default();
+            let route = azure.route("GET", path).expect("a described route");
+            match azure.response_schema(&route, 400).or_else(|| {
+                route.op["responses"]
+                    .get("default")
+                    .and_then(|r| r.get("schema"))
+            }) {
+                Some(schema) => {
+                    let mut found = Vec::new();
+                    azure.validate(&route.file, schema, &body, "error body", &mut found);
+                    problems.extend(found.into_iter().map(|p| format!("{what}: {p}")));
+                }
+                None => problems.push(format!("{what}: the operation describes no error")),
+            }
+            if body["error"]["code"] != s.code {
+                problems.push(format!(
+                    "{what}: code {}, not {}",
+                    body["error"]["code"], s.code
+                ));
+            }
+            if body["error"]["message"].as_str().is_none_or(str::is_empty) {
+                problems.push(format!("{what}: no message: {body}"));
+            }
+        }
+        // The same request without the breach is answered: the rule, not something else,
+        // refused it.
+        let mended = fill(s.mended, &names);
+        let (status, body) = ask(&sim, service, &mended);
+        if status != 200 {
+            problems.push(format!(
+                "{} ({mended}): the mended request answered {status}: {body}",
+                s.rule
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -8,13 +8,13 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Instant;
 
-const API_VERSION: &str = "2024-07-01";
+const API_VERSION: &str = super::rules::COMPUTE_API_VERSION;
 /// The newer compute api-version the step reads a scale set, its instance view and a
 /// resilient-deleting set's VMs at ([`crate::azure::NEWER_API_VERSION`]): their answers carry
 /// what 2024-07-01 lacks (zone rebalancing, `resilientVMDeletionStatus`) only at it.
-const NEWER_API_VERSION: &str = "2025-04-01";
+const NEWER_API_VERSION: &str = super::rules::NEWER_COMPUTE_API_VERSION;
 /// Microsoft.StandbyPool's api-version (its 2025-03-01 description).
-pub const STANDBY_API_VERSION: &str = "2025-03-01";
+pub const STANDBY_API_VERSION: &str = super::rules::STANDBY_API_VERSION;
 /// The read-budget kind of a StandbyPool read: not compute's, so no compute bucket spends it.
 const STANDBY_READS: &str = "StandbyPool";
 
@@ -157,22 +157,8 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
         Some(_) => {}
     }
     let q = query(inc);
-    let versions: &[&str] = if standby(inc.uri.path()) {
-        &[STANDBY_API_VERSION]
-    } else if newer_route(inc.uri.path()) {
-        &[API_VERSION, NEWER_API_VERSION]
-    } else {
-        &[API_VERSION]
-    };
-    if !q
-        .get("api-version")
-        .is_some_and(|v| versions.contains(&v.as_str()))
-    {
-        return arm_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidApiVersionParameter",
-            "The api-version is invalid.",
-        );
+    if let Some(refusal) = super::rules::refuse_arm(inc) {
+        return refusal;
     }
     if w.faults.arm_throttles > 0 {
         w.faults.arm_throttles -= 1;
@@ -228,20 +214,6 @@ pub fn resource_manager(w: &mut World, base: &str, inc: &Incoming) -> Response {
 }
 
 const REMAINING: &str = "x-ms-ratelimit-remaining-resource";
-
-/// The routes the step reads at [`NEWER_API_VERSION`] too: a scale set, its instance view, its
-/// VMs (Uniform).
-fn newer_route(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    let Some((_, rest)) = lower.split_once("/virtualmachinescalesets/") else {
-        return false;
-    };
-    match rest.trim_end_matches('/').split_once('/') {
-        None => true,
-        Some((_, "instanceview" | "virtualmachines")) => true,
-        Some(_) => false,
-    }
-}
 
 /// True when the request asks for the newer api-version.
 fn newer(q: &HashMap<String, String>) -> bool {

@@ -7,12 +7,13 @@ mod arm;
 pub mod calamari;
 pub mod ids;
 mod octopus;
+pub mod rules;
 pub mod stories;
 pub mod world;
 
 pub use world::{
-    Faults, LinkStyle, Paging, ReadBudget, Service, SimEvent, SimFailure, SimMachine, SimPool,
-    SimProfile, SimScaleSet, SimTask, SimTenant, SimVm, World, NOW,
+    Faults, LinkStyle, Paging, ReadBudget, Service, SignIn, SimEvent, SimFailure, SimMachine,
+    SimPool, SimProfile, SimScaleSet, SimTagSet, SimTask, SimTeam, SimTenant, SimVm, World, NOW,
 };
 
 use axum::body::Bytes;

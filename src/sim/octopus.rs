@@ -1,7 +1,7 @@
 //! Simulated Octopus Server REST API: targets (list, delete), with paging and errors shaped like
 //! the real server's.
 
-use super::world::{LinkStyle, Paging, Service, SimEvent, SimMachine, SimTask, World};
+use super::world::{LinkStyle, Paging, Service, SignIn, SimEvent, SimMachine, SimTask, World};
 use super::{json, object, Incoming};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -36,16 +36,15 @@ pub fn server(w: &mut World, _base: &str, inc: &Incoming) -> Response {
     if q.keys().any(|k| k.eq_ignore_ascii_case("apikey")) {
         w.api_key_in_query = true;
     }
-    let key = inc
-        .headers
-        .get("X-Octopus-ApiKey")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if key != w.api_key {
+    if !signed_in(w, inc) {
+        // Octopus answers a wrong, expired or revoked key, and an expired access token, alike.
         return error(
             StatusCode::UNAUTHORIZED,
             "You must be logged in to perform this action. Please provide a valid API key or log in again.",
         );
+    }
+    if let Some(refusal) = super::rules::refuse_octopus(inc, &w.octopus_prefix) {
+        return refusal;
     }
     if w.faults.octopus_throttles > 0 {
         w.faults.octopus_throttles -= 1;
@@ -82,11 +81,22 @@ pub fn server(w: &mut World, _base: &str, inc: &Incoming) -> Response {
             StatusCode::OK,
             json!({"Application": "Octopus Deploy", "Version": "2024.4.0", "ApiVersion": "3.0.0"}),
         ),
+        ("GET", ["api", "users", "me"]) => json(StatusCode::OK, user_json(w)),
+        ("GET", ["api", sp, "users", id, "permissions"]) if *sp == space => permissions(w, id),
+        ("GET", ["api", "users", id, "permissions"]) => permissions(w, id),
+        ("GET", ["api", sp, "tagsets", "all"]) if *sp == space => tag_sets(w, &q),
+        ("GET", ["api", sp, "machines"]) if *sp == space && !w.team.has("MachineView") => {
+            missing_permission("MachineView")
+        }
         ("GET", ["api", sp, "machines"]) if *sp == space => list_machines(w, &q, rest),
         ("DELETE", ["api", sp, "machines", id]) if *sp == space => delete_machine(w, id),
         ("GET", ["api", sp, "tasks"]) if *sp == space => list_tasks(w, &q),
         ("GET", ["api", sp, "environments", id]) if *sp == space => {
-            if w.environments.iter().any(|e| e == id) {
+            // Held at all is enough: a team's scope filters lists, the case the step's
+            // permission check is for.
+            if !w.team.has("EnvironmentView") {
+                missing_permission("EnvironmentView")
+            } else if w.environments.iter().any(|e| e == id) {
                 json(
                     StatusCode::OK,
                     json!({"Id": id, "Name": id, "SpaceId": space, "SortOrder": 0, "UseGuidedFailure": false, "Links": {"Self": format!("/api/{space}/environments/{id}")}}),
@@ -132,6 +142,130 @@ pub fn server(w: &mut World, _base: &str, inc: &Incoming) -> Response {
             "The resource you requested was not found.",
         ),
     }
+}
+
+/// Whether a request signed in: an access token in `Authorization: Bearer` (one the server
+/// issued, before its `exp`, by the wall clock), else the API key in `X-Octopus-ApiKey`
+/// (Octopus docs, "Using OpenID Connect in Octopus with other issuers": "Using the access
+/// token in API requests"). Records which headers it carried.
+fn signed_in(w: &mut World, inc: &Incoming) -> bool {
+    let header = |name: &str| inc.headers.get(name).and_then(|v| v.to_str().ok());
+    let bearer = header("Authorization").and_then(|v| v.strip_prefix("Bearer "));
+    let key = header("X-Octopus-ApiKey");
+    w.sign_ins.push(SignIn {
+        api_key: key.is_some(),
+        bearer: bearer.is_some(),
+    });
+    match (bearer, key) {
+        (Some(token), _) => {
+            w.access_tokens.iter().any(|t| t == token)
+                && crate::token::jwt_expiry(token)
+                    .is_some_and(|exp| exp > time::OffsetDateTime::now_utc())
+        }
+        (None, Some(key)) => key == w.api_key,
+        (None, None) => false,
+    }
+}
+
+/// Octopus's 403 for a permission the signed-in user does not hold.
+fn missing_permission(permission: &str) -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        &format!("You do not have permission to perform this action. Please contact your Octopus administrator. Missing permission: {permission}"),
+    )
+}
+
+/// `GET /api/users/me`: the signed-in user (`UserResource`), a service account.
+fn user_json(w: &World) -> Value {
+    let (id, name) = &w.user;
+    json!({
+        "Id": id,
+        "Username": name,
+        "DisplayName": name,
+        "IsActive": true,
+        "IsService": true,
+        "EmailAddress": null,
+        "CanPasswordBeEdited": false,
+        "IsRequestor": true,
+        "Identities": [],
+        "Links": {
+            "Self": format!("/api/users/{id}"),
+            "Permissions": format!("/api/users/{id}/permissions{{?spaces,includeSystem}}"),
+            "ApiKeys": format!("/api/users/{id}/apikeys{{/id}}{{?skip,take}}")
+        }
+    })
+}
+
+/// `GET /api/{spaceId}/users/{id}/permissions`: the user's `UserPermissionSetResource`, one
+/// restriction per permission its team's roles grant, scoped as the team is. Only for the
+/// signed-in user ("Available for the current authenticated user only").
+fn permissions(w: &World, id: &str) -> Response {
+    if !w.permissions_route {
+        return error(
+            StatusCode::NOT_FOUND,
+            "The resource you requested was not found.",
+        );
+    }
+    if id != w.user.0 {
+        return missing_permission("UserView");
+    }
+    let t = &w.team;
+    let restriction = json!({
+        "SpaceId": w.space_id,
+        "RestrictedToEnvironmentIds": t.environments,
+        "RestrictedToTenantIds": t.tenants,
+        "RestrictedToProjectIds": [],
+        "RestrictedToProjectGroupIds": []
+    });
+    let granted: serde_json::Map<String, Value> = t
+        .permissions
+        .iter()
+        .map(|p| (p.clone(), json!([restriction])))
+        .collect();
+    json(
+        StatusCode::OK,
+        json!({
+            "Id": null,
+            "SpacePermissions": granted,
+            "SystemPermissions": [],
+            "Teams": [{"Id": t.id, "Name": t.name, "SpaceId": w.space_id, "IsDirectlyAssigned": true, "ExternalSecurityGroups": []}],
+            "IsTeamsComplete": true,
+            "IsPermissionsComplete": true,
+            "Links": {
+                "Self": format!("/api/{}/users/{id}/permissions", w.space_id),
+                "Export": format!("/api/{}/users/{id}/permissions/export", w.space_id)
+            }
+        }),
+    )
+}
+
+/// `GET /api/{spaceId}/tagsets/all`: the space's tag sets, limited to `scopes` when given (Octopus
+/// API docs, "Tag Sets", 2026: `Scopes`, `Type` and `IsSystem` are later than the 2020.5 Swagger).
+fn tag_sets(w: &World, q: &HashMap<String, String>) -> Response {
+    let scopes = list_param(q, "scopes");
+    let sets: Vec<Value> = w
+        .tag_sets
+        .iter()
+        .filter(|s| scopes.is_empty() || s.scopes.iter().any(|x| scopes.contains(x)))
+        .enumerate()
+        .map(|(n, s)| {
+            let tags: Vec<Value> = s
+                .tags
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    json!({"Id": format!("{}-{i}", s.id), "Name": t, "CanonicalTagName": format!("{}/{t}", s.name),
+                           "Color": "#333333", "Description": "", "SortOrder": i})
+                })
+                .collect();
+            json!({
+                "Id": s.id, "Name": s.name, "Description": "", "SortOrder": n, "SpaceId": w.space_id,
+                "Scopes": s.scopes, "Type": "MultiSelect", "IsSystem": s.name == "[System] Tag Set",
+                "Tags": tags, "Links": {"Self": format!("/api/{}/tagsets/{}", w.space_id, s.id)}
+            })
+        })
+        .collect();
+    json(StatusCode::OK, Value::Array(sets))
 }
 
 /// The query parameters of the machines route's URI template (`Links.Machines` in the root
@@ -274,6 +408,8 @@ fn list_machines(w: &mut World, q: &HashMap<String, String>, path: &str) -> Resp
     let matching: Vec<&SimMachine> = w
         .visible_machines()
         .into_iter()
+        // A team scoped to other environments or tenants gets a filtered list, not a 403.
+        .filter(|m| w.team.sees(m))
         .filter(|m| envs.is_empty() || m.environment_ids.iter().any(|e| envs.contains(e)))
         // Like the real server, `roles` is any-of: the client must check all-of itself.
         .filter(|m| {

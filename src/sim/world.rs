@@ -231,6 +231,83 @@ pub struct SimTenant {
     pub tags: Vec<String>,
 }
 
+/// The team of the simulated Octopus's signed-in user: the space permissions its roles grant,
+/// and where. Octopus scopes what a team sees: a list of targets outside its environments or
+/// tenants is filtered, not refused.
+#[derive(Debug, Clone)]
+pub struct SimTeam {
+    /// `Teams-N`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The space permissions its roles grant.
+    pub permissions: Vec<String>,
+    /// The environments its roles are scoped to (empty: every environment).
+    pub environments: Vec<String>,
+    /// The tenants its roles are scoped to (empty: every tenant).
+    pub tenants: Vec<String>,
+}
+
+impl SimTeam {
+    /// Every space permission the step may use, in every environment and tenant.
+    pub fn unrestricted() -> SimTeam {
+        SimTeam {
+            id: "Teams-21".into(),
+            name: "vmss-check".into(),
+            permissions: [
+                "EnvironmentView",
+                "MachineView",
+                "MachineDelete",
+                "TaskView",
+                "DeploymentView",
+                "RunbookRunView",
+                "EventView",
+                "TenantView",
+                "TaskCancel",
+            ]
+            .map(String::from)
+            .to_vec(),
+            environments: Vec::new(),
+            tenants: Vec::new(),
+        }
+    }
+
+    /// Whether the team holds `permission` at all.
+    pub fn has(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
+
+    /// Whether the team sees a target: in one of its environments and tenants.
+    pub fn sees(&self, m: &SimMachine) -> bool {
+        let within = |scope: &[String], ids: &[String]| {
+            scope.is_empty() || ids.iter().any(|i| scope.contains(i))
+        };
+        within(&self.environments, &m.environment_ids) && within(&self.tenants, &m.tenant_ids)
+    }
+}
+
+/// A target tag set (Octopus 2025.4 and later): tag sets scoped to `Target`.
+#[derive(Debug, Clone)]
+pub struct SimTagSet {
+    /// `TagSets-N`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// What it applies to (`Target`, `Tenant`...).
+    pub scopes: Vec<String>,
+    /// Its tags' names.
+    pub tags: Vec<String>,
+}
+
+/// How an Octopus request signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignIn {
+    /// It carried `X-Octopus-ApiKey`.
+    pub api_key: bool,
+    /// It carried `Authorization: Bearer`.
+    pub bearer: bool,
+}
+
 /// Faults to inject.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
@@ -541,7 +618,8 @@ pub struct World {
     pub listings: HashMap<String, usize>,
     /// ARM list page size.
     pub arm_page_size: usize,
-    /// Octopus API key.
+    /// The Octopus API key the server accepts. Any other key (wrong, expired, revoked) gets the
+    /// same 401.
     pub api_key: String,
     /// Path prefix of the Octopus Server (`""` or `/octopus`).
     pub octopus_prefix: String,
@@ -586,6 +664,19 @@ pub struct World {
     pub tokens: HashMap<String, Instant>,
     /// Set if any Octopus request carried the API key in its query string.
     pub api_key_in_query: bool,
+    /// Octopus access tokens (JWTs) the server issued: accepted as `Authorization: Bearer`
+    /// until their `exp`, by the wall clock.
+    pub access_tokens: Vec<String>,
+    /// The signed-in user's id and name.
+    pub user: (String, String),
+    /// The signed-in user's team.
+    pub team: SimTeam,
+    /// Whether the server has `/api/users/{id}/permissions` (off: it answers 404).
+    pub permissions_route: bool,
+    /// The space's tag sets.
+    pub tag_sets: Vec<SimTagSet>,
+    /// How each Octopus request signed in, in order.
+    pub sign_ins: Vec<SignIn>,
     /// Server tasks (deployments and runbook runs), this run's among them.
     pub tasks: Vec<SimTask>,
     /// Audit events.
@@ -635,6 +726,12 @@ impl World {
             deletes_in_flight: (0, 0),
             tokens: HashMap::new(),
             api_key_in_query: false,
+            access_tokens: Vec::new(),
+            user: ("Users-42".into(), "vmss-check".into()),
+            team: SimTeam::unrestricted(),
+            permissions_route: true,
+            tag_sets: Vec::new(),
+            sign_ins: Vec::new(),
             // This run's own task, queued "now" and executing (this step).
             tasks: vec![SimTask {
                 id: super::ids::TASK.into(),
@@ -680,6 +777,16 @@ impl World {
             .iter()
             .filter(|m| m.appears_at <= self.tick)
             .collect()
+    }
+
+    /// Adds a target tag set holding these tags.
+    pub fn add_target_tag_set(&mut self, name: &str, tags: &[&str]) {
+        self.tag_sets.push(SimTagSet {
+            id: format!("TagSets-{}", self.tag_sets.len() + 1),
+            name: name.into(),
+            scopes: vec!["Target".into()],
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        });
     }
 
     /// Requests a server saw.
