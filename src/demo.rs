@@ -45,6 +45,7 @@ pub async fn run(args: &DemoArgs) -> i32 {
     screen.print("vmss-check demo: a simulated scale set scales out from 5 to 12 VMs, with 2 over-provisioned extras.");
     screen.print("A deployment target trigger started this run; the 5 old VMs are left out of the output (ExcludeFromOutput=Yes).");
     screen.print("One old VM's extension failed (Failed but running), and a plain VM shares the role: both targets are kept.");
+    screen.print("Automatic repairs are on (grace period 30 minutes) and the new VMs' health probe fails until the deployment installs the app: the step warns what Azure will do.");
     screen.print(&format!(
         "Azure AD at {}, Resource Manager at {}, Octopus at {}",
         sim.azure_ad_url, sim.arm_url, sim.octopus_url

@@ -444,6 +444,13 @@ fn the_demo_runs_the_story_and_leaves_pre_existing_targets_out() {
         warnings.iter().any(|l| l.contains("legacy-web-01")),
         "{stdout}"
     );
+    // Azure's own replacements: the story's automatic repairs, and what they mean here.
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains("has automatic repairs on (grace period PT30M")),
+        "{stdout}"
+    );
     // Piped: no service message, no base64, no terminal escape, no progress bar.
     for line in &lines {
         assert!(

@@ -526,6 +526,10 @@ pub fn fleet(size: u32, stale: u32) -> World {
 ///   carries none of the scale set's prefix, so it is kept and named, never removed.
 /// - Audit events date the 5 old targets days back, so `ExcludeFromOutput=Yes` leaves them out;
 ///   the previous deployment finished 25 minutes before this triggered one was queued.
+/// - Automatic repairs are on (grace period 30 minutes, `Replace`), and the health probe checks
+///   what the deployment installs: the old VMs are healthy, the new ones unhealthy (their state
+///   changed a minute ago, well inside the grace period). The step deploys to them and warns
+///   that Azure replaces any VM still unhealthy after the grace period, during the deployment.
 pub fn scale_out() -> World {
     let mut w = World::new();
     w.add_scale_set(
@@ -543,6 +547,11 @@ pub fn scale_out() -> World {
     for (i, done) in (5..12).zip([3, 4, 4, 5, 6, 6, 7]) {
         let c = w.add_instance(SCALE_SET, i, &[(0, "Creating"), (done, "Succeeded")]);
         w.add_target_created(&c, done - 1, NOW + Duration::seconds(20 * done as i64 - 80));
+        w.unhealthy_since(&c, std::time::Duration::from_secs(60));
+    }
+    w.repairs(SCALE_SET, "PT30M", "Replace");
+    for i in 0..5 {
+        w.vm_mut(&computer_name("web", i)).health = Some("HealthState/healthy".into());
     }
     for i in 12..14 {
         let c = w.add_instance(SCALE_SET, i, &[(0, "Creating"), (6, "Deleting"), (9, "-")]);
