@@ -153,7 +153,9 @@ fn run_measured(
 /// Issue 18's fleet: 10 scale sets x 1,000 VMs (Flexible and Uniform alternating), one standby
 /// pool attached to a Flexible set (100 pooled VMs it lists, with targets), 11,000 targets in
 /// all (900 of something else sharing the roles). Nothing is to be removed, so the proof of
-/// absence must read nothing.
+/// absence must read nothing. Every set has automatic repairs on (issue 25): each check also
+/// reads each set's instance view, every VM reports its health, and one VM per set is
+/// unhealthy past the grace period (kept, not output).
 fn fleet_goal() -> bool {
     use vmss_check::sim::{Service, SimProfile, World};
     let mut w = World::new();
@@ -164,9 +166,18 @@ fn fleet_goal() -> bool {
         let kind = if s % 2 == 0 { "Flexible" } else { "Uniform" };
         w.add_scale_set(&name, kind, &[(0, "Succeeded")], &[(0, 1000)]);
         w.scale_set_mut(&name).profile = SimProfile::Generalized(format!("s{s}w"));
+        w.repairs(&name, "PT30M", "Replace");
         for i in 0..1000 {
             let c = w.add_instance(&name, i, &[(0, "Succeeded")]);
             w.add_target(&c, 0);
+            // The VM just added (a lookup by name would cost a scan of every VM).
+            let vm = w.vms.last_mut().expect("just added");
+            if i == 7 {
+                vm.health = Some("HealthState/unhealthy".into());
+                vm.changed_ago = Some(Duration::from_secs(45 * 60));
+            } else {
+                vm.health = Some("HealthState/healthy".into());
+            }
         }
         names.push(name);
     }

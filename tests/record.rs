@@ -8,6 +8,7 @@
 mod common;
 
 use common::record_json as record;
+use common::target_row as target;
 use common::*;
 use serde_json::Value;
 use std::time::Duration;
@@ -36,15 +37,6 @@ fn decision_of(json: &Value, name: &str) -> String {
         .find(|(n, _)| n == name)
         .unwrap_or_else(|| panic!("no target {name}: {json}"))
         .1
-}
-
-fn target<'a>(json: &'a Value, name: &str) -> &'a Value {
-    json["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no target {name}"))
 }
 
 /// A settled Uniform scale set with `n` running instances, each with a target.

@@ -14,9 +14,22 @@ use vmss_check::sim::{Service, Sim, World};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// The warning's text (decoded stdout): how many lines contain `text`.
+/// How many lines of the output contain `text`.
 fn lines_with(run: &Run, text: &str) -> usize {
     run.stdout.lines().filter(|l| l.contains(text)).count()
+}
+
+/// The one line of the output that contains `text` (a warning is one line).
+fn one_line<'a>(run: &'a Run, text: &str) -> &'a str {
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| l.contains(text)).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{text:?} in {} lines:\n{}",
+        lines.len(),
+        run.stdout
+    );
+    lines[0]
 }
 
 /// The record's row of the VM with this computer name (ignoring case).
@@ -35,15 +48,39 @@ fn vm_row<'a>(record: &'a Value, computer: &str) -> &'a Value {
 
 /// The record's decision for the target with this name.
 fn decision(record: &Value, target: &str) -> String {
-    record["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == target)
-        .unwrap_or_else(|| panic!("no target {target} in {record}"))["decision"]
+    target_row(record, target)["decision"]
         .as_str()
         .unwrap()
         .to_string()
+}
+
+/// Runs the step on a world where Azure is deleting the VM with this computer name, and holds
+/// the contract's resilient-delete rule: never a failed VM, never output, its target removed.
+/// Returns the simulation and the record.
+fn run_where_azure_deletes(w: World, vm: &str) -> (Sim, Value) {
+    let world = w.clone();
+    let sim = Sim::start(w);
+    let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        list(run.var("VMSSFailedTargetNames")).is_empty(),
+        "{}",
+        run.stdout
+    );
+    assert!(!list(run.var("VMSSDeploymentTargetNames")).contains(&vm));
+    assert_eq!(lines_with(&run, "whose VM Azure reports Failed"), 0);
+    assert_eq!(deleted_names(&sim, &world), [vm]);
+    assert_eq!(list(run.var("VMSSRemovedTargetNames")), [vm]);
+    let record = record_json(&run);
+    let row = vm_row(&record, vm);
+    assert_eq!(
+        row["provisioningState"], "Failed",
+        "the final listing said so"
+    );
+    assert_eq!(row["class"], "gone");
+    let why = target_row(&record, vm)["why"].as_str().unwrap();
+    assert!(why.contains("being deleted"), "{why}");
+    (sim, record)
 }
 
 /// Names of deleted targets (the simulator keeps ids).
@@ -89,17 +126,7 @@ fn repairs_on_get_one_warning_and_the_vm_unhealthy_past_its_grace_period_is_not_
     assert!(list(run.var("VMSSUnregisteredInstanceNames")).is_empty());
     assert!(list(run.var("VMSSFailedTargetNames")).is_empty());
     // One warning names the set, the grace period, the action, what happens, and the fixes.
-    assert_eq!(
-        lines_with(&run, "has automatic repairs on"),
-        1,
-        "{}",
-        run.stdout
-    );
-    let warning = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("has automatic repairs on"))
-        .unwrap();
+    let warning = one_line(&run, "has automatic repairs on");
     for words in [
         "Scale set vmss-web",
         "grace period PT10M",
@@ -193,7 +220,7 @@ fn a_repair_replacing_an_unhealthy_vm_during_the_wait_ends_with_the_new_vm_deplo
     let output = list(run.var("VMSSDeploymentTargetNames"));
     assert!(output.contains(&new.as_str()), "{output:?}");
     assert!(!output.contains(&old.as_str()), "{output:?}");
-    assert_eq!(deleted_names(&sim, &world), [old.clone()]);
+    assert_eq!(deleted_names(&sim, &world), [old.as_str()]);
     assert!(!deleted(&sim).contains(&new_target));
     let record = record_json(&run);
     assert!(
@@ -227,11 +254,7 @@ fn a_zone_rebalance_under_way_keeps_the_wait_going_and_is_named_when_it_runs_out
         "{}",
         run.stdout
     );
-    let warning = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("was still under way at the deadline"))
-        .unwrap_or_else(|| panic!("no warning naming the rebalance:\n{}", run.stdout));
+    let warning = one_line(&run, "was still under way at the deadline");
     assert!(warning.contains("scale set vmss-web"), "{warning}");
     assert!(
         warning.contains("will delete one of the set's VMs when the rebalance ends"),
@@ -274,36 +297,7 @@ fn a_vm_whose_delete_flips_between_deleting_and_failed_is_gone_never_failed_nor_
     // Failed, and so is it in the final listing.
     let slow = w.add_instance(SCALE_SET, 3, &[(0, "Creating"), (4, "Succeeded")]);
     w.add_target(&slow, 0);
-    let world = w.clone();
-    let sim = Sim::start(w);
-    let run = run_step(&sim, &[]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        list(run.var("VMSSFailedTargetNames")).is_empty(),
-        "{}",
-        run.stdout
-    );
-    assert!(!list(run.var("VMSSDeploymentTargetNames")).contains(&flipping.as_str()));
-    assert_eq!(lines_with(&run, "whose VM Azure reports Failed"), 0);
-    assert_eq!(deleted_names(&sim, &world), [flipping.clone()]);
-    assert_eq!(list(run.var("VMSSRemovedTargetNames")), [flipping.as_str()]);
-    let record = record_json(&run);
-    let row = vm_row(&record, &flipping);
-    assert_eq!(
-        row["provisioningState"], "Failed",
-        "the final listing said so"
-    );
-    assert_eq!(row["class"], "gone");
-    let why = record["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == flipping.as_str())
-        .unwrap()["why"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(why.contains("being deleted"), "{why}");
+    run_where_azure_deletes(w, &flipping);
 }
 
 #[test]
@@ -315,19 +309,7 @@ fn a_delete_azure_says_it_retries_is_gone_even_when_no_listing_showed_it_deletin
     w.scale_set_mut(SCALE_SET).resilient_deletes = true;
     let retried = computer_name("web", 1);
     w.delete_retried(&retried, 0, 40);
-    let world = w.clone();
-    let sim = Sim::start(w);
-    let run = run_step(&sim, &[]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        list(run.var("VMSSFailedTargetNames")).is_empty(),
-        "{}",
-        run.stdout
-    );
-    assert_eq!(list(run.var("VMSSDeploymentTargetNames")).len(), 1);
-    assert_eq!(deleted_names(&sim, &world), [retried.clone()]);
-    let record = record_json(&run);
-    assert_eq!(vm_row(&record, &retried)["provisioningState"], "Failed");
+    let (sim, record) = run_where_azure_deletes(w, &retried);
     assert_eq!(record["scaleSets"][0]["resilientVMDeletion"], true);
     let listings = arm_requests(&sim, "/virtualmachines");
     assert!(!listings.is_empty());

@@ -352,3 +352,13 @@ pub fn record_json(run: &Run) -> serde_json::Value {
     assert!(errors.is_empty(), "{errors:#?}\n{text}");
     json
 }
+
+/// The record's row of the target with this name.
+pub fn target_row<'a>(record: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    record["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no target {name} in {record}"))
+}
