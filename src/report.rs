@@ -897,13 +897,13 @@ pub fn rebalance_under_way(set: &ScaleSetRef) -> String {
 /// The one warning about a scale set whose automatic repairs run: what Azure will do to a VM
 /// the deployment is reaching, and how to make the two agree.
 pub fn repairs_will_replace(set: &ScaleSetRef, repairs: &reconcile::RepairPolicy) -> String {
-    let done = match repairs.action.to_ascii_lowercase().as_str() {
-        "restart" => "restarted",
-        "reimage" => "reimaged (its disk rebuilt from the image)",
-        _ => "replaced (deleted, and a new VM created under a new name, which registers a new Tentacle and fires the trigger again)",
+    let does = match repairs.action.to_ascii_lowercase().as_str() {
+        "restart" => "restarts it",
+        "reimage" => "reimages it (rebuilds its disk from the image)",
+        _ => "replaces it (deletes it and creates another under a new name, whose Tentacle registers and fires the trigger again)",
     };
     format!(
-        "Scale set {set} has automatic repairs on (grace period {}, action {}): a VM whose health probe still fails {} after its last state change is {done} by Azure, during the deployment this step hands it to. If the probe checks what the deployment installs, every new VM fails it until the deployment ends. To keep Azure and the deployment apart, give a grace period longer than the deployment takes (automaticRepairsPolicy.gracePeriod, up to PT90M), protect the VMs being deployed to (instance protection, protectFromScaleSetActions), or suspend automatic repairs for the deployment (az vmss set-orchestration-service-state --service-name AutomaticRepairs --action Suspend).",
+        "Scale set {set} has automatic repairs on (grace period {}, action {}): when a VM's health probe still fails {} after its last state change, Azure {does}, during the deployment this step hands it to. If the probe checks what the deployment installs, every new VM fails it until the deployment ends. To keep Azure and the deployment apart, give a grace period longer than the deployment takes (automaticRepairsPolicy.gracePeriod, up to PT90M), protect the VMs being deployed to (instance protection, protectFromScaleSetActions), or suspend automatic repairs for the deployment (az vmss set-orchestration-service-state --service-name AutomaticRepairs --action Suspend).",
         repairs.grace_text(),
         repairs.action,
         duration(repairs.grace()),

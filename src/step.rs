@@ -57,12 +57,23 @@ impl SetView {
 
     /// What is still changing, in words; `named` when the step waits for several sets.
     fn still_changing(&self, named: bool) -> String {
-        let words = report::still_changing(
-            &self.set,
-            self.scale_set.provisioning_state.as_deref(),
-            self.instances.as_deref(),
-            named,
-        );
+        let pending = self
+            .instances
+            .iter()
+            .flatten()
+            .any(|i| i.state() == InstanceState::Pending);
+        // Every VM settled, the set held by Azure's own work alone: that work says it.
+        let words = if self.instances.is_some() && !pending && (self.rolling || self.rebalancing())
+        {
+            String::new()
+        } else {
+            report::still_changing(
+                &self.set,
+                self.scale_set.provisioning_state.as_deref(),
+                self.instances.as_deref(),
+                named,
+            )
+        };
         let words = if self.rolling {
             report::rolling_upgrade(&self.set, &words)
         } else {

@@ -131,7 +131,7 @@ fn repairs_on_get_one_warning_and_the_vm_unhealthy_past_its_grace_period_is_not_
         "Scale set vmss-web",
         "grace period PT10M",
         "action Replace",
-        "10 minutes after its last state change is replaced",
+        "still fails 10 minutes after its last state change, Azure replaces it",
         "during the deployment",
         "grace period longer than the deployment",
         "instance protection",
