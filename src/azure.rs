@@ -1376,6 +1376,76 @@ mod tests {
     }
 
     #[test]
+    fn orchestration_services_and_the_zone_balance_policy_read_as_azure_writes_them() {
+        // The instance view as Microsoft's zone balance documentation shows it.
+        let view = serde_json::json!({"orchestrationServices": [
+            {"serviceName": "AutomaticRepairs", "serviceState": "Running"},
+            {"serviceName": "AutomaticZoneRebalancing", "serviceState": "Running",
+             "latestOperationStatus": "InProgress", "lastStatusChangeTime": ""}
+        ]});
+        let s = Services::read(&view);
+        assert_eq!(s.repairs.as_deref(), Some("Running"));
+        assert!(s.rebalancing && !s.repairs_stopped());
+        let done = serde_json::json!({"orchestrationServices": [
+            {"serviceName": "automaticRepairs", "serviceState": "Suspended"},
+            {"serviceName": "AutomaticZoneRebalancing", "serviceState": "Running",
+             "latestOperationStatus": "Completed"}
+        ]});
+        let s = Services::read(&done);
+        assert!(!s.rebalancing && s.repairs_stopped());
+        // Nothing listed: repairs' state unknown (not stopped), no rebalance.
+        let none = Services::read(&serde_json::json!({"statuses": []}));
+        assert_eq!(none, Services::default());
+        assert!(!none.repairs_stopped());
+        let set = |p: serde_json::Value| serde_json::json!({"properties": p});
+        assert!(zone_rebalancing(&set(
+            serde_json::json!({"resiliencyPolicy": {
+                "automaticZoneRebalancingPolicy": {"enabled": true, "rebalanceStrategy": "Recreate"}
+            }})
+        )));
+        assert!(!zone_rebalancing(&set(
+            serde_json::json!({"resiliencyPolicy": {
+                "resilientVMDeletionPolicy": {"enabled": true}
+            }})
+        )));
+    }
+
+    #[test]
+    fn a_scale_set_model_says_its_repairs_and_resiliency_policies() {
+        let vmss: compute::models::VirtualMachineScaleSet = serde_json::from_value(
+            serde_json::json!({"location": "westeurope", "id": "/x", "properties": {
+                "automaticRepairsPolicy": {"enabled": true, "gracePeriod": "PT30M", "repairAction": "Reimage"},
+                "resiliencyPolicy": {"resilientVMCreationPolicy": {"enabled": true},
+                                     "resilientVMDeletionPolicy": {"enabled": false}}
+            }}),
+        )
+        .unwrap();
+        let r = scale_set_from_model(&vmss).replacements;
+        let repairs = r.repairs.clone().expect("enabled");
+        assert_eq!(repairs.grace_text(), "PT30M");
+        assert_eq!(repairs.action, "Reimage");
+        assert!(r.resilient_creates && !r.resilient_deletes && r.watched());
+        // Off, or on without a grace period or action: Azure's defaults.
+        let off: compute::models::VirtualMachineScaleSet =
+            serde_json::from_value(serde_json::json!({"location": "westeurope", "properties": {
+                "automaticRepairsPolicy": {"enabled": false, "gracePeriod": "PT30M"}}}))
+            .unwrap();
+        assert_eq!(
+            scale_set_from_model(&off).replacements,
+            Replacements::default()
+        );
+        let bare: compute::models::VirtualMachineScaleSet =
+            serde_json::from_value(serde_json::json!({"location": "westeurope", "properties": {
+                "automaticRepairsPolicy": {"enabled": true}}}))
+            .unwrap();
+        let repairs = scale_set_from_model(&bare).replacements.repairs.unwrap();
+        assert_eq!(
+            (repairs.grace_text(), repairs.action.as_str()),
+            ("PT10M", "Replace")
+        );
+    }
+
+    #[test]
     fn error_shapes() {
         let arm = br#"{"error":{"code":"ResourceGroupNotFound","message":"Resource group 'x' could not be found."}}"#;
         assert_eq!(
