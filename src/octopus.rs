@@ -795,7 +795,7 @@ mod tests {
             &Url::parse(base).unwrap(),
             &OctopusCredential::parse("API-X").unwrap(),
             space,
-            crate::http::REQUEST_TIMEOUT,
+            crate::settings::REQUEST_TIMEOUT,
             reporter,
         )
         .unwrap()
