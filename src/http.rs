@@ -8,9 +8,6 @@ use std::time::Duration;
 
 /// Longest wait for a TCP/TLS connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest wait for a whole request, body included: a server that accepts and never answers
-/// costs at most this much per try.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Builds the shared client. Certificate verification is always on.
 pub fn client(request_timeout: Duration) -> reqwest::Client {

@@ -1,0 +1,425 @@
+//! The Octopus side: list the deployment targets in scope (every page), delete targets.
+//!
+//! This module is the client and its wire (sign-in headers, retries, failures in words);
+//! [`listing`] reads a collection through every page, until one read is whole; [`resources`]
+//! holds the resources the step reads (targets, the run's environment and tenant, the user and
+//! its permissions, target tag sets).
+//!
+//! The API key travels only in the `X-Octopus-ApiKey` header, an access token only in
+//! `Authorization: Bearer`, marked sensitive so no Debug print of a request shows either.
+//! Throttles, server errors and network faults are retried a few times with backoff (`backon`),
+//! honouring `Retry-After` only while it is short.
+
+use crate::error::{Failure, FailureKind};
+use crate::output::Reporter;
+use crate::reconcile::{Participation, Scope, Target, Tenant};
+use crate::retry::{retrying, Budget, RetryPolicy};
+use crate::signin::OctopusCredential;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+mod listing;
+mod resources;
+
+pub use listing::{HasId, Page, MAX_PASSES, PAGE_SIZE};
+pub use resources::{User, PERMISSIONS};
+
+/// Octopus's error body.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorBody {
+    error_message: Option<String>,
+    #[serde(default)]
+    errors: Vec<String>,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The target was removed.
+    Removed,
+    /// It was already gone (another run, or a person, removed it first).
+    AlreadyGone,
+}
+
+/// A client for one Octopus space.
+pub struct OctopusClient {
+    http: reqwest::Client,
+    base: Url,
+    space: Option<String>,
+    headers: HeaderMap,
+    retry: RetryPolicy,
+    /// Shared by every call: ends a fixed time past the deadline, from the step's start on.
+    budget: Budget,
+    request_timeout: Duration,
+    reporter: Arc<Reporter>,
+    /// How the step signs in, for what a 401 says.
+    credential: OctopusCredential,
+}
+
+impl OctopusClient {
+    /// A client for `base` (ending in `/`, any path prefix kept) and the run's space.
+    pub fn new(
+        base: &Url,
+        credential: &OctopusCredential,
+        space: Option<&str>,
+        request_timeout: Duration,
+        reporter: Arc<Reporter>,
+    ) -> Result<Self, Failure> {
+        let (name, value) = credential.header().ok_or_else(|| {
+            Failure::permanent("VMSS.Octopus.ApiKey holds characters an HTTP header cannot carry: paste the key again.")
+        })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(name, value);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        Ok(OctopusClient {
+            http: crate::http::client(request_timeout),
+            base: base.clone(),
+            space: space.map(str::to_string),
+            headers,
+            retry: RetryPolicy::default(),
+            budget: Budget::default(),
+            request_timeout,
+            reporter,
+            credential: credential.clone(),
+        })
+    }
+
+    /// From now on every call, retries included, ends by `ends`.
+    pub fn end_calls_at(&self, ends: tokio::time::Instant) {
+        self.budget.end_at(ends);
+    }
+
+    /// True once the calls' time is spent.
+    pub fn out_of_time(&self) -> bool {
+        self.budget.spent()
+    }
+
+    /// `{base}api/{space}/{rest}`, or `{base}api/{rest}` on servers without spaces.
+    pub fn api(&self, rest: &str) -> Url {
+        let path = match &self.space {
+            Some(space) => format!("api/{space}/{rest}"),
+            None => format!("api/{rest}"),
+        };
+        self.base
+            .join(&path)
+            .expect("API paths are valid relative URLs")
+    }
+
+    /// `{base}api/{rest}`: endpoints outside any space (events take a `spaces` filter).
+    pub fn base_api(&self, rest: &str) -> Url {
+        self.base
+            .join(&format!("api/{rest}"))
+            .expect("API paths are valid relative URLs")
+    }
+
+    /// Resolves a `Links` value against the configured server URL, the one place the API key
+    /// is sent:
+    /// - `~/api/...` is relative to the server's root, which is the configured URL;
+    /// - `/octopus/api/...` already carries the configured URL's path;
+    /// - `/api/...` without that path comes from a server behind a reverse proxy that serves
+    ///   it under a path it does not know about: the configured path is put in front;
+    /// - an absolute link is followed only on the configured server's origin.
+    pub fn link(&self, link: &str) -> Option<Url> {
+        if let Some(rest) = link.strip_prefix("~/") {
+            return self.base.join(rest).ok();
+        }
+        let resolved = self.base.join(link).ok()?;
+        if resolved.origin() != self.base.origin() {
+            return None;
+        }
+        let prefix = self.base.path();
+        let path = resolved.path();
+        let has_prefix = path
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix));
+        let is_api =
+            path.eq_ignore_ascii_case("/api") || path.to_ascii_lowercase().starts_with("/api/");
+        if prefix != "/" && !has_prefix && is_api {
+            let mut fixed = self.base.join(path.trim_start_matches('/')).ok()?;
+            fixed.set_query(resolved.query());
+            return Some(fixed);
+        }
+        Some(resolved)
+    }
+
+    /// Deletes a target. A 404 means someone else already did.
+    pub async fn delete_target(&self, id: &str) -> Result<Deleted, Failure> {
+        let url = self.api(&format!("machines/{id}"));
+        match self
+            .send(Method::DELETE, &url, &format!("delete target {id}"))
+            .await
+        {
+            Ok(_) => Ok(Deleted::Removed),
+            Err((Some(StatusCode::NOT_FOUND), _)) => Ok(Deleted::AlreadyGone),
+            Err((_, f)) => Err(f),
+        }
+    }
+
+    /// GETs and parses JSON, with retries.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        doing: &str,
+    ) -> Result<T, Failure> {
+        let response = self
+            .send(Method::GET, url, doing)
+            .await
+            .map_err(|(_, f)| f)?;
+        self.parse(response, url, doing).await
+    }
+
+    /// Like [`Self::get_json`], but a 404 is an answer: the server has no such route (or
+    /// document), `None`.
+    async fn get_json_if_there<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        doing: &str,
+    ) -> Result<Option<T>, Failure> {
+        match self.send(Method::GET, url, doing).await {
+            Ok(response) => self.parse(response, url, doing).await.map(Some),
+            Err((Some(StatusCode::NOT_FOUND), _)) => Ok(None),
+            Err((_, f)) => Err(f),
+        }
+    }
+
+    async fn parse<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        url: &Url,
+        doing: &str,
+    ) -> Result<T, Failure> {
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| network(url, doing, &e))?;
+        serde_json::from_slice(crate::http::without_bom(&bytes)).map_err(|e| {
+            Failure::permanent(format!(
+                "The server at {} did not answer like an Octopus Server while trying to {doing} ({e}). Check VMSS.Octopus.Url, including any path prefix.",
+                self.base
+            ))
+        })
+    }
+
+    /// POSTs with an empty body, with retries.
+    pub async fn post(&self, url: &Url, doing: &str) -> Result<(), Failure> {
+        self.send(Method::POST, url, doing)
+            .await
+            .map(|_| ())
+            .map_err(|(_, f)| f)
+    }
+
+    /// Sends with retries on throttles, server errors and network faults. On failure, also
+    /// returns the final status, so callers can treat a 404 as an answer.
+    async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        doing: &str,
+    ) -> Result<reqwest::Response, (Option<StatusCode>, Failure)> {
+        let attempt = || async {
+            // No try outlives the budget (the retry wrapper cuts it off at the end anyway).
+            let timeout = self
+                .budget
+                .remaining()
+                .map_or(self.request_timeout, |left| left.min(self.request_timeout));
+            let response = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(self.headers.clone())
+                .timeout(timeout)
+                .send()
+                .await
+                .map_err(|e| (None, network(url, doing, &e)))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::error::parse_retry_after);
+            let body: ErrorBody = response
+                .bytes()
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice(crate::http::without_bom(&b)).ok())
+                .unwrap_or_default();
+            Err((
+                Some(status),
+                self.http_failure(status, body, retry_after, doing),
+            ))
+        };
+        retrying(self.retry, &self.budget, &self.reporter, attempt).await
+    }
+
+    /// What a 401 says: Octopus refused the key or the token, most likely because it expired,
+    /// and what to do about each.
+    fn rejected(&self, said: &str) -> String {
+        match &self.credential {
+            OctopusCredential::ApiKey(_) => format!(
+                "Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). The key may have expired or been revoked: keys made on Octopus 2025.4 and later expire (after 180 days by default), and a revoked key or a deactivated user is refused the same way. Make a new key on the service account's profile (Configuration -> Users -> the service account -> API Keys -> New API key) and put it in VMSS.Octopus.ApiKey."
+            ),
+            OctopusCredential::AccessToken { expires, .. } => {
+                let now = time::OffsetDateTime::now_utc();
+                let when = match expires {
+                    Some(at) if *at <= now => format!(
+                        "The token expired at {} ({} ago).",
+                        crate::signin::utc(*at),
+                        crate::signin::minutes(now - *at)
+                    ),
+                    Some(at) => format!(
+                        "The token expires only at {}, so Octopus refused it for another reason (a token from another Octopus Server, or its service account deactivated).",
+                        crate::signin::utc(*at)
+                    ),
+                    None => "The token says nothing of when it expires.".into(),
+                };
+                format!(
+                    "Octopus rejected the access token in VMSS.Octopus.ApiKey (HTTP 401{said}). {when} Access tokens last one hour: run the step \"Octopus - Authenticate with OIDC\" in the same deployment, shortly before this one, and bind its output ({}, with that step's name between the brackets).",
+                    crate::signin::TOKEN_BINDING
+                )
+            }
+        }
+    }
+
+    fn http_failure(
+        &self,
+        status: StatusCode,
+        body: ErrorBody,
+        retry_after: Option<Duration>,
+        doing: &str,
+    ) -> Failure {
+        let mut detail = body.error_message.unwrap_or_default();
+        if let Some(first) = body.errors.first().filter(|e| !detail.contains(e.as_str())) {
+            detail = format!("{detail} {first}");
+        }
+        let detail = crate::output::printable(detail.trim().trim_end_matches('.')).into_owned();
+        let said = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {detail}")
+        };
+        let code = status.as_u16();
+        let kind = FailureKind::from_status(code);
+        let who = if self.credential.is_token() {
+            "access token"
+        } else {
+            "API key"
+        };
+        let message = match kind {
+            FailureKind::Unauthorized => self.rejected(&said),
+            FailureKind::Forbidden => format!("The user of the {who} in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give its team these permissions in this space and environment: {} (TaskCancel only for VMSS.Duplicate.Handle=Cancel).", PERMISSIONS.join(", ")),
+            FailureKind::NotFound => format!("Octopus answered 404 Not Found while trying to {doing}{said}. Check VMSS.Octopus.Url (including any path prefix) and the space."),
+            // Octopus 2026.3 limits API requests per user and node (on by default in Octopus
+            // Cloud): a 429 asks the step to slow down, and is retried like Azure's.
+            FailureKind::Throttled => format!("Octopus throttled the step while trying to {doing} (HTTP 429{said}): its API rate limit for this API key's user was reached."),
+            k if k.is_transient() => format!("Octopus failed to {doing} (HTTP {code}{said})."),
+            _ => format!("Octopus refused to {doing} (HTTP {code}{said})."),
+        };
+        Failure::new(kind, message).retry_after(retry_after)
+    }
+}
+
+fn network(url: &Url, doing: &str, e: &reqwest::Error) -> Failure {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let kind = crate::http::classify(e);
+    let (what, check) = match kind {
+        FailureKind::Timeout => ("got no answer in time", "that the server is up and answering, and VMSS.Octopus.Url"),
+        FailureKind::Dns => ("failed: the host name does not resolve", "VMSS.Octopus.Url and the worker's DNS"),
+        FailureKind::Tls => ("failed a TLS check", "that the worker trusts the server's certificate (its CA in the system store or SSL_CERT_FILE), and VMSS.Octopus.Url"),
+        FailureKind::ConnectionRefused => ("was refused", "VMSS.Octopus.Url (host and port)"),
+        _ => ("failed", "VMSS.Octopus.Url"),
+    };
+    Failure::new(
+        kind,
+        format!(
+            "A request to Octopus at {} {what} while trying to {doing} ({cause}). Check {check}, and the worker's network and proxy settings.",
+            url.origin().ascii_serialization()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redacted::Redactor;
+
+    pub(super) fn client(base: &str, space: Option<&str>) -> OctopusClient {
+        let reporter = Arc::new(Reporter::to_writer(
+            Redactor::default(),
+            Box::new(std::io::sink()),
+        ));
+        OctopusClient::new(
+            &Url::parse(base).unwrap(),
+            &OctopusCredential::parse("API-X").unwrap(),
+            space,
+            crate::settings::REQUEST_TIMEOUT,
+            reporter,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn api_paths_keep_the_prefix_and_links_resolve_against_the_origin() {
+        let c = client("https://octo.example.com/octopus/", Some("Spaces-1"));
+        assert_eq!(
+            c.api("machines").as_str(),
+            "https://octo.example.com/octopus/api/Spaces-1/machines"
+        );
+        assert_eq!(
+            c.link("/octopus/api/Spaces-1/machines?skip=30")
+                .unwrap()
+                .as_str(),
+            "https://octo.example.com/octopus/api/Spaces-1/machines?skip=30"
+        );
+        let c = client("https://octo.example.com/", None);
+        assert_eq!(
+            c.api("machines/Machines-1").as_str(),
+            "https://octo.example.com/api/machines/Machines-1"
+        );
+    }
+
+    #[test]
+    fn links_resolve_against_the_configured_url_however_the_server_writes_them() {
+        let c = client("https://octo.example.com/octopus/", Some("Spaces-1"));
+        let want = "https://octo.example.com/octopus/api/Spaces-1/machines?skip=30&take=30";
+        for link in [
+            "/octopus/api/Spaces-1/machines?skip=30&take=30",
+            "~/api/Spaces-1/machines?skip=30&take=30",
+            // Behind a reverse proxy that serves the server under /octopus.
+            "/api/Spaces-1/machines?skip=30&take=30",
+            "https://octo.example.com/api/Spaces-1/machines?skip=30&take=30",
+        ] {
+            assert_eq!(
+                c.link(link).map(String::from).as_deref(),
+                Some(want),
+                "{link}"
+            );
+        }
+        // The key never goes to another origin.
+        assert_eq!(
+            c.link("https://elsewhere.example.com/api/Spaces-1/machines"),
+            None
+        );
+        // Without a path prefix, links stay as they are.
+        let c = client("https://octo.example.com/", Some("Spaces-1"));
+        assert_eq!(
+            c.link("~/api/Spaces-1/machines?skip=30").unwrap().as_str(),
+            "https://octo.example.com/api/Spaces-1/machines?skip=30"
+        );
+        assert_eq!(
+            c.link("/api/Spaces-1/machines?skip=30").unwrap().as_str(),
+            "https://octo.example.com/api/Spaces-1/machines?skip=30"
+        );
+    }
+}
