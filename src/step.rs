@@ -594,16 +594,17 @@ impl<'a> Step<'a> {
             let Some(repairs) = &ss.replacements.repairs else {
                 continue;
             };
-            // Not read (the wait was throttled before any check answered): repairs may run.
+            // Stopped only when the instance view says so: one not read (the wait was
+            // throttled before any check answered) leaves repairs running, as enabled.
             let stopped = ss.services.as_ref().is_some_and(|s| s.repairs_stopped());
             if stopped {
                 self.reporter.verbose(&report::repairs_stopped(set, ss));
-                continue;
+            } else {
+                self.reporter
+                    .warn(&report::repairs_will_replace(set, repairs));
             }
-            self.reporter
-                .warn(&report::repairs_will_replace(set, repairs));
             for i in instances.iter_mut().filter(|i| i.set_id == ss.id) {
-                i.repair_due = reconcile::repair_due(i, repairs, false, now);
+                i.repair_due = reconcile::repair_due(i, repairs, stopped, now);
             }
         }
         let protected: Vec<&Instance> = instances
