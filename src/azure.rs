@@ -1446,7 +1446,7 @@ mod tests {
     }
 
     #[test]
-    fn error_shapes() {
+    fn every_shape_of_azure_error_body_gives_its_code_and_first_line() {
         let arm = br#"{"error":{"code":"ResourceGroupNotFound","message":"Resource group 'x' could not be found."}}"#;
         assert_eq!(
             error_fields(arm),

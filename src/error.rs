@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-/// Why the step stopped early.
+/// Why the step stopped early. A side's failure keeps its kind (and `Retry-After`) up to here,
+/// its message already the sentence for `resultMessage`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An input is missing or malformed. Found before any network request; exit code 2.
@@ -13,11 +14,11 @@ pub enum Error {
     #[error("{0}")]
     Timeout(String),
     /// Azure AD or Azure Resource Manager refused or failed.
-    #[error("{0}")]
-    Azure(String),
+    #[error("{}", .0.message)]
+    Azure(Failure),
     /// The Octopus Server refused or failed.
-    #[error("{0}")]
-    Octopus(String),
+    #[error("{}", .0.message)]
+    Octopus(Failure),
 }
 
 impl Error {
@@ -26,6 +27,14 @@ impl Error {
         match self {
             Error::Input(_) => 2,
             _ => 1,
+        }
+    }
+
+    /// The failed call behind the error, with its kind, when a call failed.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Error::Azure(f) | Error::Octopus(f) => Some(f),
+            Error::Input(_) | Error::Timeout(_) => None,
         }
     }
 }
@@ -91,7 +100,7 @@ impl FailureKind {
 }
 
 /// A failed call to Azure or Octopus, described for the user, typed for the retry decision.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// One sentence saying what failed and what to check.
     pub message: String,
@@ -119,6 +128,12 @@ impl Failure {
     /// The same failure, with the server's `Retry-After`.
     pub fn retry_after(mut self, after: Option<Duration>) -> Failure {
         self.retry_after = after;
+        self
+    }
+
+    /// The same failure, said in `message` (the words of the phase it ended).
+    pub fn reworded(mut self, message: String) -> Failure {
+        self.message = message;
         self
     }
 
@@ -157,8 +172,14 @@ mod tests {
     fn exit_codes_follow_the_contract() {
         assert_eq!(Error::Input("x".into()).exit_code(), 2);
         assert_eq!(Error::Timeout("x".into()).exit_code(), 1);
-        assert_eq!(Error::Azure("x".into()).exit_code(), 1);
-        assert_eq!(Error::Octopus("x".into()).exit_code(), 1);
+        let f = Failure::new(FailureKind::Forbidden, "x");
+        assert_eq!(Error::Azure(f.clone()).exit_code(), 1);
+        assert_eq!(Error::Octopus(f.clone()).exit_code(), 1);
+        assert_eq!(
+            Error::Octopus(f).failure().map(|f| f.kind),
+            Some(FailureKind::Forbidden),
+            "the kind survives to the top"
+        );
     }
 
     #[test]

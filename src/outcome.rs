@@ -261,8 +261,8 @@ pub enum Removal {
     AlreadyGone,
     /// A dry run: not attempted.
     DryRun,
-    /// Octopus refused or failed, with its reason.
-    Failed(String),
+    /// Octopus refused or failed: how, and its reason.
+    Failed(crate::error::Failure),
     /// The step's time ran out first.
     NotTried,
 }

@@ -404,7 +404,7 @@ fn removal(r: &Removal) -> (&'static str, Option<String>) {
         Removal::Removed => ("removed", None),
         Removal::AlreadyGone => ("alreadyGone", None),
         Removal::DryRun => ("dryRun", None),
-        Removal::Failed(why) => ("failed", Some(why.clone())),
+        Removal::Failed(why) => ("failed", Some(why.message.clone())),
         Removal::NotTried => ("notTried", None),
     }
 }

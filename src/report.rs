@@ -484,20 +484,20 @@ pub fn not_all_removed(
     removed: usize,
     planned: usize,
     not_tried: usize,
-    failed: &[(String, String)],
+    failed: &[(String, Failure)],
 ) -> String {
     if not_tried > 0 {
         format!(
             "The step's time ran out (2 minutes past VMSS.Timeout.Value) after removing {removed} of {planned} target(s); {not_tried} were not tried{}. A later run will remove them.",
             failed
                 .first()
-                .map(|(name, why)| format!(", and {name} failed: {why}"))
+                .map(|(name, why)| format!(", and {name} failed: {}", why.message))
                 .unwrap_or_default()
         )
     } else {
         let (name, first) = failed
             .first()
-            .map(|(n, w)| (n.as_str(), w.as_str()))
+            .map(|(n, w)| (n.as_str(), w.message.as_str()))
             .unwrap_or_default();
         format!(
             "Could not remove {} of {planned} target(s), {name} first: {first}",

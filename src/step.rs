@@ -162,7 +162,13 @@ async fn phases(
 }
 
 fn octopus_error(f: Failure) -> Error {
-    Error::Octopus(f.message)
+    Error::Octopus(f)
+}
+
+/// A failure that stopped the step before anything was removed, said so.
+fn nothing_removed(f: Failure) -> Failure {
+    let said = report::nothing_removed(&f);
+    f.reworded(said)
 }
 
 /// The step's inputs and clients, shared by its phases.
@@ -266,9 +272,9 @@ impl<'a> Step<'a> {
         };
         match tokio::time::timeout(PREFLIGHT, checks).await {
             Ok(r) => r,
-            Err(_) => Err(Error::Octopus(report::octopus_silent(
-                &self.settings.octopus_url,
-                PREFLIGHT,
+            Err(_) => Err(Error::Octopus(Failure::new(
+                FailureKind::Timeout,
+                report::octopus_silent(&self.settings.octopus_url, PREFLIGHT),
             ))),
         }
     }
@@ -328,8 +334,9 @@ impl<'a> Step<'a> {
                     .filter_map(|t| t.name.as_deref())
                     .map(|n| crate::output::printable(n).into_owned())
                     .collect();
-                Err(Error::Octopus(report::permissions_missing(
-                    token, name, &teams, &missing, &at,
+                Err(Error::Octopus(Failure::new(
+                    FailureKind::Forbidden,
+                    report::permissions_missing(token, name, &teams, &missing, &at),
                 )))
             }
         }
@@ -439,9 +446,13 @@ impl<'a> Step<'a> {
                 last,
                 report::throttled_to_the_deadline(sets, settings.timeout, &failure, handle),
             ),
-            WaitEnd::Failed(failure) => return Err(Error::Azure(report::wait_failed(&failure))),
+            WaitEnd::Failed(failure) => {
+                let said = report::wait_failed(&failure);
+                return Err(Error::Azure(failure.reworded(said)));
+            }
             WaitEnd::FailingAtDeadline(failure) => {
-                return Err(Error::Azure(report::failing_at_deadline(&failure)))
+                let said = report::failing_at_deadline(&failure);
+                return Err(Error::Azure(failure.reworded(said)));
             }
         };
         if handle == TimeoutHandle::Error {
@@ -472,7 +483,7 @@ impl<'a> Step<'a> {
                         || self.azure.scale_set(set),
                     )
                     .await
-                    .map_err(|f: Failure| Error::Azure(report::nothing_removed(&f)))?;
+                    .map_err(|f: Failure| Error::Azure(nothing_removed(f)))?;
                     read.push((set.clone(), ss));
                 }
                 Ok((read, earlier))
@@ -510,7 +521,7 @@ impl<'a> Step<'a> {
             )
         }))
         .await
-        .map_err(|f: Failure| Error::Azure(report::nothing_removed(&f)))?;
+        .map_err(|f: Failure| Error::Azure(nothing_removed(f)))?;
         let mut instances = Vec::new();
         let mut prefixes = Vec::new();
         // A VM any listing showed being deleted is gone, whatever the final one says.
@@ -1013,7 +1024,7 @@ async fn remove(
                     reporter.info(&report::already_removed(target));
                     Removal::AlreadyGone
                 }
-                Err(f) => Removal::Failed(f.message),
+                Err(f) => Removal::Failed(f),
             };
             (n, result)
         })
@@ -1038,12 +1049,11 @@ async fn remove(
     }
     report::removed(&removed, dry_run, reporter);
     if not_tried > 0 || !failed.is_empty() {
-        return Err(Error::Octopus(report::not_all_removed(
-            removed.len(),
-            plan.remove.len(),
-            not_tried,
-            &failed,
-        )));
+        let said = report::not_all_removed(removed.len(), plan.remove.len(), not_tried, &failed);
+        // The first refusal's kind, or the step's time running out.
+        let first = failed.into_iter().next().map(|(_, f)| f);
+        let failure = first.unwrap_or_else(|| Failure::new(FailureKind::Timeout, String::new()));
+        return Err(Error::Octopus(failure.reworded(said)));
     }
     Ok(removed)
 }

@@ -13,13 +13,9 @@ const TRIGGERED: &[(&str, &str)] = &[
 ];
 
 /// Two settled instances with targets, and a stale target.
+/// A settled set of two VMs with their targets, and a stale target.
 fn world() -> World {
-    let mut w = World::new();
-    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 2)]);
-    for i in 0..2 {
-        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
-        w.add_target(&c, 0);
-    }
+    let mut w = settled_set(2);
     w.add_target("web0000zz", 0);
     w
 }

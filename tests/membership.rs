@@ -8,17 +8,6 @@ use common::*;
 use vmss_check::sim::stories::{self, computer_name, ROLE, SCALE_SET};
 use vmss_check::sim::{Service, Sim, SimProfile, World};
 
-/// A settled Uniform scale set with `n` running instances, each with a target.
-fn settled(n: u32) -> World {
-    let mut w = World::new();
-    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, n as i64)]);
-    for i in 0..n {
-        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
-        w.add_target(&c, 0);
-    }
-    w
-}
-
 fn alive(sim: &Sim, id: &str) -> bool {
     sim.world().machines.iter().any(|m| m.id == id)
 }
@@ -148,7 +137,7 @@ fn an_evicted_spot_vm_in_a_flexible_set_is_stopped_not_gone() {
 
 #[test]
 fn targets_of_another_scale_set_and_of_plain_vms_are_never_removed() {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     // Another scale set in the same environment and roles, with its own prefix.
     w.add_scale_set("vmss-api", "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
     w.scale_set_mut("vmss-api").profile = SimProfile::Generalized("api".into());
@@ -179,7 +168,7 @@ fn targets_of_another_scale_set_and_of_plain_vms_are_never_removed() {
 
 #[test]
 fn several_scale_sets_in_two_groups_are_waited_for_and_reconciled_together() {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     w.add_resource_group("rg-api");
     w.add_scale_set(
         "vmss-api",
@@ -228,7 +217,7 @@ fn several_scale_sets_in_two_groups_are_waited_for_and_reconciled_together() {
 
 #[test]
 fn a_timeout_names_the_scale_set_that_did_not_settle() {
-    let mut w = settled(1);
+    let mut w = settled_set(1);
     w.add_scale_set("vmss-api", "Uniform", &[(0, "Updating")], &[(0, 1)]);
     w.scale_set_mut("vmss-api").profile = SimProfile::Generalized("api".into());
     let sim = Sim::start(w);
@@ -300,7 +289,7 @@ fn an_empty_listing_removes_nothing_unless_azure_reports_capacity_0() {
 
 #[test]
 fn a_ready_vm_without_a_target_is_reported_as_unregistered() {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     let lonely = w.add_instance(SCALE_SET, 2, &[(0, "Succeeded")]);
     // Still creating: not yet expected to have registered.
     w.add_instance(SCALE_SET, 3, &[(0, "Creating")]);
@@ -318,7 +307,7 @@ fn a_ready_vm_without_a_target_is_reported_as_unregistered() {
 
 #[test]
 fn a_disabled_target_is_never_output_but_removed_when_its_vm_is_gone() {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     let c = w.add_instance(SCALE_SET, 2, &[(0, "Succeeded"), (1, "Deleting")]);
     let dying = w.add_target(&c, 0);
     w.machine_mut(&dying).disabled = true;
@@ -437,7 +426,7 @@ fn every_page_of_targets_keeps_the_filters_octopus_rebuilds_its_links_from() {
 #[test]
 fn a_neighbour_whose_prefix_extends_ours_keeps_its_targets() {
     // Our scale set is `web`; a neighbour `webapi`, not one of the step's, shares the roles.
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     let neighbour: Vec<String> = ["webapi000001", "WEBAPI00000A.corp.example.com"]
         .iter()
         .map(|n| w.add_target(n, 0))
@@ -464,7 +453,7 @@ fn a_neighbour_whose_prefix_extends_ours_keeps_its_targets() {
 
 #[test]
 fn two_of_the_steps_scale_sets_with_one_prefix_are_warned_about() {
-    let mut w = settled(1);
+    let mut w = settled_set(1);
     w.add_scale_set("vmss-web-2", "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
     w.add_instance("vmss-web-2", 5, &[(0, "Succeeded")]);
     let sim = Sim::start(w);

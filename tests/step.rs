@@ -7,22 +7,6 @@ use std::time::Duration;
 use vmss_check::sim::stories::{self, computer_name, SCALE_SET};
 use vmss_check::sim::{Service, Sim, World};
 
-/// A settled Uniform scale set with `ready` Succeeded instances, each with a target.
-fn settled(ready: u32) -> World {
-    let mut w = World::new();
-    w.add_scale_set(
-        SCALE_SET,
-        "Uniform",
-        &[(0, "Succeeded")],
-        &[(0, ready as i64)],
-    );
-    for i in 0..ready {
-        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
-        w.add_target(&c, 0);
-    }
-    w
-}
-
 #[test]
 fn scale_out_story_waits_removes_the_dead_and_outputs_the_living() {
     let world = stories::scale_out();
@@ -99,7 +83,7 @@ const PREFLIGHT: [&str; 4] = [
 
 /// One instance that never finishes creating, plus a stale target.
 fn stuck() -> World {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     let c = w.add_instance(SCALE_SET, 2, &[(0, "Creating")]);
     w.add_target(&c, 0);
     w.add_target("web0000zz", 0);
@@ -153,7 +137,7 @@ fn timeout_with_proceed_leaves_pending_alone_and_removes_the_gone() {
 
 #[test]
 fn scale_set_not_found_fails_naming_the_parameter() {
-    let sim = Sim::start(settled(2));
+    let sim = Sim::start(settled_set(2));
     let run = run_step(&sim, &[("VMSS_SCALESET_NAME", "vmss-wbe")]);
     run.assert_failed(
         1,
@@ -166,7 +150,7 @@ fn scale_set_not_found_fails_naming_the_parameter() {
 
 #[test]
 fn resource_group_not_found_fails_naming_the_parameter() {
-    let sim = Sim::start(settled(2));
+    let sim = Sim::start(settled_set(2));
     let run = run_step(&sim, &[("VMSS_RESOURCEGROUP_NAME", "rg-nope")]);
     run.assert_failed(1, "Resource group 'rg-nope' was not found");
     assert!(run
@@ -178,7 +162,7 @@ fn resource_group_not_found_fails_naming_the_parameter() {
 
 #[test]
 fn wrong_client_secret_fails_with_azure_ads_reason_and_no_secret() {
-    let sim = Sim::start(settled(2));
+    let sim = Sim::start(settled_set(2));
     let run = run_step(&sim, &[("AZURE_CLIENT_SECRET", "wrong-secret-value")]);
     run.assert_failed(1, "Azure AD rejected the sign-in");
     let msg = run.result_message().unwrap();
@@ -194,7 +178,7 @@ fn wrong_client_secret_fails_with_azure_ads_reason_and_no_secret() {
 
 #[test]
 fn wrong_api_key_fails_and_removes_nothing() {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     w.add_target("web0000zz", 0);
     let sim = Sim::start(w);
     let run = run_step(&sim, &[("VMSS_OCTOPUS_APIKEY", "API-WRONGKEY")]);
@@ -361,7 +345,7 @@ fn bad_inputs_exit_2_naming_the_parameter_before_any_request() {
             "VMSS.Azure.Account (AZURE_CLIENT_SECRET) refers to the Octopus variable VMSS.Azure.Account.Password",
         ),
     ];
-    let sim = Sim::start(settled(1));
+    let sim = Sim::start(settled_set(1));
     for (var, value, expected) in cases {
         let run = run_step(&sim, &[(var, value)]);
         run.assert_failed(2, expected);
@@ -440,7 +424,7 @@ fn help_recommends_exact_membership_not_contains() {
 
 #[test]
 fn several_bad_inputs_are_reported_together() {
-    let sim = Sim::start(settled(1));
+    let sim = Sim::start(settled_set(1));
     let run = run_step(
         &sim,
         &[("VMSS_TIMEOUT_VALUE", "x"), ("VMSS_DUPLICATE_HANDLE", "y")],
@@ -500,7 +484,7 @@ fn flexible_scale_set_ignores_other_vms_in_the_group_across_pages() {
 
 #[test]
 fn federated_token_file_signs_in() {
-    let sim = Sim::start(settled(2));
+    let sim = Sim::start(settled_set(2));
     let token = sim.world().federated_token.clone();
     let dir = std::env::temp_dir().join(format!("vmss-check-oidc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -533,7 +517,7 @@ fn federated_token_file_signs_in() {
 
 #[test]
 fn dry_run_removes_nothing_and_says_what_it_would_remove() {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     let stale = w.add_target("web0000zz", 0);
     let sim = Sim::start(w);
     let run = run_step(&sim, &[("VMSS_RECONCILE_DRYRUN", "Yes")]);
@@ -580,7 +564,7 @@ fn tenanted_run_touches_only_its_tenants_targets() {
 fn runbook_run_works_without_a_deployment_id() {
     // A triggered runbook run: the run context is found through the runbook run, never a
     // deployment, and the step outputs as usual.
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     w.make_runbook_run("Runbooks-3");
     let sim = Sim::start(w);
     let run = run_step(
@@ -612,7 +596,7 @@ fn runbook_run_works_without_a_deployment_id() {
 
 #[test]
 fn only_targets_with_every_role_are_in_scope() {
-    let mut w = settled(1);
+    let mut w = settled_set(1);
     let one_role = w.add_target_with("web0000zz", 0, &[stories::ROLE], &[]);
     let both = w.add_target_with("web0000zy", 0, &[stories::ROLE, "frontend"], &[]);
     let sim = Sim::start(w);
@@ -651,7 +635,7 @@ fn expiring_tokens_are_refreshed_during_a_long_wait() {
 
 #[test]
 fn azure_throttling_is_waited_out_within_the_deadline() {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     w.faults.arm_throttles = 2;
     w.faults.arm_retry_after = 0;
     let sim = Sim::start(w);
@@ -667,7 +651,7 @@ fn azure_throttling_is_waited_out_within_the_deadline() {
 
 #[test]
 fn a_retry_after_beyond_the_deadline_sleeps_to_it_and_a_throttled_listing_removes_nothing() {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     w.add_target("web0000zz", 0);
     w.faults.arm_throttles = 1000;
     w.faults.arm_retry_after = 1200;
@@ -690,7 +674,7 @@ fn a_retry_after_beyond_the_deadline_sleeps_to_it_and_a_throttled_listing_remove
 
 #[test]
 fn octopus_being_briefly_unavailable_is_retried() {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     w.faults.octopus_unavailable = 2;
     let stale = w.add_target("web0000zz", 0);
     let sim = Sim::start(w);
@@ -701,7 +685,7 @@ fn octopus_being_briefly_unavailable_is_retried() {
 
 #[test]
 fn a_forbidden_delete_fails_the_step_after_trying_the_rest() {
-    let mut w = settled(1);
+    let mut w = settled_set(1);
     let a = w.add_target("web0000za", 0);
     let b = w.add_target("web0000zb", 0);
     w.faults.forbid_delete = vec![a];
@@ -739,7 +723,7 @@ fn octopus_under_a_path_prefix_whatever_links_it_writes() {
         LinkStyle::Virtual,
         LinkStyle::WithoutPrefix,
     ] {
-        let mut w = settled(2);
+        let mut w = settled_set(2);
         w.octopus_prefix = "/octopus".into();
         w.octopus_links = style;
         w.octopus_next_without_take = true;
@@ -824,7 +808,7 @@ fn a_listing_that_cannot_be_completed_fails_and_removes_nothing() {
 
 #[test]
 fn a_typo_in_the_roles_touches_nothing_and_warns() {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     w.add_target("web0000zz", 0);
     let sim = Sim::start(w);
     let run = run_step(&sim, &[("VMSS_DEPLOYMENTTARGET_ROLES", "web-sever")]);
@@ -840,7 +824,7 @@ fn a_typo_in_the_roles_touches_nothing_and_warns() {
 
 #[test]
 fn an_unreachable_azure_ad_fails_naming_the_sign_in() {
-    let sim = Sim::start(settled(1));
+    let sim = Sim::start(settled_set(1));
     // A port nothing listens on: connection refused at once.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -879,7 +863,7 @@ fn a_target_named_like_a_service_message_cannot_set_a_variable() {
         common::encode("VMSSDeploymentTargetIds"),
         common::encode("Machines-666")
     );
-    let mut w = settled(1);
+    let mut w = settled_set(1);
     w.add_target(&forged, 0);
     let sim = Sim::start(w);
     let run = run_step(&sim, &[]);
@@ -895,7 +879,7 @@ fn a_target_named_like_a_service_message_cannot_set_a_variable() {
 
 #[test]
 fn an_azure_error_body_holding_a_service_message_is_printed_harmlessly() {
-    let mut w = settled(1);
+    let mut w = settled_set(1);
     w.faults.arm_error = Some((
         403,
         "AuthorizationFailed".into(),

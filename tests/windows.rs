@@ -4,23 +4,11 @@
 mod common;
 
 use common::*;
-use vmss_check::sim::stories::SCALE_SET;
-use vmss_check::sim::{Sim, World};
-
-/// A settled scale set of two instances, each with its target.
-fn settled() -> World {
-    let mut w = World::new();
-    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 2)]);
-    for i in 0..2 {
-        let c = w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]);
-        w.add_target(&c, 0);
-    }
-    w
-}
+use vmss_check::sim::Sim;
 
 #[test]
 fn a_token_file_written_by_windows_powershell_at_a_windows_path_signs_in() {
-    let sim = Sim::start(settled());
+    let sim = Sim::start(settled_set(2));
     let token = sim.world().federated_token.clone();
     // A folder with a space, as under C:\Octopus\Work; the binary gets it as a Windows path.
     let dir = std::env::temp_dir().join(format!("vmss-check work {}", std::process::id()));
@@ -62,7 +50,7 @@ fn a_token_file_written_by_windows_powershell_at_a_windows_path_signs_in() {
 
 #[test]
 fn a_missing_token_file_is_named_as_given() {
-    let sim = Sim::start(settled());
+    let sim = Sim::start(settled_set(2));
     let missing = std::env::temp_dir()
         .join("vmss-check no such dir")
         .join("token.jwt");
@@ -83,7 +71,7 @@ fn a_missing_token_file_is_named_as_given() {
 
 #[test]
 fn service_messages_are_whole_lines_with_the_same_line_ends_everywhere() {
-    let sim = Sim::start(settled());
+    let sim = Sim::start(settled_set(2));
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     // `\n` on every worker: Calamari splits lines on `\n` or `\r\n`, and a stray `\r` would

@@ -290,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn skip_is_replaced() {
+    fn paging_on_by_skip_replaces_the_skip_and_keeps_every_other_parameter() {
         let u = Url::parse("http://x/api/machines?roles=a%2Cb&skip=0&take=500").unwrap();
         assert_eq!(
             with_skip(&u, 500).as_str(),

@@ -261,7 +261,7 @@ fn scale_sets_are_a_comma_list_with_optional_groups() {
 }
 
 #[test]
-fn azure_checks() {
+fn the_azure_account_is_checked_before_any_request_subscription_credential_and_cloud() {
     let mut a = args();
     a.azure_subscription_id = Some("my-subscription".into());
     assert!(Settings::from_args(&a)

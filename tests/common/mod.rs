@@ -315,8 +315,8 @@ fn artifacts(stdout: &str) -> Vec<Artifact> {
         .collect()
 }
 
-/// A settled Uniform scale set (`vmss-web`, prefix `web`) with `n` running instances, each
-/// with a target.
+/// The common world of the tests: a settled Uniform scale set of `n` running VMs, each with its
+/// target (the simulator's small default pages, so listings page).
 pub fn settled_set(n: u32) -> vmss_check::sim::World {
     let mut w = vmss_check::sim::World::new();
     let set = vmss_check::sim::stories::SCALE_SET;
