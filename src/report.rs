@@ -863,27 +863,32 @@ pub fn outputs(outcome: &mut Outcome, reporter: &Reporter) {
 
 /// What is still changing, when the set's latest rolling upgrade is still rolling forward.
 pub fn rolling_upgrade(set: &ScaleSetRef, words: &str) -> String {
-    let rolling = format!(
-        "a rolling upgrade of {} is replacing VMs (RollingForward)",
-        set.name
-    );
-    if words.is_empty() {
-        rolling
-    } else {
-        format!("{words}; {rolling}")
-    }
+    and_also(
+        words,
+        format!(
+            "a rolling upgrade of {} is replacing VMs (RollingForward)",
+            set.name
+        ),
+    )
 }
 
 /// What is still changing, when an automatic zone rebalance of the set is under way.
 pub fn zone_rebalance(set: &ScaleSetRef, words: &str) -> String {
-    let rebalance = format!(
-        "an automatic zone rebalance of {} is under way (one of its VMs will be deleted when it ends)",
-        set.name
-    );
+    and_also(
+        words,
+        format!(
+            "an automatic zone rebalance of {} is under way (one of its VMs will be deleted when it ends)",
+            set.name
+        ),
+    )
+}
+
+/// `words; more`, or `more` alone when nothing came before.
+fn and_also(words: &str, more: String) -> String {
     if words.is_empty() {
-        rebalance
+        more
     } else {
-        format!("{words}; {rebalance}")
+        format!("{words}; {more}")
     }
 }
 
