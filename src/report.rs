@@ -915,13 +915,9 @@ pub fn repairs_will_replace(set: &ScaleSetRef, repairs: &reconcile::RepairPolicy
     )
 }
 
-/// A scale set whose automatic repairs Azure has stopped (verbose).
-pub fn repairs_stopped(set: &ScaleSetRef, ss: &ScaleSet) -> String {
-    let state = ss
-        .services
-        .as_ref()
-        .and_then(|s| s.repairs.as_deref())
-        .unwrap_or("stopped");
+/// A scale set whose automatic repairs Azure has stopped (verbose): `state` is the
+/// `AutomaticRepairs` service's (`Suspended`, `NotRunning`).
+pub fn repairs_stopped(set: &ScaleSetRef, state: &str) -> String {
     format!("Automatic repairs of scale set {set} are {state}: Azure repairs none of its VMs now.")
 }
 

@@ -607,15 +607,19 @@ impl<'a> Step<'a> {
             };
             // Stopped only when the instance view says so: one not read (the wait was
             // throttled before any check answered) leaves repairs running, as enabled.
-            let stopped = ss.services.as_ref().is_some_and(|s| s.repairs_stopped());
-            if stopped {
-                self.reporter.verbose(&report::repairs_stopped(set, ss));
+            let stopped = ss
+                .services
+                .as_ref()
+                .filter(|s| s.repairs_stopped())
+                .and_then(|s| s.repairs.as_deref());
+            if let Some(state) = stopped {
+                self.reporter.verbose(&report::repairs_stopped(set, state));
             } else {
                 self.reporter
                     .warn(&report::repairs_will_replace(set, repairs));
             }
             for i in instances.iter_mut().filter(|i| i.set_id == ss.id) {
-                i.repair_due = reconcile::repair_due(i, repairs, stopped, now);
+                i.repair_due = reconcile::repair_due(i, repairs, stopped.is_some(), now);
             }
         }
         let protected: Vec<&Instance> = instances
