@@ -95,7 +95,7 @@ impl Reads<'_> {
                     .url(path_and_query)
                     .map_err(|e| unreadable(&e, what, grant))?;
                 let pages = self.azure.json_pages(first);
-                paging::whole(pages, Pages::starting_at(path_and_query))
+                paging::whole(pages, Pages::starting_at(path_and_query), paging::all)
                     .await
                     .map_err(|cut| cut_short(cut, what, grant))
             },
@@ -356,18 +356,20 @@ async fn group_vms(
                 .virtual_machines_client()
                 .list(rg, sub)
                 .into_stream();
-            paging::whole(pages, Pages::default())
-                .await
-                .map_err(|cut| cut_short(cut, &what, &grant).failure)
+            // Each VM as the proof needs it, kept as its page arrives; a VM being deleted
+            // proves nothing either way.
+            paging::whole(pages, Pages::default(), |vm| {
+                let i = instance_from_vm(&vm, &set.name);
+                Ok((i.state() != InstanceState::Gone)
+                    .then(|| (i, vm.resource.id.unwrap_or_default())))
+            })
+            .await
+            .map_err(|cut| cut_short(cut, &what, &grant).failure)
         })
         .await?;
     let mut out = HashMap::new();
     let mut unnamed = Vec::new();
-    for vm in &vms {
-        let i = instance_from_vm(vm, &set.name);
-        if i.state() == InstanceState::Gone {
-            continue;
-        }
+    for (i, id) in vms {
         match i
             .computer_name
             .or_else(|| known.get(&i.name.to_ascii_lowercase()).cloned())
@@ -375,7 +377,7 @@ async fn group_vms(
             Some(c) => {
                 out.insert(host_name(&c), i.name);
             }
-            None => unnamed.push((i.name, vm.resource.id.clone().unwrap_or_default())),
+            None => unnamed.push((i.name, id)),
         }
     }
     if unnamed.len() > UNNAMED_READS {

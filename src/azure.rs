@@ -695,14 +695,13 @@ impl AzureClient {
                     .list(&set.resource_group, &set.name, sub)
                     .expand(INSTANCE_VIEW)
                     .into_stream();
-                paging::whole(pages, Pages::default()).await.map(|vms| {
-                    vms.iter()
-                        .map(|vm| Instance {
-                            set_id: scale_set.id.clone(),
-                            ..instance_from_vmss_vm(vm, &set.name)
-                        })
-                        .collect()
+                paging::whole(pages, Pages::default(), |vm| {
+                    Ok(Some(Instance {
+                        set_id: scale_set.id.clone(),
+                        ..instance_from_vmss_vm(&vm, &set.name)
+                    }))
                 })
+                .await
             }
             Orchestration::Flexible => {
                 // The filter narrows the listing server-side (and Azure allows `$expand` only
@@ -716,15 +715,13 @@ impl AzureClient {
                     .filter(filter)
                     .expand(INSTANCE_VIEW)
                     .into_stream();
-                paging::whole(pages, Pages::default()).await.map(|vms| {
-                    vms.iter()
-                        .filter(|vm| vm_in_scale_set(vm, &scale_set.id))
-                        .map(|vm| Instance {
-                            set_id: scale_set.id.clone(),
-                            ..instance_from_vm(vm, &set.name)
-                        })
-                        .collect()
+                paging::whole(pages, Pages::default(), |vm| {
+                    Ok(vm_in_scale_set(&vm, &scale_set.id).then(|| Instance {
+                        set_id: scale_set.id.clone(),
+                        ..instance_from_vm(&vm, &set.name)
+                    }))
                 })
+                .await
             }
         };
         listed.map_err(|cut| match cut {
@@ -747,24 +744,20 @@ impl AzureClient {
             self.scale_set_path(set)
         );
         let first = self.url(&path).map_err(Cut::Read)?;
-        let vms = paging::whole(self.json_pages(first), Pages::starting_at(&path)).await?;
-        vms.into_iter()
-            .map(|v| {
-                let status = v
-                    .pointer("/properties/resilientVMDeletionStatus")
-                    .and_then(serde_json::Value::as_str)
-                    .map(first_line);
-                let vm: compute::models::VirtualMachineScaleSetVm = serde_json::from_value(v)
-                    .map_err(|e| {
-                        Cut::Read(azure_core::Error::full(ErrorKind::DataConversion, e, "VM"))
-                    })?;
-                Ok(Instance {
-                    set_id: scale_set.id.clone(),
-                    deletion_status: status,
-                    ..instance_from_vmss_vm(&vm, &set.name)
-                })
-            })
-            .collect()
+        paging::whole(self.json_pages(first), Pages::starting_at(&path), |v| {
+            let status = v
+                .pointer("/properties/resilientVMDeletionStatus")
+                .and_then(serde_json::Value::as_str)
+                .map(first_line);
+            let vm: compute::models::VirtualMachineScaleSetVm = serde_json::from_value(v)
+                .map_err(|e| azure_core::Error::full(ErrorKind::DataConversion, e, "VM"))?;
+            Ok(Some(Instance {
+                set_id: scale_set.id.clone(),
+                deletion_status: status,
+                ..instance_from_vmss_vm(&vm, &set.name)
+            }))
+        })
+        .await
     }
 
     /// Turns an SDK error into a sentence naming the thing and what to check.

@@ -103,11 +103,14 @@ pub enum Cut<E> {
 
 /// Reads every page of a listing through the rule: the one page loop of every Azure listing.
 /// The stream fetches the next page only when polled, so a page that breaks the rule ends the
-/// listing before its link is followed.
-pub async fn whole<P, E>(
+/// listing before its link is followed. `keep` turns each item into what the caller keeps (or
+/// drops it) as its page arrives, so a listing of thousands of VMs never holds every page's
+/// models at once; an error from it fails the listing as a failed read.
+pub async fn whole<P, E, T>(
     pages: impl Stream<Item = Result<P, E>>,
     mut rule: Pages,
-) -> Result<Vec<P::Item>, Cut<E>>
+    mut keep: impl FnMut(P::Item) -> Result<Option<T>, E>,
+) -> Result<Vec<T>, Cut<E>>
 where
     P: Page,
 {
@@ -118,12 +121,21 @@ where
         let more = rule
             .advance(page.ids(), page.next_link())
             .map_err(Cut::Paging)?;
-        out.extend(page.into_items());
+        for item in page.into_items() {
+            if let Some(kept) = keep(item).map_err(Cut::Read)? {
+                out.push(kept);
+            }
+        }
         if more.is_none() {
             break;
         }
     }
     Ok(out)
+}
+
+/// Every item, as it comes: the `keep` of a listing that keeps them all.
+pub fn all<I, E>(item: I) -> Result<Option<I>, E> {
+    Ok(Some(item))
 }
 
 /// A JSON page of an ARM list (`value`, `nextLink`).
@@ -164,7 +176,7 @@ mod tests {
 
     async fn read(pages: Vec<serde_json::Value>) -> Result<usize, PageFault> {
         let stream = futures::stream::iter(pages.into_iter().map(Ok::<_, ()>));
-        match whole(stream, Pages::starting_at("https://arm/first")).await {
+        match whole(stream, Pages::starting_at("https://arm/first"), all).await {
             Ok(items) => Ok(items.len()),
             Err(Cut::Paging(f)) => Err(f),
             Err(Cut::Read(())) => unreachable!(),

@@ -673,9 +673,12 @@ impl Record {
         serde_json::from_value(value).ok()
     }
 
-    /// The JSON file's text.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+    /// Writes the JSON file's text to `path`, streamed: the text is never held whole.
+    pub fn write_json(&self, path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        serde_json::to_writer_pretty(&mut file, self)?;
+        file.flush()
     }
 }
 
