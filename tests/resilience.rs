@@ -347,8 +347,14 @@ fn an_expired_oidc_token_gets_its_own_message() {
     assert!(deleted(&sim).is_empty());
 }
 
-#[test]
-fn the_token_file_is_read_again_for_each_new_access_token() {
+/// A set still updating for 40 checks, with one VM and its target (and `extra` targets), whose
+/// Azure AD takes the federated assertion in a token file and issues access tokens that go
+/// stale after a second; the step is started on that file and runs until the first sign-in.
+/// Returns the simulator, the running step, and the file.
+fn started_on_a_token_file(
+    name: &str,
+    extra: &[String],
+) -> (Sim, std::process::Child, std::path::PathBuf) {
     let mut w = World::new();
     w.add_scale_set(
         SCALE_SET,
@@ -358,16 +364,18 @@ fn the_token_file_is_read_again_for_each_new_access_token() {
     );
     let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
     w.add_target(&c, 0);
+    for t in extra {
+        w.add_target(t, 0);
+    }
     // Access tokens go stale after a second (the SDK renews 20 s before expiry).
     w.token_lifetime = Duration::from_secs(21);
     let first = jwt(3600, "first");
     w.federated_token = first.clone();
     let sim = Sim::start(w);
-    let dir = std::env::temp_dir().join(format!("vmss-check-rotate-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("vmss-check-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("token");
     std::fs::write(&file, &first).unwrap();
-
     let mut env = sim.env();
     env.extend(system_env());
     env.retain(|(k, _)| k != "AZURE_CLIENT_SECRET");
@@ -389,13 +397,19 @@ fn the_token_file_is_read_again_for_each_new_access_token() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Once the first token is issued, Octopus renews the assertion: the file changes, and
-    // Azure AD accepts only the new one.
     let started = std::time::Instant::now();
     while count(&sim, Service::AzureAd) == 0 {
         assert!(started.elapsed() < Duration::from_secs(10), "no sign-in");
         std::thread::sleep(Duration::from_millis(20));
     }
+    (sim, child, file)
+}
+
+#[test]
+fn the_token_file_is_read_again_for_each_new_access_token() {
+    let (sim, child, file) = started_on_a_token_file("rotate", &[]);
+    // Once the first token is issued, Octopus renews the assertion: the file changes, and
+    // Azure AD accepts only the new one.
     let second = jwt(3600, "second");
     std::fs::write(&file, &second).unwrap();
     sim.world().federated_token = second;
@@ -410,7 +424,7 @@ fn the_token_file_is_read_again_for_each_new_access_token() {
         "every sign-in used the assertion in the file at the time: {sign_ins:?}"
     );
     drop(w);
-    std::fs::remove_dir_all(dir).ok();
+    std::fs::remove_dir_all(file.parent().unwrap()).ok();
 }
 
 /// The federated token file can no longer be read when a new access token is needed: the step
@@ -418,52 +432,9 @@ fn the_token_file_is_read_again_for_each_new_access_token() {
 /// answered that it had expired), and removes nothing.
 #[test]
 fn a_federated_token_file_that_cannot_be_read_again_says_so() {
-    let mut w = World::new();
-    w.add_scale_set(
-        SCALE_SET,
-        "Uniform",
-        &[(0, "Updating"), (40, "Succeeded")],
-        &[(0, 1)],
-    );
-    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
-    w.add_target(&c, 0);
-    w.add_target(&computer_name("web", 9), 0);
-    w.token_lifetime = Duration::from_secs(21);
-    let token = jwt(3600, "first");
-    w.federated_token = token.clone();
-    let sim = Sim::start(w);
-    let dir = std::env::temp_dir().join(format!("vmss-check-unread-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("token");
-    std::fs::write(&file, &token).unwrap();
-    let mut env = sim.env();
-    env.extend(system_env());
-    env.retain(|(k, _)| k != "AZURE_CLIENT_SECRET");
-    env.extend(
-        [
-            (
-                "AZURE_FEDERATED_TOKEN_FILE",
-                path_for_binary(&file).as_str(),
-            ),
-            ("VMSS_POLL_INTERVAL", "0.1"),
-            ("VMSS_TIMEOUT_VALUE", "0.5"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    let child = binary_command()
-        .env_clear()
-        .envs(env)
-        .env("VMSS_REPORT_ARTIFACTS", "No")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while count(&sim, Service::AzureAd) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "no sign-in");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (sim, child, file) = started_on_a_token_file("unread", &[computer_name("web", 9)]);
     // The file goes, and Azure AD no longer takes the assertion read at the start.
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
     sim.world().federated_token = jwt(3600, "second");
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
