@@ -214,7 +214,13 @@ fn tentacles_registering_through_several_passes_are_all_listed() {
 
 #[test]
 fn a_registration_storm_that_never_settles_fails_naming_the_paging() {
-    let (mut w, _) = scale_out_with_late_tentacles();
+    // A small fleet: the wait's one check is quick even under an emulator, and the step's
+    // time goes to the target listing.
+    let mut w = settled_set(10);
+    // More than a page of targets (Octopus pages by 500): registrations shift the pages.
+    for i in 0..600 {
+        w.add_target(&format!("other-{i:03}"), 0);
+    }
     // More Tentacles than the step's time allows to read: 5 after every page, for ever.
     for i in 0..400 {
         w.add_target(&format!("aaa-storm-{i:03}"), u64::MAX);
@@ -234,7 +240,7 @@ fn a_registration_storm_that_never_settles_fails_naming_the_paging() {
     assert!(message.contains("Nothing was removed"), "{message}");
     assert!(deleted(&sim).is_empty());
     assert!(
-        target_pages(&sim) > 4,
+        target_pages(&sim) >= 3,
         "it was read again while time allowed"
     );
     assert!(
