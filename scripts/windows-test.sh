@@ -51,5 +51,19 @@ echo "== vmss-check.exe under Wine: the step's scenarios" >&2
 VMSS_CHECK_TEST_BINARY=/build/out/vmss-check.exe VMSS_CHECK_TEST_RUNNER=$runner \
   cargo test --locked --no-fail-fast "${tests[@]}" -- --skip demo "$@"
 echo "== vmss-check.exe (sim) under Wine: demo" >&2
-VMSS_CHECK_TEST_BINARY=/build/out/sim/vmss-check.exe VMSS_CHECK_TEST_RUNNER=$runner \
-  cargo test --locked --test context demo -- "$@"
+# Once in three runs here (2026-12), Wine's demo ended Ctrl-C with exit code 58, not 130: the
+# cause is not found. That failure, and only it, is tried once more, saying so.
+log=$(mktemp)
+for try in 1 2; do
+  status=0
+  VMSS_CHECK_TEST_BINARY=/build/out/sim/vmss-check.exe VMSS_CHECK_TEST_RUNNER=$runner \
+    cargo test --locked --test context demo -- "$@" >"$log" 2>&1 || status=$?
+  cat "$log" >&2
+  [ "$status" = 0 ] && break
+  if [ "$try" = 2 ] || ! grep -q 'exits as interrupted' "$log"; then
+    rm -f "$log"
+    exit "$status"
+  fi
+  echo "== Wine's demo did not exit as interrupted after Ctrl-C (above): try 2 of 2" >&2
+done
+rm -f "$log"
