@@ -218,7 +218,7 @@ pub struct CheckRow {
     /// Each scale set as this check saw it.
     pub scale_sets: Vec<SetRow>,
     /// Azure's read budget left after it, per bucket.
-    pub read_budget: Vec<Budget>,
+    pub read_budget: Vec<ReadBudget>,
 }
 
 /// One scale set in one check.
@@ -255,7 +255,7 @@ pub struct SetRow {
 /// One of Azure's read buckets.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Budget {
+pub struct ReadBudget {
     /// `Microsoft.Compute/GetVMScaleSet3Min`.
     pub bucket: String,
     /// Reads left.
@@ -395,9 +395,9 @@ fn check_row(c: &Check) -> CheckRow {
             })
             .collect(),
         read_budget: c
-            .budget
+            .read_budget
             .iter()
-            .map(|(bucket, remaining)| Budget {
+            .map(|(bucket, remaining)| ReadBudget {
                 bucket: bucket.clone(),
                 remaining: *remaining,
             })
