@@ -172,3 +172,166 @@ fn every_shape_of_azure_error_body_gives_its_code_and_first_line() {
     );
     assert_eq!(error_fields(b"<html>"), (None, None));
 }
+
+/// Azure's answer to a request, as the transport types it.
+fn answered(status: u16, code: Option<&str>, message: Option<&str>, sign_in: bool) -> HttpFailure {
+    HttpFailure {
+        status,
+        code: code.map(str::to_string),
+        message: message.map(str::to_string),
+        retry_after: None,
+        sign_in,
+    }
+}
+
+/// The classification of an answer to reading scale set `rg/web`.
+fn refusal(f: &HttpFailure) -> AzureRefusal {
+    let set = ScaleSetRef {
+        resource_group: "rg".into(),
+        name: "web".into(),
+    };
+    AzureRefusal::of(
+        f,
+        Asked::new(&set, "sub-1", "read the scale set"),
+        "client-1",
+        "tenant-1",
+    )
+}
+
+#[test]
+fn arm_codes_decide_a_not_found_before_its_status() {
+    let rg = refusal(&answered(
+        404,
+        Some("ResourceGroupNotFound"),
+        Some("Resource group 'rg' could not be found."),
+        false,
+    ));
+    assert!(
+        matches!(rg, AzureRefusal::ResourceGroupNotFound { .. }),
+        "{rg:?}"
+    );
+    assert_eq!(rg.code(), Some("ResourceGroupNotFound"));
+    assert_eq!(rg.kind(), FailureKind::NotFound);
+    for code in ["SubscriptionNotFound", "invalidsubscriptionid"] {
+        let sub = refusal(&answered(404, Some(code), None, false));
+        assert!(
+            matches!(sub, AzureRefusal::SubscriptionNotFound { .. }),
+            "{sub:?}"
+        );
+    }
+    let set = refusal(&answered(404, Some("ResourceNotFound"), None, false));
+    assert!(
+        matches!(set, AzureRefusal::ScaleSetNotFound { .. }),
+        "{set:?}"
+    );
+}
+
+#[test]
+fn throttles_and_server_errors_are_passing_refusals() {
+    let throttled = refusal(&answered(429, Some("OperationNotAllowed"), None, false));
+    assert!(
+        matches!(throttled, AzureRefusal::Throttled { .. }),
+        "{throttled:?}"
+    );
+    assert_eq!(throttled.kind(), FailureKind::Throttled);
+    for status in [500, 503, 408] {
+        let failed = refusal(&answered(status, None, None, false));
+        assert!(
+            matches!(failed, AzureRefusal::ArmFailed { .. }),
+            "{failed:?}"
+        );
+        assert!(failed.kind().is_transient());
+    }
+    // A passing failure is passing whatever its code says.
+    let busy = refusal(&answered(503, Some("ResourceGroupNotFound"), None, false));
+    assert!(matches!(busy, AzureRefusal::ArmFailed { .. }), "{busy:?}");
+}
+
+#[test]
+fn sign_in_refusals_tell_an_expired_federated_token_from_a_wrong_account() {
+    let expired = refusal(&answered(
+        400,
+        Some("invalid_grant"),
+        Some("AADSTS700024: Client assertion is not within its valid time range."),
+        true,
+    ));
+    assert!(
+        matches!(expired, AzureRefusal::FederatedTokenExpired { .. }),
+        "{expired:?}"
+    );
+    assert_eq!(expired.kind(), FailureKind::Permanent);
+    let rejected = refusal(&answered(
+        401,
+        Some("invalid_client"),
+        Some("AADSTS7000215: Invalid client secret provided."),
+        true,
+    ));
+    assert!(
+        matches!(&rejected, AzureRefusal::SignInRejected { client_id, tenant_id, .. }
+            if client_id == "client-1" && tenant_id == "tenant-1"),
+        "{rejected:?}"
+    );
+    // Azure AD throttling a sign-in is Azure AD busy, not ARM throttling a read.
+    for status in [429, 503] {
+        let busy = refusal(&answered(status, None, None, true));
+        assert!(matches!(busy, AzureRefusal::SignInBusy { .. }), "{busy:?}");
+    }
+}
+
+#[test]
+fn arm_refusals_by_status_name_what_to_check() {
+    let token = refusal(&answered(
+        401,
+        Some("InvalidAuthenticationToken"),
+        None,
+        false,
+    ));
+    assert!(
+        matches!(token, AzureRefusal::TokenRejected { .. }),
+        "{token:?}"
+    );
+    let forbidden = refusal(&answered(403, Some("AuthorizationFailed"), None, false));
+    assert!(
+        matches!(&forbidden, AzureRefusal::NotAllowed { client_id, .. } if client_id == "client-1"),
+        "{forbidden:?}"
+    );
+    assert_eq!(forbidden.kind(), FailureKind::Forbidden);
+    for status in [400, 409] {
+        let refused = refusal(&answered(status, Some("BadRequest"), None, false));
+        assert!(
+            matches!(refused, AzureRefusal::Refused { .. }),
+            "{refused:?}"
+        );
+        assert_eq!(refused.kind(), FailureKind::Permanent);
+    }
+}
+
+#[test]
+fn a_refusal_travels_on_its_failure_with_its_words_and_retry_after() {
+    let mut f = answered(
+        429,
+        Some("OperationNotAllowed"),
+        Some("Too many requests."),
+        false,
+    );
+    f.retry_after = Some(Duration::from_secs(17));
+    let failure = refusal(&f).into_failure();
+    assert_eq!(failure.kind, FailureKind::Throttled);
+    assert_eq!(failure.retry_after, Some(Duration::from_secs(17)));
+    assert_eq!(
+        failure.message,
+        "Azure throttled the request to read the scale set 'web' (OperationNotAllowed: Too many requests.)."
+    );
+    let top = crate::error::Error::Azure(failure.reworded("Reading 'web' stopped.".into()));
+    let kept = top.failure().and_then(|f| f.cause::<AzureRefusal>());
+    assert!(
+        matches!(kept, Some(AzureRefusal::Throttled { .. })),
+        "{kept:?}"
+    );
+    assert_eq!(
+        kept.and_then(AzureRefusal::code),
+        Some("OperationNotAllowed")
+    );
+    let answer = kept.and_then(AzureRefusal::answer).map(|a| a.status);
+    assert_eq!(answer, Some(429), "the status survives a rewording");
+}
