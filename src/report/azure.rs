@@ -146,3 +146,83 @@ impl fmt::Display for AzureRefusal {
 fn on(asked: &Asked) -> String {
     format!("{} '{}'", asked.doing, asked.scale_set)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::Answer;
+
+    #[test]
+    fn refusals_that_need_a_setting_changed_name_its_octopus_parameter() {
+        let answer = |status, code: &str, message: &str| Answer {
+            status,
+            code: Some(code.into()),
+            detail: format!("{code}: {message}"),
+            retry_after: None,
+        };
+        let asked = Asked {
+            doing: "read the scale set".into(),
+            scale_set: "web".into(),
+            resource_group: "rg".into(),
+            subscription: "sub-1".into(),
+        };
+        let said = [
+            (
+                AzureRefusal::ResourceGroupNotFound {
+                    answer: answer(404, "ResourceGroupNotFound", "gone."),
+                    asked: asked.clone(),
+                },
+                "Resource group 'rg' was not found in subscription sub-1. Check VMSS.ResourceGroup.Name (or the group/ part of the VMSS.ScaleSet.Name entry for 'web') and the subscription of the Azure account.",
+            ),
+            (
+                AzureRefusal::ScaleSetNotFound {
+                    answer: answer(404, "ResourceNotFound", "gone."),
+                    asked: asked.clone(),
+                },
+                "Scale set 'web' was not found in resource group 'rg' (subscription sub-1). Check VMSS.ScaleSet.Name and VMSS.ResourceGroup.Name.",
+            ),
+            (
+                AzureRefusal::SubscriptionNotFound {
+                    answer: answer(404, "SubscriptionNotFound", "gone."),
+                    asked: asked.clone(),
+                },
+                "Subscription sub-1 was not found (SubscriptionNotFound: gone.). Check the subscription of the Azure account in VMSS.Azure.Account.",
+            ),
+            (
+                AzureRefusal::FederatedTokenExpired {
+                    answer: answer(400, "invalid_grant", "AADSTS700024: expired."),
+                },
+                "The federated (OIDC) token of the Azure account had expired when Azure AD was asked for a new access token (invalid_grant: AADSTS700024: expired.). Octopus's token for a step lasts a limited time: lower VMSS.Timeout.Value below its lifetime, or use an Azure account with a client secret for long waits.",
+            ),
+            (
+                AzureRefusal::SignInRejected {
+                    answer: answer(401, "invalid_client", "AADSTS7000215: bad secret."),
+                    client_id: "client-1".into(),
+                    tenant_id: "tenant-1".into(),
+                },
+                "Azure AD rejected the sign-in of client client-1 in tenant tenant-1 (invalid_client: AADSTS7000215: bad secret.). Check the Azure account in VMSS.Azure.Account: its client id, secret or federated credential, and tenant.",
+            ),
+            (
+                AzureRefusal::NotAllowed {
+                    answer: answer(403, "AuthorizationFailed", "no."),
+                    asked: asked.clone(),
+                    client_id: "client-1".into(),
+                },
+                "The Azure account (client client-1) is not allowed to read the scale set 'web' in resource group 'rg' (AuthorizationFailed: no.). Grant it at least the Reader role on the scale set or its resource group.",
+            ),
+            (
+                AzureRefusal::Unreached {
+                    kind: FailureKind::Dns,
+                    origin: "https://login.example".into(),
+                    signing_in: true,
+                    asked,
+                    cause: "no such host".into(),
+                },
+                "A request to Azure (https://login.example) failed: the host name does not resolve while trying to sign in to Azure AD (AZURE_AUTHORITY_HOST): no such host. Check the worker's network and proxy settings.",
+            ),
+        ];
+        for (refusal, sentence) in said {
+            assert_eq!(refusal.to_string(), sentence);
+        }
+    }
+}
