@@ -324,7 +324,8 @@ impl AzureClient {
         let asked = || Asked::new(set, &self.settings.subscription_id, doing);
         if let Some(t) = cause::<TokenFileUnread>(err) {
             return AzureRefusal::TokenFileUnread {
-                why: t.why.clone(),
+                file: t.file.clone(),
+                error: t.error.clone(),
                 refused: chain(&t.refused),
                 kind: kind_of(&t.refused).0,
             };

@@ -146,8 +146,10 @@ pub enum AzureRefusal {
     },
     /// The token file could not be read again, and Azure AD refused the assertion read before.
     TokenFileUnread {
-        /// Why the file could not be read (a clause naming it).
-        why: String,
+        /// `AZURE_FEDERATED_TOKEN_FILE`.
+        file: std::path::PathBuf,
+        /// Why reading it failed.
+        error: String,
         /// Azure AD's refusal, every layer's words.
         refused: String,
         /// The refusal's kind.

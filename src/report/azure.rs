@@ -2,9 +2,10 @@
 //! parameter, the variable, the role to grant): the words of [`AzureRefusal`], which the Azure
 //! side classifies without wording.
 
-use crate::azure::{Asked, AzureRefusal};
+use crate::azure::{Asked, AzureRefusal, TokenFileUnread};
 use crate::error::FailureKind;
 use std::fmt;
+use std::path::Path;
 
 impl fmt::Display for AzureRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -82,9 +83,15 @@ impl fmt::Display for AzureRefusal {
                 answer.status,
                 answer.detail
             ),
-            TokenFileUnread { why, refused, .. } => write!(
+            TokenFileUnread {
+                file,
+                error,
+                refused,
+                ..
+            } => write!(
                 f,
-                "{why}, and Azure AD refused the token read from it before ({refused}). Octopus writes that file for the step: keep it in place until the step ends."
+                "{}, and Azure AD refused the token read from it before ({refused}). Octopus writes that file for the step: keep it in place until the step ends.",
+                unread(file, error)
             ),
             LinkUnfollowable { asked, url, cause } => write!(
                 f,
@@ -140,6 +147,20 @@ impl fmt::Display for AzureRefusal {
             ),
         }
     }
+}
+
+impl fmt::Display for TokenFileUnread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&unread(&self.file, &self.error))
+    }
+}
+
+/// The token file that could not be read again.
+fn unread(file: &Path, error: &str) -> String {
+    format!(
+        "AZURE_FEDERATED_TOKEN_FILE ({}) could not be read again for a new token ({error})",
+        file.display()
+    )
 }
 
 /// What was being done, and to which set: `read the scale set 'web'`.
