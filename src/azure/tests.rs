@@ -198,112 +198,66 @@ fn refusal(f: &HttpFailure) -> AzureRefusal {
     )
 }
 
-#[test]
-fn arm_codes_decide_a_not_found_before_its_status() {
-    let rg = refusal(&answered(
-        404,
-        Some("ResourceGroupNotFound"),
-        Some("Resource group 'rg' could not be found."),
-        false,
-    ));
-    assert!(
-        matches!(rg, AzureRefusal::ResourceGroupNotFound { .. }),
-        "{rg:?}"
-    );
-    assert_eq!(rg.code(), Some("ResourceGroupNotFound"));
-    assert_eq!(rg.kind(), FailureKind::NotFound);
-    for code in ["SubscriptionNotFound", "invalidsubscriptionid"] {
-        let sub = refusal(&answered(404, Some(code), None, false));
-        assert!(
-            matches!(sub, AzureRefusal::SubscriptionNotFound { .. }),
-            "{sub:?}"
-        );
-    }
-    let set = refusal(&answered(404, Some("ResourceNotFound"), None, false));
-    assert!(
-        matches!(set, AzureRefusal::ScaleSetNotFound { .. }),
-        "{set:?}"
-    );
+/// A refusal's variant name, as its Debug starts.
+fn variant(r: &AzureRefusal) -> String {
+    let printed = format!("{r:?}");
+    printed.split([' ', '{']).next().unwrap_or("").to_string()
 }
 
 #[test]
-fn throttles_and_server_errors_are_passing_refusals() {
-    let throttled = refusal(&answered(429, Some("OperationNotAllowed"), None, false));
-    assert!(
-        matches!(throttled, AzureRefusal::Throttled { .. }),
-        "{throttled:?}"
-    );
-    assert_eq!(throttled.kind(), FailureKind::Throttled);
-    for status in [500, 503, 408] {
-        let failed = refusal(&answered(status, None, None, false));
-        assert!(
-            matches!(failed, AzureRefusal::ArmFailed { .. }),
-            "{failed:?}"
+fn answers_are_classified_sign_in_first_then_passing_then_by_code_then_by_status() {
+    use FailureKind::*;
+    let expired = "AADSTS700024: Client assertion is not within its valid time range.";
+    let secret = "AADSTS7000215: Invalid client secret provided.";
+    #[rustfmt::skip]
+    let cases = [
+        // Azure AD: busy whatever the status says, an expired federated token, or a wrong account.
+        (answered(429, None, None, true), "SignInBusy", Throttled),
+        (answered(503, None, None, true), "SignInBusy", ServerError),
+        (answered(400, Some("invalid_grant"), Some(expired), true), "FederatedTokenExpired", Permanent),
+        (answered(401, Some("invalid_client"), Some(secret), true), "SignInRejected", Unauthorized),
+        // Resource Manager: passing failures, whatever their code says.
+        (answered(429, Some("OperationNotAllowed"), None, false), "Throttled", Throttled),
+        (answered(500, None, None, false), "ArmFailed", ServerError),
+        (answered(408, None, None, false), "ArmFailed", Timeout),
+        (answered(503, Some("ResourceGroupNotFound"), None, false), "ArmFailed", ServerError),
+        // Then ARM's codes, in any case, before the status.
+        (answered(404, Some("ResourceGroupNotFound"), Some("gone."), false), "ResourceGroupNotFound", NotFound),
+        (answered(404, Some("SubscriptionNotFound"), None, false), "SubscriptionNotFound", NotFound),
+        (answered(400, Some("invalidsubscriptionid"), None, false), "SubscriptionNotFound", Permanent),
+        // Then the status.
+        (answered(404, Some("ResourceNotFound"), None, false), "ScaleSetNotFound", NotFound),
+        (answered(401, Some("InvalidAuthenticationToken"), None, false), "TokenRejected", Unauthorized),
+        (answered(403, Some("AuthorizationFailed"), None, false), "NotAllowed", Forbidden),
+        (answered(400, Some("BadRequest"), None, false), "Refused", Permanent),
+        (answered(409, None, None, false), "Refused", Permanent),
+    ];
+    for (answer, expected, kind) in cases {
+        let r = refusal(&answer);
+        assert_eq!(
+            (variant(&r).as_str(), r.kind()),
+            (expected, kind),
+            "{answer:?}"
         );
-        assert!(failed.kind().is_transient());
+        assert_eq!(r.code(), answer.code.as_deref(), "the code is kept");
     }
-    // A passing failure is passing whatever its code says.
-    let busy = refusal(&answered(503, Some("ResourceGroupNotFound"), None, false));
-    assert!(matches!(busy, AzureRefusal::ArmFailed { .. }), "{busy:?}");
 }
 
 #[test]
-fn sign_in_refusals_tell_an_expired_federated_token_from_a_wrong_account() {
-    let expired = refusal(&answered(
-        400,
-        Some("invalid_grant"),
-        Some("AADSTS700024: Client assertion is not within its valid time range."),
-        true,
-    ));
-    assert!(
-        matches!(expired, AzureRefusal::FederatedTokenExpired { .. }),
-        "{expired:?}"
-    );
-    assert_eq!(expired.kind(), FailureKind::Permanent);
-    let rejected = refusal(&answered(
-        401,
-        Some("invalid_client"),
-        Some("AADSTS7000215: Invalid client secret provided."),
-        true,
-    ));
+fn refusals_of_the_account_keep_its_names() {
+    let secret = "AADSTS7000215: Invalid client secret provided.";
+    let rejected = refusal(&answered(401, Some("invalid_client"), Some(secret), true));
     assert!(
         matches!(&rejected, AzureRefusal::SignInRejected { client_id, tenant_id, .. }
             if client_id == "client-1" && tenant_id == "tenant-1"),
         "{rejected:?}"
     );
-    // Azure AD throttling a sign-in is Azure AD busy, not ARM throttling a read.
-    for status in [429, 503] {
-        let busy = refusal(&answered(status, None, None, true));
-        assert!(matches!(busy, AzureRefusal::SignInBusy { .. }), "{busy:?}");
-    }
-}
-
-#[test]
-fn arm_refusals_by_status_name_what_to_check() {
-    let token = refusal(&answered(
-        401,
-        Some("InvalidAuthenticationToken"),
-        None,
-        false,
-    ));
-    assert!(
-        matches!(token, AzureRefusal::TokenRejected { .. }),
-        "{token:?}"
-    );
     let forbidden = refusal(&answered(403, Some("AuthorizationFailed"), None, false));
     assert!(
-        matches!(&forbidden, AzureRefusal::NotAllowed { client_id, .. } if client_id == "client-1"),
+        matches!(&forbidden, AzureRefusal::NotAllowed { client_id, asked, .. }
+            if client_id == "client-1" && asked.resource_group == "rg" && asked.scale_set == "web"),
         "{forbidden:?}"
     );
-    assert_eq!(forbidden.kind(), FailureKind::Forbidden);
-    for status in [400, 409] {
-        let refused = refusal(&answered(status, Some("BadRequest"), None, false));
-        assert!(
-            matches!(refused, AzureRefusal::Refused { .. }),
-            "{refused:?}"
-        );
-        assert_eq!(refused.kind(), FailureKind::Permanent);
-    }
 }
 
 #[test]
