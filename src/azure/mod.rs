@@ -364,9 +364,7 @@ impl AzureClient {
                         .url()
                         .map(|u| u.origin().ascii_serialization())
                         .unwrap_or_default(),
-                    signing_in: r
-                        .url()
-                        .is_some_and(|u| u.path().ends_with("/oauth2/v2.0/token")),
+                    signing_in: r.url().is_some_and(transport::is_sign_in),
                     asked: asked(),
                     cause: root_cause(r),
                 };
