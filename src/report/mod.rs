@@ -10,11 +10,12 @@
 //! a module of their own), [`record`] (the decision record in the log), [`azure`] (why a call to
 //! Azure failed: the `Display` of `azure::AzureRefusal`).
 
-use crate::azure::ScaleSet;
 use crate::error::Failure;
-use crate::outcome::{Decision, Excluded, Outcome};
+use crate::outcome::Outcome;
 use crate::output::Reporter;
-use crate::reconcile::{self, Instance, InstanceState, Plan, Prefix, RemovalReason, Target};
+use crate::reconcile::{
+    self, Decision, Excluded, Instance, InstanceState, Plan, Prefix, RemovalReason, Target,
+};
 use crate::settings::{ScaleSetRef, TimeoutHandle};
 use std::time::Duration;
 
