@@ -46,14 +46,6 @@ fn vm_row<'a>(record: &'a Value, computer: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no VM {computer} in {record}"))
 }
 
-/// The record's decision for the target with this name.
-fn decision(record: &Value, target: &str) -> String {
-    target_row(record, target)["decision"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// Runs the step on a world where Azure is deleting the VM with this computer name, and holds
 /// the contract's resilient-delete rule: never a failed VM, never output, its target removed.
 /// Returns the simulation and the record.

@@ -45,10 +45,6 @@ fn scale_out_story_waits_removes_the_dead_and_outputs_the_living() {
         run.var("VMSSFailedTargetNames"),
         "web000003.corp.example.com"
     );
-    assert!(
-        run.stdout.contains("legacy-web-01"),
-        "the foreign target is named"
-    );
     let ids = list(run.var("VMSSDeploymentTargetIds"));
     let w = sim.world();
     for (id, name) in ids.iter().zip(&names) {
@@ -61,10 +57,23 @@ fn scale_out_story_waits_removes_the_dead_and_outputs_the_living() {
     drop(w);
     assert_eq!(list(run.var("VMSSRemovedTargetIds")).len(), 3);
     assert_eq!(run.var("VMSSTimedOut"), "False");
-    assert!(
-        run.stdout.contains("its VM vmss-web_12 is Deleting"),
-        "{}",
-        run.stdout
+    // The record decides as the outputs and the deletions say, each target once; the db
+    // target lacks the role, so it is not in it at all.
+    let decided = decisions(&run);
+    assert_eq!(decided.len(), 16, "{decided:?}");
+    assert!(!decided.contains_key("db000001"), "{decided:?}");
+    assert_eq!(decided["web000003.corp.example.com"], "failed");
+    assert_eq!(decided["legacy-web-01"], "foreign", "kept, never removed");
+    for name in ["web00000c", "web00000d", &computer_name("web", 35)] {
+        assert_eq!(decided[name], "removed", "{name}");
+    }
+    for name in &names {
+        assert_eq!(decided[*name], "output", "{name}");
+    }
+    let record = record_json(&run);
+    assert_eq!(
+        target_row(&record, "web00000c")["why"],
+        "its VM vmss-web_12 is Deleting"
     );
     // One token for the whole run; the scale set read once per check (7 checks).
     assert_eq!(count(&sim, Service::AzureAd), 1);
@@ -133,6 +142,12 @@ fn timeout_with_proceed_leaves_pending_alone_and_removes_the_gone() {
     assert_eq!(run.var("VMSSPendingTargetNames"), "web000002");
     assert_eq!(run.var("VMSSTimedOut"), "True");
     assert!(run.stdout.contains("##octopus[stdout-warning]"));
+    let decided = decisions(&run);
+    assert_eq!(
+        decided["web000002"], "pending",
+        "kept, its VM still changing"
+    );
+    assert_eq!(decided["web0000zz"], "removed");
 }
 
 #[test]
@@ -468,6 +483,10 @@ fn flexible_scale_set_ignores_other_vms_in_the_group_across_pages() {
     assert!(deleted(&sim).is_empty());
     assert!(sim.world().machines.iter().any(|m| m.id == outsider));
     assert!(!list(run.var("VMSSDeploymentTargetIds")).contains(&outsider.as_str()));
+    let record = record_json(&run);
+    let kept = target_row(&record, "web0000jb");
+    assert_eq!(kept["decision"], "unproven");
+    assert_eq!(kept["keptBy"], "inResourceGroup");
     // The wait's listings are filtered on the set; the proof of absence's one is the group's.
     let lists = vm_list_requests(&sim);
     let unfiltered: Vec<_> = lists
@@ -536,6 +555,10 @@ fn dry_run_removes_nothing_and_says_what_it_would_remove() {
     );
     assert_eq!(run.var("VMSSRemovedTargetIds"), stale);
     assert_eq!(run.var("VMSSDeploymentTargetNames"), "web000000,web000001");
+    let record = record_json(&run);
+    let row = target_row(&record, "web0000zz");
+    assert_eq!(row["decision"], "removed");
+    assert_eq!(row["removal"], "dryRun");
 }
 
 #[test]
@@ -552,12 +575,31 @@ fn tenanted_run_touches_only_its_tenants_targets() {
     let run = run_step(&sim, &[("OCTOPUS_DEPLOYMENT_TENANT_ID", "Tenants-1")]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.var("VMSSDeploymentTargetIds"), ours);
-    assert_eq!(deleted(&sim), vec![our_stale]);
+    assert_eq!(deleted(&sim), vec![our_stale.clone()]);
     let w = sim.world();
     assert!(
         w.machines.iter().any(|m| m.id == their_stale)
             && w.machines.iter().any(|m| m.id == theirs_live)
     );
+    // Two targets share web000000's name: the record's rows are told apart by id.
+    let record = record_json(&run);
+    let decided: Vec<(&str, &str)> = record["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap(), t["decision"].as_str().unwrap()))
+        .collect();
+    for (id, expected) in [
+        (&ours, "output"),
+        (&our_stale, "removed"),
+        (&theirs_live, "outOfScope"),
+        (&their_stale, "outOfScope"),
+    ] {
+        assert!(
+            decided.contains(&(id.as_str(), expected)),
+            "{id}: {decided:?}"
+        );
+    }
 }
 
 #[test]
@@ -607,6 +649,13 @@ fn only_targets_with_every_role_are_in_scope() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(deleted(&sim), vec![both]);
     assert!(sim.world().machines.iter().any(|m| m.id == one_role));
+    let record = record_json(&run);
+    for one_role in ["web000000", "web0000zz"] {
+        let row = target_row(&record, one_role);
+        assert_eq!(row["decision"], "outOfScope", "{one_role}");
+        assert_eq!(row["why"], "lacks role Frontend", "{one_role}");
+    }
+    assert_eq!(decision(&record, "web0000zy"), "removed");
     assert!(
         !run.stdout.contains("check the roles for a typo"),
         "targets were in scope"
@@ -681,6 +730,8 @@ fn octopus_being_briefly_unavailable_is_retried() {
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(deleted(&sim), vec![stale]);
+    let record = record_json(&run);
+    assert_eq!(target_row(&record, "web0000zz")["removal"], "removed");
 }
 
 #[test]
@@ -695,6 +746,9 @@ fn a_forbidden_delete_fails_the_step_after_trying_the_rest() {
     let message = run.result_message().unwrap();
     assert!(message.contains("HTTP 403"));
     assert_eq!(deleted(&sim), vec![b]);
+    let record = record_json(&run);
+    assert_eq!(target_row(&record, "web0000za")["removal"], "failed");
+    assert_eq!(target_row(&record, "web0000zb")["removal"], "removed");
     // The advice names every permission the README's table lists for the API key.
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
@@ -815,6 +869,8 @@ fn a_typo_in_the_roles_touches_nothing_and_warns() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(deleted(&sim).is_empty());
     assert_eq!(run.var("VMSSHasServersToDeployTo"), "False");
+    // No target has the mistyped role: the record decides about none of them.
+    assert!(decisions(&run).is_empty());
     assert!(
         run.stdout.contains("check the roles for a typo"),
         "{}",

@@ -365,6 +365,31 @@ pub fn record_json(run: &Run) -> serde_json::Value {
     json
 }
 
+/// Each target's decision in the run's record (schema-checked), by target name: what the step
+/// decided, read from the record rather than from the log's wording. Panics if two targets share
+/// a name (tell them apart with [`target_row`] by id then).
+pub fn decisions(run: &Run) -> std::collections::BTreeMap<String, String> {
+    let record = record_json(run);
+    let mut by_name = std::collections::BTreeMap::new();
+    for t in record["targets"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap().to_string();
+        let decision = t["decision"].as_str().unwrap().to_string();
+        assert!(
+            by_name.insert(name.clone(), decision).is_none(),
+            "two targets named {name} in {record}"
+        );
+    }
+    by_name
+}
+
+/// The record's decision for the target with this name.
+pub fn decision(record: &serde_json::Value, name: &str) -> String {
+    target_row(record, name)["decision"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// The record's row of the target with this name.
 pub fn target_row<'a>(record: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     record["targets"]
