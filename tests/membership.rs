@@ -77,6 +77,15 @@ fn power_state_and_failed_vms_decide_membership_across_pages() {
     for id in &ids[1..4] {
         assert!(alive(&sim, id));
     }
+    let decided = decisions(&run);
+    for (name, expected) in [
+        (&names[1], "stopped"),
+        (&names[2], "stopped"),
+        (&names[3], "failed"),
+        (&computer_name("web", 40), "removed"),
+    ] {
+        assert_eq!(decided[name.as_str()], expected, "{name}");
+    }
     let failed = warning_with(&run, "whose VM Azure reports Failed");
     assert!(
         failed.contains(&names[3])
@@ -123,6 +132,8 @@ fn an_evicted_spot_vm_in_a_flexible_set_is_stopped_not_gone() {
     assert_eq!(list(run.var("VMSSDeploymentTargetNames")), &names[..4]);
     assert_eq!(run.var("VMSSStoppedTargetNames"), names[4]);
     assert!(deleted(&sim).is_empty());
+    let record = record_json(&run);
+    assert_eq!(decision(&record, &names[4]), "stopped", "kept, not gone");
     // The filtered list's nextLinks carry the filter unencoded and a token with `!` and `/`.
     let pages: Vec<_> = vm_list_requests(&sim)
         .into_iter()
@@ -153,6 +164,11 @@ fn targets_of_another_scale_set_and_of_plain_vms_are_never_removed() {
     for id in [&api_live, &api_stale, &plain] {
         assert!(alive(&sim, id));
     }
+    let decided = decisions(&run);
+    for name in ["api000000", "api000009", "legacy-web-01.corp.example.com"] {
+        assert_eq!(decided[name], "foreign", "{name}");
+    }
+    assert_eq!(decided[computer_name("web", 9).as_str()], "removed");
     let foreign = warning_with(&run, "match no VM of the scale set(s)");
     assert!(
         foreign.contains("api000000")
@@ -196,6 +212,15 @@ fn several_scale_sets_in_two_groups_are_waited_for_and_reconciled_together() {
     let mut gone = deleted(&sim);
     gone.sort();
     assert_eq!(gone, vec![web_stale, api_stale]);
+    let record = record_json(&run);
+    for (set, prefix) in [("vmss-web", "web"), ("vmss-api", "api")] {
+        let row = target_row(&record, &computer_name(prefix, 30));
+        assert_eq!(row["decision"], "removed");
+        assert_eq!(
+            row["why"],
+            format!("no VM of scale set {set} has this name")
+        );
+    }
     assert!(
         run.stdout.contains("Waiting up to 30 seconds for 2 scale sets (vmss-web in rg-web, vmss-api in rg-api) to settle."),
         "{}",
@@ -256,6 +281,8 @@ fn a_specialized_image_names_its_vms_in_the_instance_view_and_lends_no_prefix() 
     // No OS profile, so no prefix: an unmatched target is kept, and said so.
     assert!(deleted(&sim).is_empty());
     assert!(alive(&sim, &unmatched));
+    let record = record_json(&run);
+    assert_eq!(decision(&record, &unmatched_name), "foreign");
     let kept = warning_with(&run, "no computer name prefix is known");
     assert!(kept.contains(&unmatched_name), "{kept}");
 }
@@ -272,6 +299,8 @@ fn an_empty_listing_removes_nothing_unless_azure_reports_capacity_0() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(deleted(&sim).is_empty());
     assert!(alive(&sim, &target));
+    let record = record_json(&run);
+    assert_eq!(decision(&record, &computer_name("web", 1)), "foreign");
     warning_with(&run, "listed no VMs and reports no capacity");
 
     // Scaled in to capacity 0: every target of the set is stale.
@@ -285,6 +314,9 @@ fn an_empty_listing_removes_nothing_unless_azure_reports_capacity_0() {
     assert_eq!(deleted(&sim), vec![stale]);
     assert!(alive(&sim, &other));
     assert_eq!(run.var("VMSSHasServersToDeployTo"), "False");
+    let decided = decisions(&run);
+    assert_eq!(decided[computer_name("web", 1).as_str()], "removed");
+    assert_eq!(decided["db-like-name"], "foreign");
 }
 
 #[test]
@@ -320,6 +352,9 @@ fn a_disabled_target_is_never_output_but_removed_when_its_vm_is_gone() {
     assert_eq!(deleted(&sim), vec![dying]);
     assert!(alive(&sim, &asleep));
     assert_eq!(run.var("VMSSUnregisteredInstanceNames"), "");
+    let decided = decisions(&run);
+    assert_eq!(decided["web000001"], "disabled", "left out of the output");
+    assert_eq!(decided[c.as_str()], "removed", "disabled, and its VM gone");
 }
 
 #[test]
@@ -375,6 +410,11 @@ fn tenant_tags_and_participation_decide_which_targets_a_run_may_touch() {
     );
     assert_eq!(deleted(&sim), vec![stale_tagged.clone()]);
     assert!(alive(&sim, &wrong_tier));
+    let decided = decisions(&run);
+    for name in [&names[2], &names[3], &names[5], &computer_name("web", 21)] {
+        assert_eq!(decided[name.as_str()], "outOfScope", "{name}");
+    }
+    assert_eq!(decided[computer_name("web", 20).as_str()], "removed");
     // The listing was not narrowed by tenant id, which would miss the tag-linked targets.
     assert!(sim
         .world()
@@ -391,6 +431,12 @@ fn tenant_tags_and_participation_decide_which_targets_a_run_may_touch() {
     );
     assert_eq!(deleted(&sim), vec![stale_tagged, stale_untenanted]);
     assert!(alive(&sim, &theirs) && alive(&sim, &wrong_tier));
+    let record = record_json(&run);
+    for name in [&names[0], &names[3], &names[4], &names[5]] {
+        let row = target_row(&record, name);
+        assert_eq!(row["decision"], "outOfScope", "{name}");
+        assert_eq!(row["why"], "takes part in tenanted runs only", "{name}");
+    }
 }
 
 #[test]
@@ -444,6 +490,17 @@ fn a_neighbour_whose_prefix_extends_ours_keeps_its_targets() {
     for id in neighbour.iter().chain(&odd) {
         assert!(alive(&sim, id), "{id} kept");
     }
+    let decided = decisions(&run);
+    for name in [
+        "webapi000001",
+        "WEBAPI00000A.corp.example.com",
+        "web",
+        "web0000011",
+        "web-00001",
+    ] {
+        assert_eq!(decided[name], "foreign", "{name}");
+    }
+    assert_eq!(decided[computer_name("web", 9).as_str()], "removed");
     let foreign = warning_with(&run, "match no VM of the scale set(s)");
     for name in ["webapi000001", "web0000011", "web-00001"] {
         assert!(foreign.contains(name), "{foreign}");
@@ -486,6 +543,7 @@ fn vms_sharing_one_computer_name_keep_their_target_out_until_every_one_is_ready(
     assert!(alive(&sim, &shared));
     assert_eq!(run.var("VMSSDeploymentTargetIds"), "");
     assert_eq!(run.var("VMSSHasServersToDeployTo"), "False");
+    assert_eq!(decisions(&run)["golden-web"], "sharedName");
     let warning = warning_with(&run, "reported by several VMs at once");
     for text in [
         "golden-web",
@@ -505,5 +563,6 @@ fn vms_sharing_one_computer_name_keep_their_target_out_until_every_one_is_ready(
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.var("VMSSDeploymentTargetIds"), shared);
     assert!(deleted(&sim).is_empty());
+    assert_eq!(decisions(&run)["golden-web"], "output");
     warning_with(&run, "reported by several VMs at once");
 }

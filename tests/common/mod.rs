@@ -367,7 +367,7 @@ pub fn record_json(run: &Run) -> serde_json::Value {
 
 /// Each target's decision in the run's record (schema-checked), by target name: what the step
 /// decided, read from the record rather than from the log's wording. Panics if two targets share
-/// a name (tell them apart with [`target_row`] by id then).
+/// a name (read the record's rows by id then).
 pub fn decisions(run: &Run) -> std::collections::BTreeMap<String, String> {
     let record = record_json(run);
     let mut by_name = std::collections::BTreeMap::new();
