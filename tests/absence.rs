@@ -62,7 +62,10 @@ fn pooled_vms_in_the_listing_are_not_waited_on_not_output_and_keep_their_targets
     assert!(alive(&sim, &running_id) && alive(&sim, &building_id));
     assert_eq!(run.var("VMSSStoppedTargetNames"), "");
     assert_eq!(run.var("VMSSUnregisteredInstanceNames"), "");
-    assert!(warnings(&run).contains("standby pool"), "{}", run.stdout);
+    let record = record_json(&run);
+    for id in [&running_id, &building_id] {
+        assert_eq!(decision(&record, id), "pooled", "{id}");
+    }
     // Nothing was to be removed, so no proof was read.
     assert!(standby_requests(&sim).is_empty());
 }
@@ -85,11 +88,16 @@ fn pool_vms_the_set_does_not_list_keep_their_targets_running_or_deallocated() {
     assert!(alive(&sim, &hot_id) && alive(&sim, &cold_id));
     assert_eq!(list(run.var("VMSSDeploymentTargetIds")), [&ids[0], &ids[1]]);
     assert_eq!(list(run.var("VMSSRemovedTargetIds")), [&gone]);
-    let w = warnings(&run);
-    assert!(
-        w.contains("standby pool pool-hot") && w.contains("standby pool pool-cold"),
-        "{w}"
-    );
+    let record = record_json(&run);
+    for (id, pool) in [(&hot_id, "pool-hot"), (&cold_id, "pool-cold")] {
+        let row = target_row(&record, id);
+        assert_eq!(row["decision"], "unproven", "{id}");
+        assert_eq!(row["keptBy"], "inStandbyPool", "{id}");
+        assert_eq!(
+            row["why"],
+            format!("kept: a VM of standby pool {pool} has its name")
+        );
+    }
 }
 
 #[test]
@@ -104,7 +112,11 @@ fn a_detached_vm_keeps_its_target() {
     assert_eq!(deleted(&sim), [gone]);
     assert!(alive(&sim, &ids[1]));
     assert_eq!(list(run.var("VMSSDeploymentTargetIds")), [&ids[0], &ids[2]]);
-    assert!(warnings(&run).contains("detached"), "{}", run.stdout);
+    let record = record_json(&run);
+    let row = target_row(&record, &ids[1]);
+    assert_eq!(row["decision"], "unproven");
+    assert_eq!(row["keptBy"], "inResourceGroup");
+    assert!(row["why"].as_str().unwrap().contains("detached"), "{row}");
 }
 
 #[test]
@@ -123,11 +135,10 @@ fn one_listing_that_misses_a_vm_removes_nothing() {
         assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
         assert!(deleted(&sim).is_empty(), "{orchestration}: {}", run.stdout);
         assert!(alive(&sim, &ids[1]));
-        assert!(
-            warnings(&run).contains("previous listing"),
-            "{orchestration}: {}",
-            run.stdout
-        );
+        let record = record_json(&run);
+        let row = target_row(&record, &ids[1]);
+        assert_eq!(row["decision"], "unproven", "{orchestration}");
+        assert_eq!(row["keptBy"], "listedBefore", "{orchestration}");
     }
 }
 
@@ -147,6 +158,16 @@ fn unreadable_pools_keep_the_target_and_name_the_permission() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(deleted(&sim).is_empty());
     assert!(alive(&sim, &gone));
+    let record = record_json(&run);
+    let row = target_row(&record, &gone);
+    assert_eq!(row["decision"], "unproven");
+    assert_eq!(row["keptBy"], "unreadable");
+    let why = row["why"].as_str().unwrap();
+    assert!(
+        why.contains("Reader role on resource group 'rg-web'"),
+        "{why}"
+    );
+    // A person must see what to grant, not only the record.
     let w = warnings(&run);
     assert!(w.contains("Reader role on resource group 'rg-web'"), "{w}");
 }
@@ -163,7 +184,8 @@ fn a_subscription_without_the_standby_pool_provider_has_no_pools() {
     let sim = Sim::start(w);
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(deleted(&sim), [gone]);
+    assert_eq!(deleted(&sim), std::slice::from_ref(&gone));
+    assert_eq!(decision(&record_json(&run), &gone), "removed");
 
     // Any other refusal is not "no pools".
     let (mut w, _) = flexible(1);
@@ -175,6 +197,10 @@ fn a_subscription_without_the_standby_pool_provider_has_no_pools() {
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(deleted(&sim).is_empty() && alive(&sim, &gone));
+    let record = record_json(&run);
+    let row = target_row(&record, &gone);
+    assert_eq!(row["decision"], "unproven");
+    assert_eq!(row["keptBy"], "unreadable");
 }
 
 #[test]
@@ -203,6 +229,9 @@ fn a_rolling_upgrade_with_max_surge_is_waited_out() {
     let mut removed = deleted(&sim);
     removed.sort();
     assert_eq!(removed, [old0_id, old1_id]);
+    let decided = decisions(&run);
+    assert_eq!(decided[old0.as_str()], "removed");
+    assert_eq!(decided[old1.as_str()], "removed");
     let reads = sim
         .world()
         .requests(Service::Arm)
@@ -271,6 +300,9 @@ fn sets_of_one_name_in_two_groups_do_not_hold_back_each_others_targets() {
     assert_eq!(run.var("VMSSTimedOut"), "True");
     // rg1/web's nameless VM may be any of rg1/web's targets, not rg2/web's.
     assert_eq!(deleted(&sim), [stale_two]);
+    let decided = decisions(&run);
+    assert_eq!(decided["two00000z"], "removed");
+    assert_eq!(decided["one000000"], "output");
 }
 
 #[test]
@@ -288,7 +320,12 @@ fn proofs_that_do_not_come_in_time_keep_the_target_within_the_overrun() {
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(deleted(&sim).is_empty() && alive(&sim, &gone));
-    assert!(warnings(&run).contains("time ran out"), "{}", run.stdout);
+    let record = record_json(&run);
+    let row = target_row(&record, &gone);
+    assert_eq!(row["decision"], "unproven");
+    assert_eq!(row["keptBy"], "unreadable");
+    let why = row["why"].as_str().unwrap();
+    assert!(why.contains("time ran out"), "{why}");
     // 0.6 s of wait, then 3 s of budget: not the 30 s of a request's own timeout.
     assert!(
         run.took < std::time::Duration::from_secs(8),

@@ -382,20 +382,21 @@ pub fn decisions(run: &Run) -> std::collections::BTreeMap<String, String> {
     by_name
 }
 
-/// The record's decision for the target with this name.
-pub fn decision(record: &serde_json::Value, name: &str) -> String {
-    target_row(record, name)["decision"]
+/// The record's decision for the target with this name or id.
+pub fn decision(record: &serde_json::Value, name_or_id: &str) -> String {
+    target_row(record, name_or_id)["decision"]
         .as_str()
         .unwrap()
         .to_string()
 }
 
-/// The record's row of the target with this name.
-pub fn target_row<'a>(record: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+/// The record's row of the target with this name or id (`Machines-N`, which no test's target
+/// is named).
+pub fn target_row<'a>(record: &'a serde_json::Value, name_or_id: &str) -> &'a serde_json::Value {
     record["targets"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no target {name} in {record}"))
+        .find(|t| t["name"] == name_or_id || t["id"] == name_or_id)
+        .unwrap_or_else(|| panic!("no target {name_or_id} in {record}"))
 }
