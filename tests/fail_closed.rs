@@ -33,25 +33,9 @@ fn pooled_elsewhere() -> (World, String) {
     (w, id)
 }
 
-/// The decision record's row of the target named `name`.
-fn row(run: &Run, name: &str) -> Value {
-    let json: Value = serde_json::from_str(&run.artifact(".json")).expect("the record is JSON");
-    json["targets"]
-        .as_array()
-        .expect("targets")
-        .iter()
-        .find(|t| t["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no row for {name}: {json}"))
-}
-
-fn name_of(sim: &Sim, id: &str) -> String {
-    sim.world()
-        .machines
-        .iter()
-        .find(|m| m.id == id)
-        .map(|m| m.name.clone())
-        .expect("a target of the story")
+/// The decision record's row (held to its schema) of the target with this id or name.
+fn row(run: &Run, id: &str) -> Value {
+    target_row(&record_json(run), id).clone()
 }
 
 fn warnings(run: &Run) -> Vec<String> {
@@ -86,7 +70,7 @@ fn a_pool_listing_that_cannot_be_read_keeps_the_pooled_vms_target(
         "the pooled VM's target was removed\n{}",
         run.stdout
     );
-    let r = row(&run, &name_of(&sim, &pooled));
+    let r = row(&run, &pooled);
     assert_eq!(r["decision"], "unproven", "{r}");
     assert_eq!(r["keptBy"], "unreadable", "{r}");
     let said = r["why"].as_str().unwrap_or("");
@@ -172,8 +156,10 @@ fn a_passing_pool_listing_error_is_retried() {
     let sim = Sim::start(w);
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(deleted(&sim), [stale]);
+    assert_eq!(deleted(&sim), std::slice::from_ref(&stale));
     assert!(alive(&sim, &pooled));
+    assert_eq!(row(&run, &stale)["decision"], "removed");
+    assert_eq!(row(&run, &pooled)["keptBy"], "inStandbyPool");
 }
 
 /// The one narrowing: a 403 on the subscription's pools searches the set's resource group,
@@ -198,8 +184,12 @@ fn a_refused_subscription_pool_listing_searches_the_sets_group_and_says_so_once(
     let sim = Sim::start(w);
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(deleted(&sim), [stale]);
+    assert_eq!(deleted(&sim), std::slice::from_ref(&stale));
     assert!(alive(&sim, &pooled_id));
+    assert_eq!(row(&run, &stale)["decision"], "removed");
+    let kept = row(&run, &pooled_id);
+    assert_eq!(kept["decision"], "unproven", "{kept}");
+    assert_eq!(kept["keptBy"], "inStandbyPool", "found in the set's group");
     let said: Vec<String> = warnings(&run)
         .into_iter()
         .filter(|l| l.contains("cannot be seen"))
@@ -223,7 +213,7 @@ fn a_pool_page_without_its_list_fails_the_listing_at_once() {
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(alive(&sim, &pooled) && deleted(&sim).is_empty());
-    let r = row(&run, &name_of(&sim, &pooled));
+    let r = row(&run, &pooled);
     assert_eq!(r["keptBy"], "unreadable", "{r}");
     assert!(
         r["why"].as_str().unwrap_or("").contains("without its list"),
@@ -263,12 +253,15 @@ fn a_group_vm_without_a_computer_name_keeps_the_targets_that_need_the_groups_pro
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(deleted(&sim).is_empty(), "{:?}", deleted(&sim));
     assert!(alive(&sim, &detached) && alive(&sim, &stale));
-    let r = row(&run, &name_of(&sim, &detached));
-    assert_eq!(r["keptBy"], "unreadable", "{r}");
-    assert!(
-        r["why"].as_str().unwrap_or("").contains("no computer name"),
-        "{r}"
-    );
+    for id in [&detached, &stale] {
+        let r = row(&run, id);
+        assert_eq!(r["decision"], "unproven", "{r}");
+        assert_eq!(r["keptBy"], "unreadable", "{r}");
+        assert!(
+            r["why"].as_str().unwrap_or("").contains("no computer name"),
+            "{r}"
+        );
+    }
     assert_unfiltered_listings_ask_no_expand(&sim);
 }
 
@@ -282,10 +275,7 @@ fn a_group_vm_named_by_its_instance_view_keeps_its_target_and_the_stale_one_goes
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(deleted(&sim), [stale]);
     assert!(alive(&sim, &detached));
-    assert_eq!(
-        row(&run, &name_of(&sim, &detached))["keptBy"],
-        "inResourceGroup"
-    );
+    assert_eq!(row(&run, &detached)["keptBy"], "inResourceGroup");
     assert!(sim
         .world()
         .requests(Service::Arm)
