@@ -245,6 +245,7 @@ fn a_scale_set_that_lists_none_lends_no_prefix_and_the_rest_goes_on() {
         sim.world().machines.iter().any(|m| m.id == kept),
         "a set that lists none removes nothing on its account"
     );
+    assert_eq!(decision(&record_json(&run), &kept), "foreign");
 
     // Two sets: vmss-api at capacity 2 lists none; vmss-web's ready VMs get their outputs,
     // and its stale target goes.
@@ -265,8 +266,15 @@ fn a_scale_set_that_lists_none_lends_no_prefix_and_the_rest_goes_on() {
     let run = run_step(&sim, &[("VMSS_SCALESET_NAME", "vmss-web,vmss-api")]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(list(run.var("VMSSDeploymentTargetIds")), web);
-    assert_eq!(deleted(&sim), [stale]);
+    assert_eq!(deleted(&sim), std::slice::from_ref(&stale));
     assert!(sim.world().machines.iter().any(|m| m.id == api));
+    let record = record_json(&run);
+    assert_eq!(
+        decision(&record, &api),
+        "foreign",
+        "vmss-api lends no prefix"
+    );
+    assert_eq!(decision(&record, &stale), "removed");
 }
 
 #[test]
