@@ -12,7 +12,6 @@ const TRIGGERED: &[(&str, &str)] = &[
     ("OCTOPUS_DEPLOYMENT_TRIGGER_NAME", "New web VMs"),
 ];
 
-/// Two settled instances with targets, and a stale target.
 /// A settled set of two VMs with their targets, and a stale target.
 fn world() -> World {
     let mut w = settled_set(2);
@@ -52,6 +51,10 @@ fn a_duplicate_with_proceed_reconciles_but_outputs_nothing() {
     assert_eq!(run.var("VMSSDeploymentTargetIds"), "");
     assert_eq!(deleted(&sim), vec![stale], "reconciliation still happens");
     assert!(sim.world().cancelled.is_empty());
+    let record = record_json(&run);
+    assert_eq!(record["run"]["duplicate"], true);
+    assert_eq!(record["outputVariables"]["VMSSDeploymentTargetIds"], "");
+    assert_eq!(decision(&record, "web0000zz"), "removed");
     assert!(
         run.stdout.contains(
             "Duplicate run: trigger New web VMs queued this run at 2026-11-23T10:00:00.000+00:00"
@@ -307,6 +310,17 @@ fn exclude_old_outputs_only_targets_created_inside_the_window_or_after() {
     );
     assert_eq!(run.var("VMSSPreExistingTargetNames"), "web000000,web000003");
     assert_eq!(deleted(&sim), vec![stale], "removal is unaffected");
+    let decided = decisions(&run);
+    for (name, expected) in [
+        ("web000000", "preExisting"),
+        ("web000001", "output"),
+        ("web000002", "output"),
+        ("web000003", "preExisting"),
+        ("web000004", "output"),
+        ("web0000zz", "removed"),
+    ] {
+        assert_eq!(decided[name], expected, "{name}");
+    }
     // A wider window takes in the 10-minute-old target too.
     let run = run_step(
         &sim,
@@ -374,6 +388,9 @@ fn a_recent_event_that_merely_mentions_an_old_target_does_not_make_it_new() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.var("VMSSDeploymentTargetIds"), new_id);
     assert_eq!(run.var("VMSSPreExistingTargetNames"), old);
+    let record = record_json(&run);
+    assert_eq!(decision(&record, &old_id), "preExisting");
+    assert_eq!(decision(&record, &new_id), "output");
     let events: Vec<String> = sim
         .world()
         .requests(Service::Octopus)
