@@ -243,11 +243,9 @@ fn a_rolling_upgrade_with_max_surge_is_waited_out() {
 
 #[test]
 fn a_set_that_never_rolled_settles_at_once() {
-    let mut w = World::new();
-    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
+    let mut w = settled_set(1);
     w.scale_set_mut(SCALE_SET).automatic_os_upgrade = true;
-    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
-    let id = w.add_target(&c, 0);
+    let id = w.machines[0].id.clone();
     let sim = Sim::start(w);
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -336,12 +334,10 @@ fn proofs_that_do_not_come_in_time_keep_the_target_within_the_overrun() {
 
 #[test]
 fn a_rolling_upgrade_status_this_build_does_not_know_is_not_a_failure() {
-    let mut w = World::new();
-    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
+    let mut w = settled_set(1);
     // A code Azure may add one day (the SDK's model knows four).
     w.roll(SCALE_SET, &[(0, "Paused")]);
-    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
-    let id = w.add_target(&c, 0);
+    let id = w.machines[0].id.clone();
     let sim = Sim::start(w);
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);

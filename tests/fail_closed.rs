@@ -298,13 +298,10 @@ fn assert_unfiltered_listings_ask_no_expand(sim: &Sim) {
 /// VM was in one of the last two listings, so its target stays.
 #[test]
 fn a_listing_read_in_a_check_that_failed_still_counts() {
-    let mut w = World::new();
-    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 3)]);
+    let mut w = settled_set(3);
     w.roll(SCALE_SET, &[(0, "RollingForward")]);
-    let names: Vec<String> = (0..3)
-        .map(|i| w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]))
-        .collect();
-    let ids: Vec<String> = names.iter().map(|n| w.add_target(n, 0)).collect();
+    let names: Vec<String> = w.machines.iter().map(|m| m.name.clone()).collect();
+    let ids: Vec<String> = w.machines.iter().map(|m| m.id.clone()).collect();
     // Missed by the first listing and by the final one (the third).
     w.faults.listing_misses = vec![(names[1].clone(), 1), (names[1].clone(), 3)];
     w.faults.arm_faults = vec![ArmFault::new(

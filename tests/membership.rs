@@ -35,15 +35,12 @@ fn warning_with(run: &Run, text: &str) -> String {
 
 #[test]
 fn power_state_and_failed_vms_decide_membership_across_pages() {
-    let mut w = World::new();
+    let mut w = settled_set(6);
     // Pages of 2: the instance views of later pages come only if `$expand` survives the
     // SDK's paging (real nextLinks do not carry it).
     w.arm_page_size = 2;
-    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 6)]);
-    let names: Vec<String> = (0..6)
-        .map(|i| w.add_instance(SCALE_SET, i, &[(0, "Succeeded")]))
-        .collect();
-    let ids: Vec<String> = names.iter().map(|n| w.add_target(n, 0)).collect();
+    let names: Vec<String> = w.machines.iter().map(|m| m.name.clone()).collect();
+    let ids: Vec<String> = w.machines.iter().map(|m| m.id.clone()).collect();
     w.vm_mut(&names[1]).power = vec![(0, "deallocated".into())];
     w.vm_mut(&names[2]).power = vec![(0, "stopped".into())];
     // A failed extension leaves a running, serving VM in Failed.

@@ -16,45 +16,9 @@ use vmss_check::output::{parse, Message};
 use vmss_check::sim::stories::{self, computer_name, SCALE_SET};
 use vmss_check::sim::{Sim, World};
 
-/// Each target's decision, by name.
-fn decisions(json: &Value) -> Vec<(String, String)> {
-    json["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["name"].as_str().unwrap().to_string(),
-                t["decision"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn decision_of(json: &Value, name: &str) -> String {
-    decisions(json)
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no target {name}: {json}"))
-        .1
-}
-
-/// A settled Uniform scale set with `n` running instances, each with a target.
-fn settled(n: u32) -> World {
-    stories::fleet(n, 0)
-}
-
-/// One instance that never finishes creating, plus a stale target.
-fn stuck() -> World {
-    let mut w = settled(2);
-    let c = w.add_instance(SCALE_SET, 2, &[(0, "Creating")]);
-    w.add_target(&c, 0);
-    w.add_target("web0000zz", 0);
-    w
-}
-
+/// The common settled set of two, and a stale target.
 fn settled_with_a_stale_target() -> World {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     w.add_target("web0000zz", 0);
     w
 }
@@ -80,7 +44,7 @@ fn a_scale_out_leaves_a_record_that_matches_the_schema_and_the_outputs() {
     // The scale set was Updating first: its VMs not listed then.
     assert_eq!(json["checks"][0]["scaleSets"][0]["state"], "Updating");
     assert_eq!(json["checks"][0]["scaleSets"][0]["listed"], false);
-    for (name, decision) in [
+    for (name, expected) in [
         ("web000005", "output"),
         ("web00000b", "output"),
         ("web00000c", "removed"),
@@ -89,7 +53,7 @@ fn a_scale_out_leaves_a_record_that_matches_the_schema_and_the_outputs() {
         ("web000000.corp.example.com", "preExisting"),
         ("legacy-web-01", "foreign"),
     ] {
-        assert_eq!(decision_of(&json, name), decision, "{name}");
+        assert_eq!(decision(&json, name), expected, "{name}");
     }
     assert_eq!(target(&json, "web00000c")["removal"], "removed");
     assert!(target(&json, "web00000c")["why"]
@@ -97,7 +61,7 @@ fn a_scale_out_leaves_a_record_that_matches_the_schema_and_the_outputs() {
         .unwrap()
         .contains("Deleting"));
     // Octopus lists only targets with the roles: the database target is not in the record.
-    assert!(decisions(&json).iter().all(|(n, _)| n != "db000001"));
+    assert!(!decisions(&run).contains_key("db000001"));
     // Never a secret, in either file.
     let w = sim.world();
     for secret in [&w.api_key, &w.client_secret, &w.federated_token] {
@@ -147,7 +111,7 @@ fn a_scale_out_leaves_a_record_that_matches_the_schema_and_the_outputs() {
 
 #[test]
 fn the_artifacts_are_named_after_the_environment_and_task_and_carry_their_real_length() {
-    let sim = Sim::start(settled(2));
+    let sim = Sim::start(settled_set(2));
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let names: Vec<&str> = run.artifacts.iter().map(|a| a.name.as_str()).collect();
@@ -187,8 +151,8 @@ fn a_timeout_that_proceeds_records_the_pending_target() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     let json = record(&run);
     assert_eq!(json["run"]["result"], "timedOut");
-    assert_eq!(decision_of(&json, "web000002"), "pending");
-    assert_eq!(decision_of(&json, "web0000zz"), "removed");
+    assert_eq!(decision(&json, "web000002"), "pending");
+    assert_eq!(decision(&json, "web0000zz"), "removed");
     assert_eq!(json["outputVariables"]["VMSSTimedOut"], "True");
 }
 
@@ -218,7 +182,7 @@ fn a_timeout_that_fails_records_the_checks_and_sets_no_outputs() {
 
 #[test]
 fn a_failure_after_the_wait_records_which_removal_failed() {
-    let mut w = settled(1);
+    let mut w = settled_set(1);
     let a = w.add_target("web0000za", 0);
     w.add_target("web0000zb", 0);
     w.faults.forbid_delete = vec![a];
@@ -231,12 +195,12 @@ fn a_failure_after_the_wait_records_which_removal_failed() {
     assert_eq!(refused["removal"], "failed");
     assert!(refused["removalError"].as_str().unwrap().contains("403"));
     assert_eq!(target(&json, "web0000zb")["removal"], "removed");
-    assert_eq!(decision_of(&json, "web000000"), "output");
+    assert_eq!(decision(&json, "web000000"), "output");
 }
 
 #[test]
 fn foreign_failed_and_stopped_targets_are_recorded_as_kept() {
-    let mut w = settled(4);
+    let mut w = settled_set(4);
     let names: Vec<String> = (0..4).map(|i| computer_name("web", i)).collect();
     w.vm_mut(&names[1]).power = vec![(0, "deallocated".into())];
     w.fail_extension(&names[2], 0);
@@ -246,10 +210,10 @@ fn foreign_failed_and_stopped_targets_are_recorded_as_kept() {
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let json = record(&run);
-    assert_eq!(decision_of(&json, &names[0]), "output");
-    assert_eq!(decision_of(&json, &names[1]), "stopped");
-    assert_eq!(decision_of(&json, &names[2]), "failed");
-    assert_eq!(decision_of(&json, "legacy-web-01"), "foreign");
+    assert_eq!(decision(&json, &names[0]), "output");
+    assert_eq!(decision(&json, &names[1]), "stopped");
+    assert_eq!(decision(&json, &names[2]), "failed");
+    assert_eq!(decision(&json, "legacy-web-01"), "foreign");
     for name in [&names[1], &names[2], &"legacy-web-01".to_string()] {
         assert_eq!(target(&json, name)["removal"], Value::Null, "{name}");
     }
@@ -275,14 +239,14 @@ fn foreign_failed_and_stopped_targets_are_recorded_as_kept() {
 #[test]
 fn the_html_escapes_a_hostile_target_name() {
     const HOSTILE: &str = "<script>alert(1)</script>&\"'";
-    let mut w = settled(1);
+    let mut w = settled_set(1);
     w.add_target(HOSTILE, 0);
     w.add_target(&format!("web0000zq{HOSTILE}"), 0);
     let sim = Sim::start(w);
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let json = record(&run);
-    assert_eq!(decision_of(&json, HOSTILE), "foreign");
+    assert_eq!(decision(&json, HOSTILE), "foreign");
     let html = run.artifact(".html");
     assert!(!html.contains("<script"), "{html}");
     assert!(!html.contains(HOSTILE));
@@ -345,7 +309,7 @@ fn a_record_that_cannot_be_written_is_a_warning_not_a_failure() {
 
 #[test]
 fn removals_run_four_at_a_time_with_the_same_results() {
-    let mut w = settled(1);
+    let mut w = settled_set(1);
     let stale: Vec<String> = (0..10)
         .map(|i| w.add_target(&computer_name("web", 50_000 + i), 0))
         .collect();
@@ -381,7 +345,7 @@ fn removals_run_four_at_a_time_with_the_same_results() {
 
 #[test]
 fn a_dry_run_records_what_it_would_remove() {
-    let mut w = settled(1);
+    let mut w = settled_set(1);
     w.add_target("web0000zz", 0);
     let sim = Sim::start(w);
     let run = run_step(&sim, &[("VMSS_RECONCILE_DRYRUN", "Yes")]);
@@ -420,7 +384,7 @@ fn the_demo_writes_the_record_and_prints_where() {
 
 #[test]
 fn each_check_records_the_read_budget_azure_reported() {
-    let mut w = settled(2);
+    let mut w = settled_set(2);
     w.read_budget = Some(vmss_check::sim::ReadBudget::azure(Duration::from_secs(60)));
     let sim = Sim::start(w);
     let run = run_step(&sim, &[]);
@@ -452,20 +416,20 @@ fn the_record_says_which_targets_were_kept_for_a_shared_name_or_their_shape() {
     let run = run_step(&sim, &[("VMSS_TIMEOUT_VALUE", "0.02")]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let json = record(&run);
-    assert_eq!(decision_of(&json, "golden-web"), "sharedName");
+    assert_eq!(decision(&json, "golden-web"), "sharedName");
 
     // A neighbour whose prefix extends ours: kept as foreign, never removed.
-    let mut w = World::new();
-    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
-    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
-    w.add_target(&c, 0);
-    w.add_target("webapi000001", 0);
-    w.add_target(&computer_name("web", 7), 0);
+    let mut w = settled_set(1);
+    let neighbour = w.add_target("webapi000001", 0);
+    let stale = w.add_target(&computer_name("web", 7), 0);
     let sim = Sim::start(w);
     let run = run_step(&sim, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(deleted(&sim), [stale]);
+    assert!(sim.world().machines.iter().any(|m| m.id == neighbour));
     let json = record(&run);
-    assert_eq!(decision_of(&json, "webapi000001"), "foreign");
-    assert_eq!(decision_of(&json, &computer_name("web", 7)), "removed");
+    assert_eq!(decision(&json, "webapi000001"), "foreign");
+    assert_eq!(decision(&json, &computer_name("web", 7)), "removed");
 }
 
 #[test]
@@ -473,7 +437,7 @@ fn the_record_and_the_version_name_the_binary_that_made_them() {
     // The package holds a binary per platform: the record and `--version` say which one ran
     // (under scripts/arm64-test.sh, the aarch64 one).
     use std::env::consts::{ARCH, OS};
-    let sim = Sim::start(settled(1));
+    let sim = Sim::start(settled_set(1));
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let json = record(&run);
@@ -522,15 +486,9 @@ fn the_record_names_pooled_vms_health_and_the_proof_that_kept_a_target() {
     assert_eq!(vm(&up)["health"], "HealthState/healthy");
     assert_eq!(vm(&listed)["class"], "pooled");
     assert_eq!(vm(&listed)["health"], Value::Null);
-    assert_eq!(decision_of(&json, &listed), "pooled");
-    assert_eq!(decision_of(&json, &unlisted), "unproven");
-    let kept = json["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"].as_str() == Some(unlisted.as_str()))
-        .unwrap()
-        .clone();
+    assert_eq!(decision(&json, &listed), "pooled");
+    assert_eq!(decision(&json, &unlisted), "unproven");
+    let kept = target(&json, &unlisted);
     assert_eq!(kept["keptBy"], "inStandbyPool");
     assert!(kept["why"].as_str().unwrap().contains("pool-web"), "{kept}");
     let set = &json["checks"][0]["scaleSets"][0];
@@ -549,12 +507,9 @@ fn the_record_names_pooled_vms_health_and_the_proof_that_kept_a_target() {
 
 #[test]
 fn the_record_says_which_checks_waited_on_a_rolling_upgrade() {
-    let mut w = World::new();
-    w.add_scale_set(SCALE_SET, "Uniform", &[(0, "Succeeded")], &[(0, 1)]);
-    w.roll(SCALE_SET, &[(0, "RollingForward"), (3, "Completed")]);
     // Every VM listed is settled from the start: only the upgrade holds the wait.
-    let c = w.add_instance(SCALE_SET, 0, &[(0, "Succeeded")]);
-    w.add_target(&c, 0);
+    let mut w = settled_set(1);
+    w.roll(SCALE_SET, &[(0, "RollingForward"), (3, "Completed")]);
     let sim = Sim::start(w);
     let run = run_step(&sim, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);

@@ -90,15 +90,6 @@ const PREFLIGHT: [&str; 4] = [
     "GET /api/Spaces-1/tagsets/all",
 ];
 
-/// One instance that never finishes creating, plus a stale target.
-fn stuck() -> World {
-    let mut w = settled_set(2);
-    let c = w.add_instance(SCALE_SET, 2, &[(0, "Creating")]);
-    w.add_target(&c, 0);
-    w.add_target("web0000zz", 0);
-    w
-}
-
 #[test]
 fn timeout_with_error_fails_and_removes_nothing() {
     let sim = Sim::start(stuck());

@@ -340,6 +340,16 @@ pub fn settled_set(n: u32) -> vmss_check::sim::World {
     w
 }
 
+/// [`settled_set`] of two, plus an instance (`web000002`) that never finishes creating, with
+/// its target, and a stale target (`web0000zz`): a wait that times out.
+pub fn stuck() -> vmss_check::sim::World {
+    let mut w = settled_set(2);
+    let c = w.add_instance(vmss_check::sim::stories::SCALE_SET, 2, &[(0, "Creating")]);
+    w.add_target(&c, 0);
+    w.add_target("web0000zz", 0);
+    w
+}
+
 // --- The decision record's JSON, held to its schema.
 
 /// The schema, compiled once per test; formats (date-time, uri) are checked too.
