@@ -70,7 +70,9 @@ fn run_where_azure_deletes(w: World, vm: &str) -> (Sim, Value) {
         "the final listing said so"
     );
     assert_eq!(row["class"], "gone");
-    let why = target_row(&record, vm)["why"].as_str().unwrap();
+    let target = target_row(&record, vm);
+    assert_eq!(target["decision"], "removed");
+    let why = target["why"].as_str().unwrap();
     assert!(why.contains("being deleted"), "{why}");
     (sim, record)
 }
@@ -215,6 +217,8 @@ fn a_repair_replacing_an_unhealthy_vm_during_the_wait_ends_with_the_new_vm_deplo
     assert_eq!(deleted_names(&sim, &world), [old.as_str()]);
     assert!(!deleted(&sim).contains(&new_target));
     let record = record_json(&run);
+    assert_eq!(decision(&record, &old), "removed");
+    assert_eq!(decision(&record, &new_target), "output");
     assert!(
         record["vms"]
             .as_array()
@@ -323,6 +327,10 @@ fn a_delete_azure_says_it_retries_is_gone_even_when_no_listing_showed_it_deletin
         [computer_name("web", 1).as_str()]
     );
     assert!(deleted(&sim).is_empty());
+    assert_eq!(
+        decision(&record_json(&run), &computer_name("web", 1)),
+        "failed"
+    );
 }
 
 #[test]
@@ -353,6 +361,7 @@ fn a_protected_vm_is_named_in_the_record_and_repairs_leave_it_alone() {
     );
     assert_eq!(vm_row(&record, &a)["protectedFrom"], serde_json::json!([]));
     assert_eq!(vm_row(&record, &b)["repairDue"], false);
+    assert_eq!(decision(&record, &b), "output", "not repairDue: protected");
     let html = run.artifact(".html");
     assert!(html.contains("scaleIn, scaleSetActions"), "{html}");
     assert!(
