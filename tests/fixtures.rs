@@ -17,7 +17,7 @@ fn body(file: &str, status: &str) -> Value {
 }
 
 #[test]
-fn scale_set_get_with_lower_case_state_and_no_orchestration_mode() {
+fn a_lower_case_succeeded_without_orchestration_mode_reads_as_a_settled_uniform_set() {
     let vmss: models::VirtualMachineScaleSet =
         serde_json::from_value(body("VirtualMachineScaleSet_Get_WithUserData.json", "200"))
             .unwrap();
@@ -38,7 +38,7 @@ fn scale_set_get_with_lower_case_state_and_no_orchestration_mode() {
 }
 
 #[test]
-fn flexible_scale_set_from_the_create_example() {
+fn azures_create_example_reads_as_a_flexible_set() {
     for status in ["200", "201"] {
         let vmss: models::VirtualMachineScaleSet = serde_json::from_value(body(
             "VirtualMachineScaleSet_Create_WithPriorityMixPolicy.json",
@@ -53,7 +53,7 @@ fn flexible_scale_set_from_the_create_example() {
 }
 
 #[test]
-fn scale_set_vm_lists_maximum_and_minimum() {
+fn listed_scale_set_vms_without_a_power_state_are_pending_never_members() {
     let max: models::VirtualMachineScaleSetVmListResult = serde_json::from_value(body(
         "VirtualMachineScaleSetVM_List_MaximumSet_Gen.json",
         "200",
@@ -83,7 +83,7 @@ fn scale_set_vm_lists_maximum_and_minimum() {
 }
 
 #[test]
-fn vm_lists_and_scale_set_membership() {
+fn vms_of_an_availability_set_are_never_members_of_a_scale_set() {
     let max: models::VirtualMachineListResult =
         serde_json::from_value(body("VirtualMachine_List_MaximumSet_Gen.json", "200")).unwrap();
     assert_eq!(max.value.len(), 2);

@@ -493,7 +493,7 @@ fn flexible_scale_set_ignores_other_vms_in_the_group_across_pages() {
 }
 
 #[test]
-fn federated_token_file_signs_in() {
+fn a_federated_token_file_signs_in_and_a_wrong_assertion_is_refused() {
     let sim = Sim::start(settled_set(2));
     let token = sim.world().federated_token.clone();
     let dir = std::env::temp_dir().join(format!("vmss-check-oidc-{}", std::process::id()));
@@ -594,7 +594,7 @@ fn tenanted_run_touches_only_its_tenants_targets() {
 }
 
 #[test]
-fn runbook_run_works_without_a_deployment_id() {
+fn a_runbook_run_looks_for_its_previous_run_by_runbook_and_reads_no_deployment() {
     // A triggered runbook run: the run context is found through the runbook run, never a
     // deployment, and the step outputs as usual.
     let mut w = settled_set(2);
@@ -761,7 +761,7 @@ fn a_forbidden_delete_fails_the_step_after_trying_the_rest() {
 }
 
 #[test]
-fn octopus_under_a_path_prefix_whatever_links_it_writes() {
+fn octopus_under_a_path_prefix_is_paged_through_whatever_links_it_writes() {
     use vmss_check::sim::LinkStyle;
     for style in [
         LinkStyle::Rooted,
