@@ -85,7 +85,13 @@ fn a_previous_run_still_finishing_when_this_one_was_queued_is_a_duplicate() {
     w.add_finished_deployment(PROJECT, ENVIRONMENT, None, Span::seconds(-40));
     let sim = Sim::start(w);
     let run = run_step(&sim, &with(&[]));
+    assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.var("VMSSDuplicateRun"), "True");
+    assert_eq!(
+        run.var("VMSSDeploymentTargetIds"),
+        "",
+        "a duplicate deploys to none"
+    );
 }
 
 #[test]
