@@ -13,7 +13,7 @@ use crate::outcome::{self, Check, Counts, Outcome, Removal, SetCheck, TargetRow}
 use crate::output::Reporter;
 use crate::permissions;
 use crate::reconcile::{
-    self, Decision, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
+    self, Decision, Instance, InstanceState, Prefix, RemovalReason, Scope, Target, Tenant,
 };
 use crate::report;
 use crate::retry::{retrying, RetryPolicy, StepEnd};
@@ -519,21 +519,14 @@ impl<'a> Step<'a> {
         }
         report::plan(&plan, &instances, &prefixes, &lending_none, &self.reporter);
         report::kept_unproven(&plan, &self.reporter);
-        outcome.targets = plan.targets.iter().map(TargetRow::of).collect();
-        outcome.vms = instances;
         outcome.unregistered = plan
             .unregistered
             .iter()
             .map(|i| i.display_name().to_string())
             .collect();
-        remove(
-            &plan,
-            &self.octopus,
-            settings.dry_run,
-            &self.reporter,
-            outcome,
-        )
-        .await
+        outcome.targets = plan.targets.into_iter().map(TargetRow::from).collect();
+        outcome.vms = instances;
+        remove(&self.octopus, settings.dry_run, &self.reporter, outcome).await
     }
 
     /// What Azure will do to the VMs on its own (contract: "Azure's own replacements"): one
