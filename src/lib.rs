@@ -3,11 +3,11 @@
 //! are gone, and sets output variables naming the targets to deploy to.
 //!
 //! One module per concern: [`cli`] and [`settings`] (inputs), [`azure`] and [`octopus`] (the
-//! two clients), [`wait`] (the wait policy), [`reconcile`] (the pure plan), [`runs`] (this run and the one
-//! before, as data), [`outcome`] (what
-//! the step saw and decided, as data), [`report`] (its words), [`record`] and [`record_html`]
-//! (the decision record attached to the task), [`output`] (service messages), [`step`] (the
-//! sequence), [`sim`] (the simulated cloud behind `demo` and the tests).
+//! two clients), [`wait`] (the wait policy), [`reconcile`] (the pure plan), [`runs`] (this run
+//! and the one before, as data), [`outcome`] (what the step saw and decided, as data),
+//! [`report`] (its words), [`record`] and [`record_html`] (the decision record attached to the
+//! task), [`output`] (service messages), [`step`] (the sequence), [`sim`] (the simulated cloud
+//! behind `demo` and the tests).
 #![warn(missing_docs)]
 
 pub mod absence;
