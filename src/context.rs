@@ -19,8 +19,8 @@
 //!   then any event *regarding* one of those candidates (`regardingAny`) up to the window's
 //!   start. `documentTypes` also returns events that merely mention a machine (a tenant's
 //!   `Created` event lists its targets), so only an event whose *subject* is the machine
-//!   counts as its creation ([`crate::runs::subject`]), and a candidate with an older event existed before
-//!   the window. The PowerShell step asked once per target.
+//!   counts as its creation ([`crate::runs::subject`]), and a candidate with an older event
+//!   existed before the window. The PowerShell step asked once per target.
 
 use crate::error::Failure;
 use crate::octopus::{HasId, OctopusClient};

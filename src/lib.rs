@@ -38,5 +38,6 @@ pub mod signin;
 pub mod sim;
 pub mod step;
 pub mod target_tags;
+pub mod text;
 pub mod token;
 pub mod wait;
