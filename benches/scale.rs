@@ -55,7 +55,7 @@ fn reconcile_goal() -> bool {
         let t = Instant::now();
         let p = std::hint::black_box(plan(&instances, &targets, &scope, &prefixes));
         times.push(t.elapsed());
-        assert_eq!(p.members.len() + p.remove.len(), n);
+        assert_eq!(p.output().count() + p.removals().count(), n);
     }
     times.sort();
     let median = times[times.len() / 2];

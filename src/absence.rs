@@ -40,8 +40,9 @@ pub struct Proofs {
     /// One entry per set id.
     pub sets: HashMap<String, Evidence>,
     /// The subscription-wide pool listing was refused (403): the sets' resource groups were
-    /// searched instead. The refusal, for the one warning that says what cannot be seen.
-    pub pools_narrowed: Option<Failure>,
+    /// searched instead. The refusal and those groups, for the one warning that says what
+    /// cannot be seen.
+    pub pools_narrowed: Option<(Failure, Vec<String>)>,
 }
 
 /// The reads' shared context: the client, and the retries within the step's budget.
@@ -462,7 +463,13 @@ pub async fn evidence(
         None
     };
     if let Some(Ok(SubscriptionPools::Refused(f))) = &subscription {
-        out.pools_narrowed = Some(f.clone());
+        let mut groups: Vec<String> = needed
+            .iter()
+            .map(|(set, _)| set.resource_group.clone())
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        out.pools_narrowed = Some((f.clone(), groups));
     }
     for (set, ss) in needed {
         let (group, pools) = match (&ss.orchestration, &subscription) {

@@ -2,7 +2,9 @@
 //! [`crate::report`] words it for the log, and [`crate::record`] renders it as the decision
 //! record (JSON and HTML) attached to the task. No I/O and no words here.
 
-use crate::reconcile::{host_name, Instance, InstanceState, Plan, RemovalReason, Scope, Target};
+use crate::reconcile::{
+    host_name, Decided, Decision, Instance, InstanceState, RemovalReason, Target,
+};
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 
@@ -10,16 +12,6 @@ use time::OffsetDateTime;
 /// how it came to them.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
-    /// Targets put in the output.
-    pub output: Vec<Target>,
-    /// Targets removed (or, in a dry run, that would have been).
-    pub removed: Vec<(Target, RemovalReason)>,
-    /// Targets left alone because their instance is still changing.
-    pub pending: Vec<Target>,
-    /// Targets kept but not output because their VM is `Failed`.
-    pub failed: Vec<Target>,
-    /// Targets kept but not output because their VM is stopped or deallocated.
-    pub stopped: Vec<Target>,
     /// Computer names of ready, running VMs that no in-scope target matches.
     pub unregistered: Vec<String>,
     /// True when the wait ran out and the step proceeded.
@@ -28,8 +20,6 @@ pub struct Outcome {
     pub duplicate: bool,
     /// True when nothing was removed because of `VMSS.Reconcile.DryRun`.
     pub dry_run: bool,
-    /// Members left out of the output as pre-existing (`VMSS.OldServers.ExcludeFromOutput`).
-    pub pre_existing: Vec<Target>,
 
     /// When the step started, its wait's deadline, and when it ended (UTC).
     pub started: Option<OffsetDateTime>,
@@ -45,7 +35,8 @@ pub struct Outcome {
     pub history: BTreeMap<(String, String), History>,
     /// The final listing of every scale set's VMs (after the wait).
     pub vms: Vec<Instance>,
-    /// One row per target Octopus listed, in its order.
+    /// One row per target Octopus listed, in its order: the plan's one decision for each, and
+    /// how its removal went. Every list of targets the step reports is a view of these rows.
     pub targets: Vec<TargetRow>,
     /// The output variables, as set.
     pub variables: Vec<(String, String)>,
@@ -60,6 +51,40 @@ impl Outcome {
     /// targets): only then is there a decision record worth attaching.
     pub fn listed(&self) -> bool {
         self.checks.iter().any(|c| c.failure.is_none()) || !self.targets.is_empty()
+    }
+
+    /// The targets whose decision `is` accepts, in Octopus's order.
+    pub fn decided<'a>(
+        &'a self,
+        is: impl Fn(&Decision) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a Target> + 'a {
+        self.targets
+            .iter()
+            .filter(move |r| is(&r.decision))
+            .map(|r| &r.target)
+    }
+
+    /// The targets the deployment goes to: those output, and nobody in a duplicate run (the
+    /// contract: a duplicate's later steps skip on `VMSSHasServersToDeployTo`).
+    pub fn deploy_to(&self) -> Vec<&Target> {
+        if self.duplicate {
+            return Vec::new();
+        }
+        self.decided(|d| *d == Decision::Output).collect()
+    }
+
+    /// The targets removed (or, in a dry run, that would have been), with the reason: those
+    /// whose removal Octopus carried out, or found already done.
+    pub fn removed(&self) -> impl Iterator<Item = (&Target, &RemovalReason)> {
+        self.targets
+            .iter()
+            .filter_map(|r| match (&r.decision, &r.removal) {
+                (
+                    Decision::Removed(why),
+                    Some(Removal::Removed | Removal::AlreadyGone | Removal::DryRun),
+                ) => Some((&r.target, why)),
+                _ => None,
+            })
     }
 
     /// Notes a removal's result on the target's row.
@@ -92,10 +117,10 @@ impl Outcome {
         }
     }
 
-    /// Marks members left out of the output as pre-existing.
-    pub fn pre_existing_rows(&mut self) {
+    /// Leaves these output targets out as pre-existing (`VMSS.OldServers.ExcludeFromOutput`).
+    pub fn pre_existing(&mut self, old: &[Target]) {
         for row in &mut self.targets {
-            if self.pre_existing.iter().any(|t| t.id == row.target.id) {
+            if row.decision == Decision::Output && old.iter().any(|t| t.id == row.target.id) {
                 row.decision = Decision::PreExisting;
             }
         }
@@ -203,55 +228,6 @@ pub struct Check {
     pub failure: Option<String>,
 }
 
-/// What the step decided for one target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Not the step's to touch, and why.
-    OutOfScope(Excluded),
-    /// Deployed to: in the output.
-    Output,
-    /// Removed (or, in a dry run, would be), and why.
-    Removed(RemovalReason),
-    /// Kept, not output: its VM is `Failed`.
-    Failed,
-    /// Kept, not output: its VM is stopped or deallocated.
-    Stopped,
-    /// Kept: it matches no VM and has none of the scale sets' computer-name shapes.
-    Foreign,
-    /// Kept: several VMs share its computer name, so it cannot be tied to one.
-    SharedName,
-    /// Kept, not output: its VM was still changing when the wait ended.
-    Pending,
-    /// Kept: some VM of its scale set has no computer name yet (it might be its).
-    Unverified,
-    /// A member's target left out of the output as pre-existing.
-    PreExisting,
-    /// A member's target that is disabled: never output.
-    Disabled,
-    /// Kept, not output: a standby pool holds its VM.
-    Pooled,
-    /// Kept: its VM is not listed, but its absence could not be proven (which proof, why).
-    Unproven(crate::reconcile::Unproven),
-    /// Kept, not output: automatic repairs are about to replace its VM (unhealthy past the
-    /// grace period).
-    RepairDue,
-}
-
-/// Why a target is out of scope: the first of [`Scope::contains`]'s conditions it fails.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Excluded {
-    /// Not in the run's environment (this one).
-    Environment(String),
-    /// Lacks this role.
-    Role(String),
-    /// Its tenanted participation is a value this build does not know.
-    ParticipationUnknown,
-    /// Takes part in tenanted runs only, and this run is untenanted.
-    TenantedOnly,
-    /// Not linked to the run's tenant (this one), directly or by tag, or untenanted only.
-    Tenant(String),
-}
-
 /// How a removal went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
@@ -278,73 +254,15 @@ pub struct TargetRow {
     pub removal: Option<Removal>,
 }
 
-/// One row per listed target, in Octopus's order, with the plan's decision for each.
-pub fn target_rows<'a>(targets: &[Target], scope: &Scope, plan: &'a Plan) -> Vec<TargetRow> {
-    let kept =
-        |ts: &'a [(Target, Instance)], d: Decision| ts.iter().map(move |(t, _)| (t, d.clone()));
-    let each = |ts: &'a [Target], d: Decision| ts.iter().map(move |t| (t, d.clone()));
-    // The first list a target is in decides; a removal overrides.
-    let mut decided: HashMap<&str, Decision> = HashMap::with_capacity(targets.len());
-    for (t, d) in each(&plan.members, Decision::Output)
-        .chain(each(&plan.disabled, Decision::Disabled))
-        .chain(each(&plan.pending, Decision::Pending))
-        .chain(kept(&plan.failed, Decision::Failed))
-        .chain(kept(&plan.stopped, Decision::Stopped))
-        .chain(each(&plan.unverified, Decision::Unverified))
-        .chain(each(&plan.foreign, Decision::Foreign))
-        .chain(plan.shared.iter().map(|(t, _)| (t, Decision::SharedName)))
-        .chain(kept(&plan.pooled, Decision::Pooled))
-        .chain(kept(&plan.repair_due, Decision::RepairDue))
-        .chain(
-            plan.unproven
-                .iter()
-                .map(|(t, why)| (t, Decision::Unproven(why.clone()))),
-        )
-    {
-        decided.entry(t.id.as_str()).or_insert(d);
-    }
-    for (t, reason) in &plan.remove {
-        decided.insert(t.id.as_str(), Decision::Removed(reason.clone()));
-    }
-    targets
-        .iter()
-        .map(|t| TargetRow {
-            target: t.clone(),
-            decision: match out_of_scope(scope, t) {
-                Some(why) => Decision::OutOfScope(why),
-                // Every in-scope target is in one list of the plan; were one not, "kept,
-                // unverified" is the reading that removes and outputs nothing.
-                None => decided
-                    .get(t.id.as_str())
-                    .cloned()
-                    .unwrap_or(Decision::Unverified),
-            },
+impl TargetRow {
+    /// A row for the plan's decision on one target, its removal not yet tried.
+    pub fn of(decided: &Decided) -> TargetRow {
+        TargetRow {
+            target: decided.target.clone(),
+            decision: decided.decision.clone(),
             removal: None,
-        })
-        .collect()
-}
-
-/// Why a target is out of scope; `None` when it is in. The rule is [`Scope::contains`]; this
-/// only names the first condition that fails.
-fn out_of_scope(scope: &Scope, t: &Target) -> Option<Excluded> {
-    if scope.contains(t) {
-        return None;
+        }
     }
-    if !t.environment_ids.contains(&scope.environment_id) {
-        return Some(Excluded::Environment(scope.environment_id.clone()));
-    }
-    if let Some(r) = scope
-        .roles
-        .iter()
-        .find(|r| !t.roles.iter().any(|tr| tr.eq_ignore_ascii_case(r)))
-    {
-        return Some(Excluded::Role(r.clone()));
-    }
-    Some(match (&scope.tenant, t.participation) {
-        (_, None) => Excluded::ParticipationUnknown,
-        (None, _) => Excluded::TenantedOnly,
-        (Some(tenant), _) => Excluded::Tenant(tenant.id.clone()),
-    })
 }
 
 /// The in-scope targets by host name, to find the one each VM matched: one pass over the
@@ -371,7 +289,7 @@ pub fn matched_target<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::{plan, Prefix};
+    use crate::reconcile::{plan, Excluded, Prefix, Scope};
 
     fn vm(computer: &str, prov: &str, power: &str) -> Instance {
         Instance {
@@ -412,7 +330,7 @@ mod tests {
             prefix: "web".into(),
         }];
         let p = plan(&vms, &targets, &scope, &prefixes);
-        let rows = target_rows(&targets, &scope, &p);
+        let rows: Vec<TargetRow> = p.targets.iter().map(TargetRow::of).collect();
         let decisions: Vec<&Decision> = rows.iter().map(|r| &r.decision).collect();
         assert_eq!(
             decisions,

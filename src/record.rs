@@ -7,8 +7,8 @@
 //! record answers per VM and per target, where Octopus users look for files. Writing it is
 //! best effort: a record that cannot be written is a warning, never a failed step.
 
-use crate::outcome::{matched_target, targets_by_host, Check, Decision, History, Outcome, Removal};
-use crate::reconcile::InstanceState;
+use crate::outcome::{matched_target, targets_by_host, Check, History, Outcome, Removal};
+use crate::reconcile::{Decision, InstanceState};
 use crate::redacted::Redactor;
 use crate::report;
 use crate::settings::{AzureCredential, DuplicateHandle, Settings, TimeoutHandle};

@@ -13,6 +13,7 @@
 //! milliseconds.
 
 use crate::error::{Failure, FailureKind, REFUSALS_TO_GIVE_UP};
+use crate::reconcile::{Instance, InstanceState};
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -116,6 +117,31 @@ pub fn pace(buckets: &[Bucket]) -> Option<Duration> {
             b.window.div_f64(checks_left)
         })
         .max()
+}
+
+/// Fewer reads than this left in a bucket is low whatever its size.
+pub const LOW_READS: u32 = 50;
+
+/// A bucket is running low when it has fewer than [`LOW_READS`] left, or less than a quarter of
+/// the most it had during the run (`most`, as far as the step has seen). A budget too small
+/// for a short `VMSS.Poll.Interval` is not low by itself: 2,590 of 2,600 left stretches a
+/// 1-second interval, and is plenty.
+pub fn running_low(remaining: u32, most: u32) -> bool {
+    remaining < LOW_READS || remaining.saturating_mul(4) < most
+}
+
+/// Whether one scale set has settled, as the contract's "Waiting" says: its instances listed
+/// (they are not while the set itself is changing) with none still changing, its latest
+/// rolling upgrade not rolling forward, and no automatic zone rebalance under way (Azure has
+/// created a VM and will delete one of the set's when it ends).
+pub fn set_settled(
+    instances: Option<&[Instance]>,
+    rolling_forward: bool,
+    rebalancing: bool,
+) -> bool {
+    !rolling_forward
+        && !rebalancing
+        && instances.is_some_and(|is| is.iter().all(|i| i.state() != InstanceState::Pending))
 }
 
 /// What one check saw.
@@ -334,6 +360,33 @@ fn at_deadline<T>(failed: Option<Failure>, answered: Option<T>) -> WaitEnd<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_is_low_below_fifty_or_a_quarter_of_its_most() {
+        assert!(running_low(49, 60));
+        assert!(!running_low(2_590, 2_600));
+        assert!(running_low(600, 2_600));
+        assert!(!running_low(650, 2_600));
+    }
+
+    #[test]
+    fn a_set_settles_only_listed_steady_and_free_of_azures_own_work() {
+        let vm = |prov: &str, power: &str| Instance {
+            provisioning_state: Some(prov.into()),
+            power_state: Some(power.into()),
+            ..Instance::default()
+        };
+        let steady = [vm("Succeeded", "running"), vm("Failed", "running")];
+        assert!(set_settled(Some(&steady), false, false));
+        assert!(!set_settled(None, false, false));
+        assert!(!set_settled(Some(&steady), true, false));
+        assert!(!set_settled(Some(&steady), false, true));
+        assert!(!set_settled(
+            Some(&[vm("Succeeded", "running"), vm("Creating", "")]),
+            false,
+            false
+        ));
+    }
     use std::collections::VecDeque;
 
     const S: fn(u64) -> Duration = Duration::from_secs;

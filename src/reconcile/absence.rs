@@ -106,20 +106,9 @@ pub fn prove_by_listings(
     prefixes: &[Prefix],
     earlier: &EarlierListings,
 ) -> Vec<Prefix> {
-    let mut remove = Vec::with_capacity(plan.remove.len());
-    for (t, reason) in std::mem::take(&mut plan.remove) {
-        if !matches!(reason, RemovalReason::NoInstance { .. }) {
-            remove.push((t, reason));
-            continue;
-        }
-        match unproven_by_listings(prefixes, earlier, &t) {
-            Some(why) => plan.unproven.push((t, why)),
-            None => remove.push((t, reason)),
-        }
-    }
-    plan.remove = remove;
+    plan.prove(|t| unproven_by_listings(prefixes, earlier, t));
     let mut sets: Vec<Prefix> = Vec::new();
-    for (t, reason) in &plan.remove {
+    for (t, reason) in plan.removals() {
         if matches!(reason, RemovalReason::NoInstance { .. }) {
             for p in lenders(prefixes, t) {
                 if !sets.iter().any(|s| s.set_id == p.set_id) {
@@ -135,14 +124,9 @@ pub fn prove_by_listings(
 /// of that name outside its listing (its resource group, its standby pools), and each of
 /// those proofs could be read. Evidence missing for a set counts as unreadable.
 pub fn prove_by_reads(plan: &mut Plan, prefixes: &[Prefix], evidence: &HashMap<String, Evidence>) {
-    let mut remove = Vec::with_capacity(plan.remove.len());
-    for (t, reason) in std::mem::take(&mut plan.remove) {
-        if !matches!(reason, RemovalReason::NoInstance { .. }) {
-            remove.push((t, reason));
-            continue;
-        }
+    plan.prove(|t| {
         let host = host_name(&t.name);
-        let why = lenders(prefixes, &t).into_iter().find_map(|p| {
+        lenders(prefixes, t).into_iter().find_map(|p| {
             let Some(e) = evidence.get(&p.set_id) else {
                 return Some(Unproven::Unreadable(format!(
                     "the reads for scale set {} did not finish within the step's time",
@@ -163,11 +147,6 @@ pub fn prove_by_reads(plan: &mut Plan, prefixes: &[Prefix], evidence: &HashMap<S
                     .map(|pool| Unproven::InPool { pool: pool.clone() }),
             };
             in_pool.or(in_group)
-        });
-        match why {
-            Some(why) => plan.unproven.push((t, why)),
-            None => remove.push((t, reason)),
-        }
-    }
-    plan.remove = remove;
+        })
+    });
 }

@@ -15,6 +15,30 @@ pub struct Prefix {
     pub prefix: String,
 }
 
+/// Why a scale set that listed no VMs lends no prefix: such a listing cannot show which
+/// targets are stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedNone {
+    /// It says it has this many VMs: more likely a listing problem than an empty fleet, so
+    /// nothing is removed on its word.
+    WithCapacity(i64),
+    /// It reports no capacity at all (a Flexible set without a VM profile).
+    WithoutCapacity,
+}
+
+/// The contract's empty-listing rule, per scale set: a set that listed `listed` VMs and scales
+/// to `capacity` may lend its computer-name prefix to the plan, unless it listed none while
+/// saying it has some, or saying nothing of its capacity. Its listing then proves nothing: it
+/// lends no prefix, and the other sets go on.
+pub fn may_lend_prefix(listed: usize, capacity: Option<i64>) -> Result<(), ListedNone> {
+    match (listed, capacity) {
+        (0, Some(0)) => Ok(()),
+        (0, Some(n)) => Err(ListedNone::WithCapacity(n)),
+        (0, None) => Err(ListedNone::WithoutCapacity),
+        _ => Ok(()),
+    }
+}
+
 /// How many characters Azure puts after a scale set's computer-name prefix: a Uniform
 /// instance's id in base 36 (`web00000z`), or a Flexible VM's 6 random letters and digits.
 pub const NAME_SUFFIX_LEN: usize = 6;

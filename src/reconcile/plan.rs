@@ -32,60 +32,121 @@ impl std::fmt::Display for RemovalReason {
     }
 }
 
-/// What to do with each in-scope target.
+/// What the step decided for one target: the one answer every view reads (the removals, the
+/// output, the log's counts and warnings, the decision record's row, the output variables).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Not the step's to touch, and why.
+    OutOfScope(Excluded),
+    /// Deployed to: in the output.
+    Output,
+    /// Removed (or, in a dry run, would be), and why.
+    Removed(RemovalReason),
+    /// Kept, not output: its VM is `Failed`.
+    Failed,
+    /// Kept, not output: its VM is stopped or deallocated.
+    Stopped,
+    /// Kept: it matches no VM and has none of the scale sets' computer-name shapes. It may
+    /// belong to something else sharing the roles (another scale set, a plain VM).
+    Foreign,
+    /// Kept, not output: several VMs that are not gone share its computer name, not all of
+    /// them members, so it cannot be tied to one.
+    SharedName,
+    /// Kept, not output: its VM was still changing when the wait ended.
+    Pending,
+    /// Kept: some VM of its scale set has no computer name yet (it might be its).
+    Unverified,
+    /// A member's target left out of the output as pre-existing (decided after the plan, from
+    /// Octopus's events: `VMSS.OldServers.ExcludeFromOutput`).
+    PreExisting,
+    /// A member's target that is disabled: never output.
+    Disabled,
+    /// Kept, not output: a standby pool holds its VM.
+    Pooled,
+    /// Kept: its VM is not listed, but its absence could not be proven (which proof, why).
+    Unproven(Unproven),
+    /// Kept, not output: automatic repairs are about to replace its VM (unhealthy past the
+    /// grace period, [`repair_due`]).
+    RepairDue,
+}
+
+/// One target Octopus listed and what the plan decided for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    /// The target as listed.
+    pub target: Target,
+    /// The decision.
+    pub decision: Decision,
+    /// The VM whose state decided it, where one alone did (a `Failed`, stopped or pooled VM,
+    /// one repairs are about to replace): the warnings name it.
+    pub vm: Option<Instance>,
+}
+
+/// Every target decided once, and what the decisions leave to say about the VMs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Enabled targets of members, in Octopus's order: the output.
-    pub members: Vec<Target>,
-    /// Disabled targets of members: never output.
-    pub disabled: Vec<Target>,
-    /// Targets of instances still changing: neither removed nor output.
-    pub pending: Vec<Target>,
-    /// Targets of stopped or deallocated VMs: kept, not output.
-    pub stopped: Vec<(Target, Instance)>,
-    /// Targets of `Failed` VMs: kept (the VM may be serving), not output.
-    pub failed: Vec<(Target, Instance)>,
-    /// Targets to remove, with the reason.
-    pub remove: Vec<(Target, RemovalReason)>,
-    /// Targets matching no instance and carrying none of the scale sets' prefixes: they belong
-    /// to something else sharing the roles (another scale set, a plain VM). Kept.
-    pub foreign: Vec<Target>,
-    /// Targets matching no instance whose scale set has a live instance with no computer name
-    /// yet (it might be theirs). Kept.
-    pub unverified: Vec<Target>,
-    /// Targets whose computer name several VMs that are not gone report, not all of them
-    /// members: kept (never removed), not output.
-    pub shared: Vec<(Target, Vec<Instance>)>,
+    /// Every target Octopus listed, in its order, each with its one decision.
+    pub targets: Vec<Decided>,
     /// Every computer name that several VMs that are not gone report, for the warning.
     pub shared_names: Vec<SharedName>,
-    /// How many targets were out of scope (environment, role, tenant) and ignored.
-    pub out_of_scope: usize,
+    /// Computer name prefixes several scale sets lend, with those sets' names: a target of
+    /// such a shape could be a VM of either.
+    pub shared_prefixes: Vec<(String, Vec<String>)>,
     /// Members that no in-scope target matches: their Tentacle did not register.
     pub unregistered: Vec<Instance>,
-    /// Targets of VMs a standby pool holds: kept, not output.
-    pub pooled: Vec<(Target, Instance)>,
-    /// Targets that match no VM, whose absence could not be proven: kept, and why.
-    pub unproven: Vec<(Target, Unproven)>,
-    /// Targets of members that automatic repairs are about to replace ([`repair_due`]): kept
-    /// until the VM is gone, not output.
-    pub repair_due: Vec<(Target, Instance)>,
 }
 
 impl Plan {
+    /// The targets whose decision `is` accepts, in Octopus's order.
+    pub fn decided<'a>(
+        &'a self,
+        is: impl Fn(&Decision) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a Decided> + 'a {
+        self.targets.iter().filter(move |d| is(&d.decision))
+    }
+
+    /// How many targets `is` accepts.
+    pub fn count(&self, is: impl Fn(&Decision) -> bool) -> usize {
+        self.targets.iter().filter(|d| is(&d.decision)).count()
+    }
+
+    /// The targets to deploy to.
+    pub fn output(&self) -> impl Iterator<Item = &Target> {
+        self.decided(|d| *d == Decision::Output).map(|d| &d.target)
+    }
+
+    /// The targets to remove, with the reason.
+    pub fn removals(&self) -> impl Iterator<Item = (&Target, &RemovalReason)> {
+        self.targets.iter().filter_map(|d| match &d.decision {
+            Decision::Removed(why) => Some((&d.target, why)),
+            _ => None,
+        })
+    }
+
     /// How many targets were in scope.
     pub fn in_scope(&self) -> usize {
-        self.members.len()
-            + self.disabled.len()
-            + self.pending.len()
-            + self.stopped.len()
-            + self.failed.len()
-            + self.remove.len()
-            + self.foreign.len()
-            + self.unverified.len()
-            + self.shared.len()
-            + self.pooled.len()
-            + self.unproven.len()
-            + self.repair_due.len()
+        self.count(|d| !matches!(d, Decision::OutOfScope(_)))
+    }
+
+    /// How many targets were out of scope (environment, role, tenant) and ignored.
+    pub fn out_of_scope(&self) -> usize {
+        self.targets.len() - self.in_scope()
+    }
+
+    /// Keeps a target planned for removal whose absence `unproven` cannot prove: its decision
+    /// becomes [`Decision::Unproven`]. Only a target no listing names (`NoInstance`) needs the
+    /// proof; one whose VM is listed `Deleting` is gone by Azure's own word.
+    pub fn prove(&mut self, mut unproven: impl FnMut(&Target) -> Option<Unproven>) {
+        for d in &mut self.targets {
+            if matches!(
+                d.decision,
+                Decision::Removed(RemovalReason::NoInstance { .. })
+            ) {
+                if let Some(why) = unproven(&d.target) {
+                    d.decision = Decision::Unproven(why);
+                }
+            }
+        }
     }
 }
 
@@ -125,7 +186,7 @@ pub fn plan(
             None => {}
         }
     }
-    let mut out = Plan::default();
+    let mut shared_names: Vec<SharedName> = Vec::new();
     let mut named: HashMap<String, Named> = HashMap::with_capacity(by_host.len());
     for (host, mut is) in by_host {
         let live: Vec<&Instance> = is
@@ -134,7 +195,7 @@ pub fn plan(
             .filter(|i| i.state() != InstanceState::Gone)
             .collect();
         let entry = if live.len() > 1 {
-            out.shared_names.push(SharedName {
+            shared_names.push(SharedName {
                 name: live[0].display_name().to_string(),
                 instances: live.into_iter().cloned().collect(),
             });
@@ -145,77 +206,80 @@ pub fn plan(
         };
         named.insert(host, entry);
     }
-    out.shared_names.sort_by(|a, b| a.name.cmp(&b.name));
-    let shared_index: HashMap<String, usize> = out
-        .shared_names
+    shared_names.sort_by(|a, b| a.name.cmp(&b.name));
+    let shared_index: HashMap<String, usize> = shared_names
         .iter()
         .enumerate()
         .map(|(n, s)| (host_name(&s.name), n))
         .collect();
 
     let mut matched: HashSet<String> = HashSet::new();
-    for t in targets {
-        if !scope.contains(t) {
-            out.out_of_scope += 1;
-            continue;
+    let decide = |t: &Target, matched: &mut HashSet<String>| -> (Decision, Option<Instance>) {
+        if let Err(why) = scope.check(t) {
+            return (Decision::OutOfScope(why), None);
         }
         let host = host_name(&t.name);
         let Some(entry) = named.get(&host) else {
             let lenders: Vec<&Prefix> = prefixes.iter().filter(|p| p.names(&host)).collect();
-            match lenders.first() {
-                None => out.foreign.push(t.clone()),
+            let decision = match lenders.first() {
+                None => Decision::Foreign,
                 Some(_)
                     if lenders
                         .iter()
                         .any(|p| unnamed_alive.contains(p.set_id.as_str())) =>
                 {
-                    out.unverified.push(t.clone())
+                    Decision::Unverified
                 }
-                Some(p) => out.remove.push((
-                    t.clone(),
-                    RemovalReason::NoInstance {
-                        scale_set: p.scale_set.clone(),
-                    },
-                )),
-            }
-            continue;
+                Some(p) => Decision::Removed(RemovalReason::NoInstance {
+                    scale_set: p.scale_set.clone(),
+                }),
+            };
+            return (decision, None);
         };
         matched.insert(host.clone());
         let i = match entry {
             Named::One(i) => *i,
             Named::Shared => {
-                let shared = &out.shared_names[shared_index[&host]];
-                match (shared.all_members(), t.disabled) {
-                    (true, true) => out.disabled.push(t.clone()),
-                    (true, false) => out.members.push(t.clone()),
-                    (false, _) => out.shared.push((t.clone(), shared.instances.clone())),
-                }
-                continue;
+                let decision = match (shared_names[shared_index[&host]].all_members(), t.disabled) {
+                    (true, true) => Decision::Disabled,
+                    (true, false) => Decision::Output,
+                    (false, _) => Decision::SharedName,
+                };
+                return (decision, None);
             }
         };
-        match i.state() {
-            InstanceState::Member if i.repair_due => out.repair_due.push((t.clone(), i.clone())),
-            InstanceState::Member if t.disabled => out.disabled.push(t.clone()),
-            InstanceState::Member => out.members.push(t.clone()),
-            InstanceState::Pending => out.pending.push(t.clone()),
-            InstanceState::Stopped => out.stopped.push((t.clone(), i.clone())),
-            InstanceState::Failed => out.failed.push((t.clone(), i.clone())),
-            InstanceState::Pooled => out.pooled.push((t.clone(), i.clone())),
-            InstanceState::Gone => out.remove.push((
-                t.clone(),
-                RemovalReason::InstanceGone {
-                    instance: i.name.clone(),
-                    state: i.describe_state(),
-                },
-            )),
-        }
-    }
+        let decision = match i.state() {
+            InstanceState::Member if i.repair_due => Decision::RepairDue,
+            InstanceState::Member if t.disabled => Decision::Disabled,
+            InstanceState::Member => Decision::Output,
+            InstanceState::Pending => Decision::Pending,
+            InstanceState::Stopped => Decision::Stopped,
+            InstanceState::Failed => Decision::Failed,
+            InstanceState::Pooled => Decision::Pooled,
+            InstanceState::Gone => Decision::Removed(RemovalReason::InstanceGone {
+                instance: i.name.clone(),
+                state: i.describe_state(),
+            }),
+        };
+        (decision, Some(i.clone()))
+    };
+    let decided: Vec<Decided> = targets
+        .iter()
+        .map(|t| {
+            let (decision, vm) = decide(t, &mut matched);
+            Decided {
+                target: t.clone(),
+                decision,
+                vm,
+            }
+        })
+        .collect();
     let mut unregistered: Vec<Instance> = named
         .iter()
         .filter(|(h, _)| !matched.contains(*h))
         .filter_map(|(h, entry)| match entry {
             Named::One(i) => Some(*i),
-            Named::Shared => out.shared_names[shared_index[h]]
+            Named::Shared => shared_names[shared_index[h]]
                 .instances
                 .iter()
                 .find(|i| i.state() == InstanceState::Member),
@@ -225,6 +289,10 @@ pub fn plan(
         .cloned()
         .collect();
     unregistered.sort_by(|a, b| a.computer_name.cmp(&b.computer_name));
-    out.unregistered = unregistered;
-    out
+    Plan {
+        targets: decided,
+        shared_names,
+        shared_prefixes: shared_prefixes(prefixes),
+        unregistered,
+    }
 }

@@ -89,22 +89,53 @@ impl Scope {
     /// The contract's participation rule: in the environment, every role, and taking part in
     /// this kind of run (an untenanted run: `Untenanted` or `TenantedOrUntenanted`; a tenanted
     /// run: `Tenanted` or `TenantedOrUntenanted`, linked to the tenant directly or by a tag).
-    pub fn contains(&self, t: &Target) -> bool {
-        let has_roles = self
+    /// The answer names the first condition a target fails, for the record.
+    pub fn check(&self, t: &Target) -> Result<(), Excluded> {
+        if !t.environment_ids.iter().any(|e| e == &self.environment_id) {
+            return Err(Excluded::Environment(self.environment_id.clone()));
+        }
+        if let Some(r) = self
             .roles
             .iter()
-            .all(|r| t.roles.iter().any(|tr| tr.eq_ignore_ascii_case(r)));
-        let takes_part = match (&self.tenant, t.participation) {
-            (_, None) => false,
-            (None, Some(p)) => p != Participation::Tenanted,
+            .find(|r| !t.roles.iter().any(|tr| tr.eq_ignore_ascii_case(r)))
+        {
+            return Err(Excluded::Role(r.clone()));
+        }
+        match (&self.tenant, t.participation) {
+            (_, None) => Err(Excluded::ParticipationUnknown),
+            (None, Some(Participation::Tenanted)) => Err(Excluded::TenantedOnly),
+            (None, Some(_)) => Ok(()),
             (Some(tenant), Some(p)) => {
-                p != Participation::Untenanted
-                    && (t.tenant_ids.iter().any(|x| x == &tenant.id)
-                        || linked_by_tags(&t.tenant_tags, &tenant.tags))
+                let linked = t.tenant_ids.iter().any(|x| x == &tenant.id)
+                    || linked_by_tags(&t.tenant_tags, &tenant.tags);
+                if p != Participation::Untenanted && linked {
+                    Ok(())
+                } else {
+                    Err(Excluded::Tenant(tenant.id.clone()))
+                }
             }
-        };
-        t.environment_ids.iter().any(|e| e == &self.environment_id) && has_roles && takes_part
+        }
     }
+
+    /// Whether the run may touch the target at all ([`Scope::check`] passes).
+    pub fn contains(&self, t: &Target) -> bool {
+        self.check(t).is_ok()
+    }
+}
+
+/// Why a target is out of scope: the first of [`Scope::check`]'s conditions it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Excluded {
+    /// Not in the run's environment (this one).
+    Environment(String),
+    /// Lacks this role.
+    Role(String),
+    /// Its tenanted participation is a value this build does not know.
+    ParticipationUnknown,
+    /// Takes part in tenanted runs only, and this run is untenanted.
+    TenantedOnly,
+    /// Not linked to the run's tenant (this one), directly or by tag, or untenanted only.
+    Tenant(String),
 }
 
 /// The tag set of a canonical tenant tag: `Region` of `Region/East` (a tag without `/` is a

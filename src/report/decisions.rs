@@ -49,11 +49,11 @@ pub fn not_all_removed(
 
 /// What was removed (or, in a dry run, would be): one highlighted summary naming the first
 /// few; each target's reason is in the verbose line written when it went.
-pub fn removed(removed: &[(Target, RemovalReason)], dry_run: bool, reporter: &Reporter) {
+pub fn removed(removed: &[&Target], dry_run: bool, reporter: &Reporter) {
     if removed.is_empty() {
         return;
     }
-    let ns: Vec<&str> = removed.iter().map(|(t, _)| t.name.as_str()).collect();
+    let ns: Vec<&str> = removed.iter().map(|t| t.name.as_str()).collect();
     let verb = if dry_run {
         "Dry run: would remove"
     } else {
@@ -73,11 +73,14 @@ pub fn plan(
     plan: &Plan,
     instances: &[Instance],
     prefixes: &[Prefix],
-    scale_sets: &[(ScaleSetRef, ScaleSet)],
+    lending_none: &[&str],
     reporter: &Reporter,
 ) {
     let c = crate::outcome::Counts::of(instances);
-    let kept = plan.in_scope() - plan.members.len() - plan.pending.len() - plan.remove.len();
+    let output = plan.count(|d| *d == Decision::Output);
+    let pending = plan.count(|d| *d == Decision::Pending);
+    let remove = plan.count(|d| matches!(d, Decision::Removed(_)));
+    let kept = plan.in_scope() - output - pending - remove;
     reporter.verbose(&format!(
         "Instances: {} ready, {} changing, {} stopped, {} failed, {} pooled, {} gone. Targets in scope: {} to deploy to, {} changing, {} to remove, {} kept; {} out of scope.",
         c.ready,
@@ -86,11 +89,11 @@ pub fn plan(
         c.failed,
         c.pooled,
         c.gone,
-        plan.members.len(),
-        plan.pending.len(),
-        plan.remove.len(),
+        output,
+        pending,
+        remove,
         kept,
-        plan.out_of_scope
+        plan.out_of_scope()
     ));
     if plan.in_scope() == 0 && instances.iter().any(|i| i.state() != InstanceState::Gone) {
         reporter.warn(
@@ -98,9 +101,9 @@ pub fn plan(
              although the scale set has VMs: check the roles for a typo, and that the VMs' Tentacles register with them.",
         );
     }
-    if !plan.failed.is_empty() {
-        let ns: Vec<String> = plan
-            .failed
+    let failed = with_vm(plan, Decision::Failed);
+    if !failed.is_empty() {
+        let ns: Vec<String> = failed
             .iter()
             .map(|(t, i)| {
                 let why = i.reason.as_deref().unwrap_or("Azure gave no reason");
@@ -113,9 +116,9 @@ pub fn plan(
             names(&ns)
         ));
     }
-    if !plan.repair_due.is_empty() {
-        let ns: Vec<String> = plan
-            .repair_due
+    let repair_due = with_vm(plan, Decision::RepairDue);
+    if !repair_due.is_empty() {
+        let ns: Vec<String> = repair_due
             .iter()
             .map(|(t, i)| format!("{} (VM {} in {})", t.name, i.name, i.scale_set))
             .collect();
@@ -125,9 +128,9 @@ pub fn plan(
             names(&ns)
         ));
     }
-    if !plan.stopped.is_empty() {
-        let ns: Vec<String> = plan
-            .stopped
+    let stopped = with_vm(plan, Decision::Stopped);
+    if !stopped.is_empty() {
+        let ns: Vec<String> = stopped
             .iter()
             .map(|(t, i)| {
                 format!(
@@ -144,8 +147,9 @@ pub fn plan(
             names(&ns)
         ));
     }
-    if !plan.foreign.is_empty() {
-        let ns: Vec<String> = plan.foreign.iter().map(|t| t.name.clone()).collect();
+    let foreign = names_of(plan, Decision::Foreign);
+    if !foreign.is_empty() {
+        let ns = foreign;
         let known: Vec<String> = prefixes
             .iter()
             .map(|p| {
@@ -157,11 +161,6 @@ pub fn plan(
                 )
             })
             .collect();
-        let without: Vec<String> = scale_sets
-            .iter()
-            .filter(|(_, ss)| !prefixes.iter().any(|p| p.set_id == ss.id))
-            .map(|(set, _)| set.name.clone())
-            .collect();
         let mut why = if known.is_empty() {
             "no computer name prefix is known for the scale set(s)".to_string()
         } else {
@@ -171,8 +170,8 @@ pub fn plan(
                 known.join(", ")
             )
         };
-        if !without.is_empty() && !known.is_empty() {
-            why.push_str(&format!("; {} lend no prefix", without.join(", ")));
+        if !lending_none.is_empty() && !known.is_empty() {
+            why.push_str(&format!("; {} lend no prefix", lending_none.join(", ")));
         }
         reporter.warn(&format!(
             "Kept {} target(s) with the roles that match no VM of the scale set(s), because {why}: {}. They may belong to another scale set or a plain VM sharing the roles; vmss-check never removes those.",
@@ -180,7 +179,7 @@ pub fn plan(
             names(&ns)
         ));
     }
-    for (prefix, sets) in reconcile::shared_prefixes(prefixes) {
+    for (prefix, sets) in &plan.shared_prefixes {
         reporter.warn(&format!(
             "Scale sets {} share the computer name prefix {prefix}, so a target named {prefix}{} could be a VM of either: give each scale set its own computerNamePrefix.",
             sets.join(" and "),
@@ -206,16 +205,18 @@ pub fn plan(
             names(&ns)
         ));
     }
-    if !plan.unverified.is_empty() {
-        let ns: Vec<String> = plan.unverified.iter().map(|t| t.name.clone()).collect();
+    let unverified = names_of(plan, Decision::Unverified);
+    if !unverified.is_empty() {
+        let ns = unverified;
         reporter.warn(&format!(
             "Kept {} target(s) that match no named instance ({}), because some instance has no computer name yet; a later run will remove them if their VMs are gone.",
             ns.len(),
             names(&ns)
         ));
     }
-    if !plan.disabled.is_empty() {
-        let ns: Vec<String> = plan.disabled.iter().map(|t| t.name.clone()).collect();
+    let disabled = names_of(plan, Decision::Disabled);
+    if !disabled.is_empty() {
+        let ns = disabled;
         reporter.info(&format!(
             "Left {} disabled target(s) out of the output: {}.",
             ns.len(),
@@ -234,6 +235,20 @@ pub fn plan(
             names(&ns)
         ));
     }
+}
+
+/// The names of the targets with this decision.
+fn names_of(plan: &Plan, decision: Decision) -> Vec<String> {
+    plan.decided(move |d| *d == decision)
+        .map(|d| d.target.name.clone())
+        .collect()
+}
+
+/// The targets with this decision, each with the VM that decided it.
+fn with_vm(plan: &Plan, decision: Decision) -> Vec<(&Target, &Instance)> {
+    plan.decided(move |d| *d == decision)
+        .filter_map(|d| Some((&d.target, d.vm.as_ref()?)))
+        .collect()
 }
 
 /// Why a target's decision is what it is, in a few words for the decision record.
@@ -291,19 +306,7 @@ pub fn protected(vms: &[&Instance]) -> String {
 
 /// The one narrowing of the proof of absence: the subscription's standby pools could not be
 /// listed (403), so only the sets' own resource groups were searched.
-pub fn pools_narrowed(
-    subscription: &str,
-    sets: &[(ScaleSetRef, ScaleSet)],
-    needed: &[String],
-    refused: &Failure,
-) -> String {
-    let mut groups: Vec<&str> = sets
-        .iter()
-        .filter(|(_, ss)| needed.contains(&ss.id))
-        .map(|(set, _)| set.resource_group.as_str())
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
+pub fn pools_narrowed(subscription: &str, refused: &Failure, groups: &[String]) -> String {
     format!(
         "The Azure account may not list the standby pools of subscription {subscription} ({}), so vmss-check looked for them only in resource group(s) {}: a standby pool in another resource group cannot be seen, and a target of one of its VMs could be removed. Grant the account the Reader role on subscription {subscription} (or on each standby pool's resource group) so that every pool attached to the scale set is seen.",
         refused.message,
@@ -314,9 +317,9 @@ pub fn pools_narrowed(
 /// The targets of pooled VMs, and those kept because their VM's absence was not proven: one
 /// warning each, naming the targets and why.
 pub fn kept_unproven(plan: &Plan, reporter: &Reporter) {
-    if !plan.pooled.is_empty() {
-        let ns: Vec<String> = plan
-            .pooled
+    let pooled = with_vm(plan, Decision::Pooled);
+    if !pooled.is_empty() {
+        let ns: Vec<String> = pooled
             .iter()
             .map(|(t, i)| {
                 format!(
@@ -331,12 +334,15 @@ pub fn kept_unproven(plan: &Plan, reporter: &Reporter) {
             names(&ns)
         ));
     }
-    if !plan.unproven.is_empty() {
-        let ns: Vec<String> = plan
-            .unproven
-            .iter()
-            .map(|(t, why)| format!("{} ({why})", t.name))
-            .collect();
+    let ns: Vec<String> = plan
+        .targets
+        .iter()
+        .filter_map(|d| match &d.decision {
+            Decision::Unproven(why) => Some(format!("{} ({why})", d.target.name)),
+            _ => None,
+        })
+        .collect();
+    if !ns.is_empty() {
         reporter.warn(&format!(
             "Kept {} target(s) that match no listed VM, because their VM's absence is not proven: {}. vmss-check removes a target only when its VM is missing from two listings in a row and from the resource group and standby pools.",
             ns.len(),

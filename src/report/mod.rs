@@ -9,11 +9,12 @@
 //! targets), [`decisions`] (the plan and the removals), [`variables`] (the output variables, in
 //! a module of their own), [`record`] (the decision record in the log).
 
-use crate::azure::ScaleSet;
 use crate::error::Failure;
-use crate::outcome::{Decision, Excluded, Outcome};
+use crate::outcome::Outcome;
 use crate::output::Reporter;
-use crate::reconcile::{self, Instance, InstanceState, Plan, Prefix, RemovalReason, Target};
+use crate::reconcile::{
+    self, Decision, Excluded, Instance, InstanceState, Plan, Prefix, RemovalReason, Target,
+};
 use crate::settings::{ScaleSetRef, TimeoutHandle};
 use std::time::Duration;
 

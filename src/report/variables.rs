@@ -31,13 +31,10 @@ pub mod vars {
 }
 
 /// Sets every output variable, after one highlighted line saying whom the deployment goes to,
-/// and keeps them in the outcome for the decision record.
-pub fn outputs(outcome: &mut Outcome, reporter: &Reporter) {
-    let deploy: &[Target] = if outcome.duplicate {
-        &[]
-    } else {
-        &outcome.output
-    };
+/// and returns them, as set, for the decision record. Each value is a view of the outcome's
+/// rows; who is deployed to is [`Outcome::deploy_to`]'s answer.
+pub fn outputs(outcome: &Outcome, reporter: &Reporter) -> Vec<(String, String)> {
+    let deploy = outcome.deploy_to();
     let ids: Vec<&str> = deploy.iter().map(|t| t.id.as_str()).collect();
     let names_: Vec<&str> = deploy.iter().map(|t| t.name.as_str()).collect();
     let has = !deploy.is_empty();
@@ -51,40 +48,37 @@ pub fn outputs(outcome: &mut Outcome, reporter: &Reporter) {
         reporter.highlight("No targets to deploy to.");
     }
     let bool_ = |b: bool| if b { "True" } else { "False" };
-    let mut set_vars: Vec<(String, String)> = Vec::new();
-    let mut set = |name: &str, value: &str| {
-        reporter.set_variable(name, value);
-        set_vars.push((name.to_string(), value.to_string()));
-    };
-    set(vars::HAS_SERVERS, bool_(has));
-    set(vars::TARGET_IDS, &ids.join(","));
-    set(vars::TARGET_NAMES, &names_.join(","));
-    set(vars::DUPLICATE, bool_(outcome.duplicate));
-    let removed_ids: Vec<&str> = outcome.removed.iter().map(|(t, _)| t.id.as_str()).collect();
-    let removed_names: Vec<&str> = outcome
-        .removed
-        .iter()
-        .map(|(t, _)| t.name.as_str())
-        .collect();
-    set(vars::REMOVED_IDS, &removed_ids.join(","));
-    set(vars::REMOVED_NAMES, &removed_names.join(","));
-    let pending: Vec<&str> = outcome.pending.iter().map(|t| t.name.as_str()).collect();
-    set(vars::PENDING_NAMES, &pending.join(","));
-    set(vars::TIMED_OUT, bool_(outcome.timed_out));
-    let old: Vec<&str> = outcome
-        .pre_existing
-        .iter()
-        .map(|t| t.name.as_str())
-        .collect();
-    set(vars::PRE_EXISTING_NAMES, &old.join(","));
-    let names_of = |ts: &[Target]| {
-        ts.iter()
+    let names_with = |is: fn(&Decision) -> bool| {
+        outcome
+            .decided(is)
             .map(|t| t.name.as_str())
             .collect::<Vec<_>>()
             .join(",")
     };
-    set(vars::FAILED_NAMES, &names_of(&outcome.failed));
-    set(vars::STOPPED_NAMES, &names_of(&outcome.stopped));
-    set(vars::UNREGISTERED_NAMES, &outcome.unregistered.join(","));
-    outcome.variables = set_vars;
+    let removed: Vec<&Target> = outcome.removed().map(|(t, _)| t).collect();
+    let join = |f: fn(&Target) -> &str| removed.iter().map(|t| f(t)).collect::<Vec<_>>().join(",");
+    let set_vars: Vec<(&str, String)> = vec![
+        (vars::HAS_SERVERS, bool_(has).into()),
+        (vars::TARGET_IDS, ids.join(",")),
+        (vars::TARGET_NAMES, names_.join(",")),
+        (vars::DUPLICATE, bool_(outcome.duplicate).into()),
+        (vars::REMOVED_IDS, join(|t| &t.id)),
+        (vars::REMOVED_NAMES, join(|t| &t.name)),
+        (vars::PENDING_NAMES, names_with(|d| *d == Decision::Pending)),
+        (vars::TIMED_OUT, bool_(outcome.timed_out).into()),
+        (
+            vars::PRE_EXISTING_NAMES,
+            names_with(|d| *d == Decision::PreExisting),
+        ),
+        (vars::FAILED_NAMES, names_with(|d| *d == Decision::Failed)),
+        (vars::STOPPED_NAMES, names_with(|d| *d == Decision::Stopped)),
+        (vars::UNREGISTERED_NAMES, outcome.unregistered.join(",")),
+    ];
+    set_vars
+        .into_iter()
+        .map(|(name, value)| {
+            reporter.set_variable(name, &value);
+            (name.to_string(), value)
+        })
+        .collect()
 }

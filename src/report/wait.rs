@@ -130,14 +130,12 @@ pub fn pacing(bucket: &str, remaining: u32, every: Duration, low: bool) -> Strin
     }
 }
 
-/// A scale set that says it has VMs but lists none.
-pub fn listed_none_with_capacity(set: &ScaleSetRef, capacity: i64) -> String {
-    format!("Scale set {set} has capacity {capacity} but Azure listed no instances, so its listing cannot show which targets are stale: nothing is removed on its account, and none of its targets is deployed to. Check that the Azure account may read the scale set's VMs (for a Flexible scale set, Reader on its resource group).")
-}
-
-/// A scale set that lists none and has no capacity at all.
-pub fn listed_none_without_capacity(set: &ScaleSetRef) -> String {
-    format!("Scale set {set} listed no VMs and reports no capacity, so its listing cannot show which targets are stale: nothing is removed on its account.")
+/// A scale set whose empty listing proves nothing ([`reconcile::may_lend_prefix`]).
+pub fn listed_none(set: &ScaleSetRef, why: reconcile::ListedNone) -> String {
+    match why {
+        reconcile::ListedNone::WithCapacity(capacity) => format!("Scale set {set} has capacity {capacity} but Azure listed no instances, so its listing cannot show which targets are stale: nothing is removed on its account, and none of its targets is deployed to. Check that the Azure account may read the scale set's VMs (for a Flexible scale set, Reader on its resource group)."),
+        reconcile::ListedNone::WithoutCapacity => format!("Scale set {set} listed no VMs and reports no capacity, so its listing cannot show which targets are stale: nothing is removed on its account."),
+    }
 }
 
 /// What is still changing in one scale set: `the scale set itself is Updating`, or

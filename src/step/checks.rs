@@ -27,12 +27,7 @@ impl SetView {
     }
 
     pub(super) fn settled(&self) -> bool {
-        !self.rolling
-            && !self.rebalancing()
-            && self
-                .instances
-                .as_ref()
-                .is_some_and(|is| is.iter().all(|i| i.state() != InstanceState::Pending))
+        crate::wait::set_settled(self.instances.as_deref(), self.rolling, self.rebalancing())
     }
 
     /// What is still changing, in words; `named` when the step waits for several sets.
@@ -272,16 +267,6 @@ pub(super) struct Pacing<'a> {
     pub(super) most: Mutex<std::collections::HashMap<String, u32>>,
 }
 
-/// Fewer reads than this left in a bucket is low whatever its size.
-pub(super) const LOW_READS: u32 = 50;
-
-/// A bucket is running low when it has fewer than [`LOW_READS`] left, or less than a quarter of
-/// the most it had during the run. A budget too small for a short `VMSS.Poll.Interval` is not
-/// low by itself: 2,590 of 2,600 left stretches a 1-second interval, and is plenty.
-pub(super) fn budget_is_low(remaining: u32, most: u32) -> bool {
-    remaining < LOW_READS || remaining.saturating_mul(4) < most
-}
-
 impl Pacing<'_> {
     /// The most `bucket` has had left so far, `remaining` included.
     pub(super) fn most_seen(&self, bucket: &str, remaining: u32) -> u32 {
@@ -317,7 +302,10 @@ impl Pacing<'_> {
                 .iter()
                 .max_by_key(|(_, b)| crate::wait::pace(&[*b]))
                 .expect("a pace comes from some bucket");
-            let low = budget_is_low(tightest.remaining, self.most_seen(name, tightest.remaining));
+            let low = crate::wait::running_low(
+                tightest.remaining,
+                self.most_seen(name, tightest.remaining),
+            );
             self.reporter
                 .verbose(&report::pacing(name, tightest.remaining, pace, low));
         }

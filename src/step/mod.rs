@@ -9,11 +9,11 @@ use crate::azure::{AzureClient, ScaleSet};
 use crate::context;
 use crate::error::{Error, Failure, FailureKind};
 use crate::octopus::{Deleted, OctopusClient};
-use crate::outcome::{self, Check, Counts, Outcome, Removal, SetCheck};
+use crate::outcome::{self, Check, Counts, Outcome, Removal, SetCheck, TargetRow};
 use crate::output::Reporter;
 use crate::permissions;
 use crate::reconcile::{
-    self, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
+    self, Decision, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
 };
 use crate::report;
 use crate::retry::{retrying, Budget, RetryPolicy};
@@ -28,8 +28,8 @@ mod checks;
 mod removals;
 
 use checks::*;
+use removals::remove;
 pub use removals::REMOVALS_AT_ONCE;
-use removals::{lent_prefix, remove};
 
 /// The preflight's own limit: a wrong URL or a hung server is found in seconds.
 const PREFLIGHT: Duration = Duration::from_secs(45);
@@ -99,7 +99,7 @@ async fn phases(
     if let (true, Some(this)) = (settings.exclude_old, &this_run) {
         step.exclude_pre_existing(outcome, this).await?;
     }
-    report::outputs(outcome, &step.reporter);
+    outcome.variables = report::outputs(outcome, &step.reporter);
     step.reporter.done();
     Ok(())
 }
@@ -329,7 +329,7 @@ impl<'a> Step<'a> {
     async fn cancel(&self, this: &ThisRun, outcome: &mut Outcome) -> Result<(), Error> {
         self.reporter.highlight(&report::cancelling(this));
         // Outputs first: once the cancel lands, Octopus may stop this process at any moment.
-        report::outputs(outcome, &self.reporter);
+        outcome.variables = report::outputs(outcome, &self.reporter);
         let url = self.octopus.api(&format!("tasks/{}/cancel", this.task_id));
         self.octopus
             .post(&url, &format!("cancel task {}", this.task_id))
@@ -467,12 +467,22 @@ impl<'a> Step<'a> {
         .map_err(|f: Failure| Error::Azure(nothing_removed(f)))?;
         let mut instances = Vec::new();
         let mut prefixes = Vec::new();
+        let mut lending_none = Vec::new();
         // A VM any listing showed being deleted is gone, whatever the final one says.
         let mut deleting = earlier.deleting.clone();
         for ((set, ss), mut listed) in scale_sets.iter().zip(listings) {
             reconcile::mark_deleting(&mut listed, &mut deleting);
-            if let Some(prefix) = lent_prefix(set, ss, &listed, &self.reporter) {
-                prefixes.push(prefix);
+            let lends = reconcile::may_lend_prefix(listed.len(), ss.capacity);
+            if let Err(why) = lends {
+                self.reporter.warn(&report::listed_none(set, why));
+            }
+            match (lends, &ss.computer_name_prefix) {
+                (Ok(()), Some(prefix)) => prefixes.push(Prefix {
+                    scale_set: set.name.clone(),
+                    set_id: ss.id.clone(),
+                    prefix: prefix.clone(),
+                }),
+                _ => lending_none.push(set.name.as_str()),
             }
             instances.extend(listed);
         }
@@ -499,38 +509,32 @@ impl<'a> Step<'a> {
                 Some(left) => tokio::time::timeout(left, reads).await.unwrap_or_default(),
                 None => reads.await,
             };
-            if let Some(refused) = &proofs.pools_narrowed {
+            if let Some((refused, groups)) = &proofs.pools_narrowed {
                 self.reporter.warn(&report::pools_narrowed(
                     &self.settings.azure.subscription_id,
-                    scale_sets,
-                    &ids,
                     refused,
+                    groups,
                 ));
             }
             reconcile::prove_by_reads(&mut plan, &prefixes, &proofs.sets);
         }
-        report::plan(&plan, &instances, &prefixes, scale_sets, &self.reporter);
+        report::plan(&plan, &instances, &prefixes, &lending_none, &self.reporter);
         report::kept_unproven(&plan, &self.reporter);
-        outcome.targets = outcome::target_rows(&targets, &scope, &plan);
+        outcome.targets = plan.targets.iter().map(TargetRow::of).collect();
         outcome.vms = instances;
-        outcome.removed = remove(
+        outcome.unregistered = plan
+            .unregistered
+            .iter()
+            .map(|i| i.display_name().to_string())
+            .collect();
+        remove(
             &plan,
             &self.octopus,
             settings.dry_run,
             &self.reporter,
             outcome,
         )
-        .await?;
-        outcome.pending = plan.pending;
-        outcome.failed = plan.failed.into_iter().map(|(t, _)| t).collect();
-        outcome.stopped = plan.stopped.into_iter().map(|(t, _)| t).collect();
-        outcome.unregistered = plan
-            .unregistered
-            .iter()
-            .map(|i| i.display_name().to_string())
-            .collect();
-        outcome.output = plan.members;
-        Ok(())
+        .await
     }
 
     /// What Azure will do to the VMs on its own (contract: "Azure's own replacements"): one
@@ -587,8 +591,11 @@ impl<'a> Step<'a> {
             .map_err(octopus_error)?;
         // A recent event that mentions a target proves nothing: one older than the window
         // regarding it proves it pre-existing.
-        let candidates: Vec<String> = outcome
-            .output
+        let output: Vec<Target> = outcome
+            .decided(|d| *d == Decision::Output)
+            .cloned()
+            .collect();
+        let candidates: Vec<String> = output
             .iter()
             .filter(|t| created.contains_key(&t.id))
             .map(|t| t.id.clone())
@@ -597,13 +604,11 @@ impl<'a> Step<'a> {
             .await
             .map_err(octopus_error)?;
         created.retain(|id, _| !old.contains(id));
-        let (new, old) = runs::split_new(&outcome.output, &created, since);
+        let (_, old) = runs::split_new(&output, &created, since);
         if !old.is_empty() {
             self.reporter.highlight(&report::pre_existing(&old, since));
         }
-        outcome.output = new;
-        outcome.pre_existing = old;
-        outcome.pre_existing_rows();
+        outcome.pre_existing(&old);
         Ok(())
     }
 }

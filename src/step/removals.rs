@@ -1,43 +1,10 @@
-//! The reconcile phase's edges: the empty-listing rule that decides which sets lend their
-//! prefix, and the removals, a few at a time within the step's time.
+//! The removals, a few at a time within the step's time.
 
 use super::*;
 
 /// How many targets are removed at once: a scale-in of dozens finishes in a fraction of the
 /// time, while Octopus sees no more than a person clicking quickly would send it.
 pub const REMOVALS_AT_ONCE: usize = 4;
-
-/// The contract's empty-listing rule, per scale set. A set that says it has VMs but lists none
-/// is more likely a listing problem than an empty fleet: the step fails rather than remove
-/// every target on its word. A set that lists none and reports no capacity at all (a Flexible
-/// set without a VM profile) lends no prefix, so nothing is removed on its account. Otherwise
-/// the set lends its computer name prefix, if it has one.
-pub(super) fn lent_prefix(
-    set: &ScaleSetRef,
-    ss: &ScaleSet,
-    instances: &[Instance],
-    reporter: &Reporter,
-) -> Option<Prefix> {
-    if instances.is_empty() {
-        match ss.capacity {
-            Some(0) => {}
-            // Its listing proves nothing: it lends no prefix, and the other sets go on.
-            Some(n) => {
-                reporter.warn(&report::listed_none_with_capacity(set, n));
-                return None;
-            }
-            None => {
-                reporter.warn(&report::listed_none_without_capacity(set));
-                return None;
-            }
-        }
-    }
-    ss.computer_name_prefix.clone().map(|prefix| Prefix {
-        scale_set: set.name.clone(),
-        set_id: ss.id.clone(),
-        prefix,
-    })
-}
 
 /// Removes the planned targets, [`REMOVALS_AT_ONCE`] at a time, within the step's budget:
 /// none starts once the time is spent, and a dry run removes nothing. Every target is
@@ -49,10 +16,11 @@ pub(super) async fn remove(
     dry_run: bool,
     reporter: &Reporter,
     outcome: &mut Outcome,
-) -> Result<Vec<(Target, RemovalReason)>, Error> {
+) -> Result<(), Error> {
     use futures::StreamExt as _;
-    let mut results: Vec<(usize, Removal)> = futures::stream::iter(plan.remove.iter().enumerate())
-        .map(|(n, (target, reason))| async move {
+    let planned: Vec<(&Target, &RemovalReason)> = plan.removals().collect();
+    let mut results: Vec<(usize, Removal)> = futures::stream::iter(planned.iter().enumerate())
+        .map(|(n, &(target, reason))| async move {
             if dry_run {
                 reporter.verbose(&report::removing(target, reason, true));
                 return (n, Removal::DryRun);
@@ -78,27 +46,26 @@ pub(super) async fn remove(
         .await;
     // In the plan's order, whichever finished first.
     results.sort_by_key(|(n, _)| *n);
-    let mut removed = Vec::new();
+    for (n, result) in results {
+        outcome.removal(&planned[n].0.id, result);
+    }
+    let removed: Vec<&Target> = outcome.removed().map(|(t, _)| t).collect();
+    report::removed(&removed, dry_run, reporter);
     let mut failed = Vec::new();
     let mut not_tried = 0;
-    for (n, result) in results {
-        let (target, reason) = &plan.remove[n];
-        match &result {
-            Removal::Removed | Removal::AlreadyGone | Removal::DryRun => {
-                removed.push((target.clone(), reason.clone()))
-            }
-            Removal::Failed(why) => failed.push((target.name.clone(), why.clone())),
-            Removal::NotTried => not_tried += 1,
+    for row in &outcome.targets {
+        match &row.removal {
+            Some(Removal::Failed(why)) => failed.push((row.target.name.clone(), why.clone())),
+            Some(Removal::NotTried) => not_tried += 1,
+            _ => {}
         }
-        outcome.removal(&target.id, result);
     }
-    report::removed(&removed, dry_run, reporter);
     if not_tried > 0 || !failed.is_empty() {
-        let said = report::not_all_removed(removed.len(), plan.remove.len(), not_tried, &failed);
+        let said = report::not_all_removed(removed.len(), planned.len(), not_tried, &failed);
         // The first refusal's kind, or the step's time running out.
         let first = failed.into_iter().next().map(|(_, f)| f);
         let failure = first.unwrap_or_else(|| Failure::new(FailureKind::Timeout, String::new()));
         return Err(Error::Octopus(failure.reworded(said)));
     }
-    Ok(removed)
+    Ok(())
 }

@@ -53,12 +53,26 @@ fn web_and_api() -> Vec<Prefix> {
     p
 }
 
-fn ids(ts: &[Target]) -> Vec<&str> {
-    ts.iter().map(|t| t.id.as_str()).collect()
+/// The ids of the targets the plan decided so, in Octopus's order.
+fn with(p: &Plan, decision: Decision) -> Vec<&str> {
+    p.decided(move |d| *d == decision)
+        .map(|d| d.target.id.as_str())
+        .collect()
+}
+
+/// Why each target whose absence is unproven was kept.
+fn unproven(p: &Plan) -> Vec<&Unproven> {
+    p.targets
+        .iter()
+        .filter_map(|d| match &d.decision {
+            Decision::Unproven(why) => Some(why),
+            _ => None,
+        })
+        .collect()
 }
 
 fn removed(p: &Plan) -> Vec<&str> {
-    p.remove.iter().map(|(t, _)| t.id.as_str()).collect()
+    p.removals().map(|(t, _)| t.id.as_str()).collect()
 }
 
 #[test]
@@ -118,24 +132,23 @@ fn each_state_puts_its_target_where_the_contract_says() {
         .map(|n| target(&format!("Machines-{n}"), &format!("web0000{n}")))
         .collect();
     let p = plan(&instances, &targets, &scope(), &web());
-    assert_eq!(ids(&p.members), ["Machines-aa"]);
-    assert_eq!(ids(&p.pending), ["Machines-bb", "Machines-gg"]);
-    let kept = |v: &[(Target, Instance)]| v.iter().map(|(t, _)| t.id.clone()).collect::<Vec<_>>();
-    assert_eq!(kept(&p.failed), ["Machines-dd"]);
-    assert_eq!(kept(&p.stopped), ["Machines-ee", "Machines-ff"]);
+    assert_eq!(with(&p, Decision::Output), ["Machines-aa"]);
+    assert_eq!(with(&p, Decision::Pending), ["Machines-bb", "Machines-gg"]);
+    assert_eq!(with(&p, Decision::Failed), ["Machines-dd"]);
+    assert_eq!(with(&p, Decision::Stopped), ["Machines-ee", "Machines-ff"]);
     assert_eq!(
-        p.remove,
+        p.removals().collect::<Vec<_>>(),
         vec![
             (
-                targets[2].clone(),
-                RemovalReason::InstanceGone {
+                &targets[2],
+                &RemovalReason::InstanceGone {
                     instance: "vmss_web0000cc".into(),
                     state: "Deleting".into()
                 }
             ),
             (
-                targets[7].clone(),
-                RemovalReason::NoInstance {
+                &targets[7],
+                &RemovalReason::NoInstance {
                     scale_set: SET.into()
                 }
             ),
@@ -156,10 +169,10 @@ fn host_names_match_whole_labels_only() {
         target("Machines-3", "web0000011"), // a live VM's name is a prefix of it: no match
     ];
     let p = plan(&instances, &targets, &scope(), &web());
-    assert_eq!(ids(&p.members), ["Machines-1"]);
+    assert_eq!(with(&p, Decision::Output), ["Machines-1"]);
     // Neither has the shape of one of web's computer names, so neither is removed.
-    assert!(p.remove.is_empty());
-    assert_eq!(ids(&p.foreign), ["Machines-2", "Machines-3"]);
+    assert!(p.removals().next().is_none());
+    assert_eq!(with(&p, Decision::Foreign), ["Machines-2", "Machines-3"]);
     let unregistered: Vec<&str> = p.unregistered.iter().map(|i| i.display_name()).collect();
     assert_eq!(unregistered, ["web000002"]);
 }
@@ -168,8 +181,8 @@ fn host_names_match_whole_labels_only() {
 fn a_live_instance_outranks_a_dying_one_with_the_same_name() {
     let instances = [inst("a", "Deleting", ""), up("A")];
     let p = plan(&instances, &[target("Machines-1", "a")], &scope(), &web());
-    assert_eq!(ids(&p.members), ["Machines-1"]);
-    assert!(p.remove.is_empty());
+    assert_eq!(with(&p, Decision::Output), ["Machines-1"]);
+    assert!(p.removals().next().is_none());
     // Two that are not gone share the name: neither decides alone (see shared names).
     for other in [
         inst("a", "Failed", "running"),
@@ -177,14 +190,17 @@ fn a_live_instance_outranks_a_dying_one_with_the_same_name() {
     ] {
         let instances = [other.clone(), up("A")];
         let p = plan(&instances, &[target("Machines-1", "a")], &scope(), &web());
-        assert!(p.members.is_empty() && p.remove.is_empty(), "{other:?}");
-        assert_eq!(p.shared.len(), 1, "{other:?}");
+        assert!(
+            with(&p, Decision::Output).is_empty() && p.removals().next().is_none(),
+            "{other:?}"
+        );
+        assert_eq!(with(&p, Decision::SharedName).len(), 1, "{other:?}");
     }
     // A failed VM outranks a deleting namesake: its target is kept, not removed.
     let instances = [inst("a", "Deleting", ""), inst("a", "Failed", "running")];
     let p = plan(&instances, &[target("Machines-1", "a")], &scope(), &web());
-    assert_eq!(p.failed.len(), 1);
-    assert!(p.remove.is_empty());
+    assert_eq!(with(&p, Decision::Failed).len(), 1);
+    assert!(p.removals().next().is_none());
 }
 
 #[test]
@@ -199,20 +215,18 @@ fn unmatched_targets_without_one_of_our_prefixes_are_foreign_and_kept() {
     ];
     let p = plan(&instances, &targets, &scope(), &web());
     assert_eq!(removed(&p), ["Machines-2", "Machines-5"]);
-    assert_eq!(ids(&p.foreign), ["Machines-3", "Machines-4"]);
+    assert_eq!(with(&p, Decision::Foreign), ["Machines-3", "Machines-4"]);
     // With no prefix known (a specialized image, an empty listing), nothing unmatched goes.
     let p = plan(&instances, &targets, &scope(), &[]);
-    assert!(p.remove.is_empty());
-    assert_eq!(p.foreign.len(), 4);
+    assert!(p.removals().next().is_none());
+    assert_eq!(with(&p, Decision::Foreign).len(), 4);
     // An empty prefix is no prefix.
     let blank = [Prefix {
         scale_set: SET.into(),
         set_id: SET.into(),
         prefix: " ".into(),
     }];
-    assert!(plan(&instances, &targets, &scope(), &blank)
-        .remove
-        .is_empty());
+    assert!(removed(&plan(&instances, &targets, &scope(), &blank)).is_empty());
 }
 
 #[test]
@@ -252,7 +266,10 @@ fn only_names_of_our_computer_names_shape_are_removed() {
     ];
     let p = plan(&instances, &targets, &scope(), &web());
     assert_eq!(removed(&p), ["Machines-4"]);
-    assert_eq!(ids(&p.foreign), ["Machines-2", "Machines-3", "Machines-5"]);
+    assert_eq!(
+        with(&p, Decision::Foreign),
+        ["Machines-2", "Machines-3", "Machines-5"]
+    );
 }
 
 #[test]
@@ -294,7 +311,7 @@ fn a_computer_name_several_live_vms_share_is_never_removed() {
         vm("2", "Succeeded", "running"),
     ];
     let p = plan(&all_up, &t, &scope(), &prefixes);
-    assert_eq!(ids(&p.members), ["Machines-1"]);
+    assert_eq!(with(&p, Decision::Output), ["Machines-1"]);
     assert_eq!(p.shared_names.len(), 1);
     assert_eq!(p.shared_names[0].instances.len(), 2);
 
@@ -305,10 +322,18 @@ fn a_computer_name_several_live_vms_share_is_never_removed() {
         vm("3", "Succeeded", "running"),
     ];
     let p = plan(&mixed, &t, &scope(), &prefixes);
-    assert!(p.members.is_empty() && p.remove.is_empty() && p.pending.is_empty());
-    assert_eq!(p.shared.len(), 1);
-    assert_eq!(p.shared[0].0.id, "Machines-1");
-    let names: Vec<&str> = p.shared[0].1.iter().map(|i| i.name.as_str()).collect();
+    assert!(
+        with(&p, Decision::Output).is_empty()
+            && p.removals().next().is_none()
+            && with(&p, Decision::Pending).is_empty()
+    );
+    assert_eq!(with(&p, Decision::SharedName).len(), 1);
+    assert_eq!(with(&p, Decision::SharedName)[0], "Machines-1");
+    let names: Vec<&str> = p.shared_names[0]
+        .instances
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
     assert_eq!(
         names,
         ["vmss_2", "vmss_3"],
@@ -321,8 +346,8 @@ fn a_computer_name_several_live_vms_share_is_never_removed() {
         vm("2", "Succeeded", "running"),
     ];
     let p = plan(&failed, &t, &scope(), &prefixes);
-    assert!(p.members.is_empty() && p.failed.is_empty());
-    assert_eq!(p.shared.len(), 1);
+    assert!(with(&p, Decision::Output).is_empty() && with(&p, Decision::Failed).is_empty());
+    assert_eq!(with(&p, Decision::SharedName).len(), 1);
 
     // Once at most one such VM is left, the name matches as usual.
     let one_left = [
@@ -331,7 +356,7 @@ fn a_computer_name_several_live_vms_share_is_never_removed() {
         vm("3", "Succeeded", "running"),
     ];
     let p = plan(&one_left, &t, &scope(), &prefixes);
-    assert_eq!(ids(&p.members), ["Machines-1"]);
+    assert_eq!(with(&p, Decision::Output), ["Machines-1"]);
     assert!(p.shared_names.is_empty());
     let all_gone = [vm("1", "Deleting", ""), vm("2", "Deleting", "")];
     let p = plan(&all_gone, &t, &scope(), &prefixes);
@@ -387,9 +412,9 @@ fn several_scale_sets_reconcile_against_the_union() {
         target("Machines-3", "api000009"),
     ];
     let p = plan(&instances, &targets, &scope(), &prefixes);
-    assert_eq!(ids(&p.members), ["Machines-1", "Machines-2"]);
+    assert_eq!(with(&p, Decision::Output), ["Machines-1", "Machines-2"]);
     assert_eq!(
-        p.remove[0].1,
+        *p.removals().next().expect("one removal").1,
         RemovalReason::NoInstance {
             scale_set: "vmss-api".into()
         }
@@ -415,8 +440,8 @@ fn an_unnamed_live_instance_holds_back_only_its_own_sets_unmatched_targets() {
         target("Machines-4", "api0000zz"),
     ];
     let p = plan(&instances, &targets, &scope(), &prefixes);
-    assert_eq!(ids(&p.members), ["Machines-1"]);
-    assert_eq!(ids(&p.unverified), ["Machines-2"]);
+    assert_eq!(with(&p, Decision::Output), ["Machines-1"]);
+    assert_eq!(with(&p, Decision::Unverified), ["Machines-2"]);
     // A target whose own instance is known to be gone is still removed, and so is one of
     // another scale set whose instances all have names.
     assert_eq!(removed(&p), ["Machines-3", "Machines-4"]);
@@ -430,8 +455,8 @@ fn disabled_targets_are_never_output_but_removed_when_their_vm_is_gone() {
     let mut b = target("Machines-2", "web0000bb");
     b.disabled = true;
     let p = plan(&instances, &[a, b], &scope(), &web());
-    assert!(p.members.is_empty());
-    assert_eq!(ids(&p.disabled), ["Machines-1"]);
+    assert!(with(&p, Decision::Output).is_empty());
+    assert_eq!(with(&p, Decision::Disabled), ["Machines-1"]);
     assert_eq!(removed(&p), ["Machines-2"]);
     // A disabled target still means the Tentacle registered.
     assert!(p.unregistered.is_empty());
@@ -455,7 +480,7 @@ fn members_with_no_target_in_scope_are_unregistered() {
     );
     let names: Vec<&str> = p.unregistered.iter().map(|i| i.display_name()).collect();
     assert_eq!(names, ["web0000bb"], "only ready, running VMs count");
-    assert_eq!(p.out_of_scope, 1);
+    assert_eq!(p.out_of_scope(), 1);
 }
 
 #[test]
@@ -527,7 +552,7 @@ fn out_of_scope_targets_are_never_touched() {
         &scope(),
         &web(),
     );
-    assert_eq!(p.out_of_scope, 3);
+    assert_eq!(p.out_of_scope(), 3);
     assert_eq!(removed(&p), ["Machines-4"]);
 }
 
@@ -572,7 +597,7 @@ fn sets_of_one_name_in_two_groups_are_kept_apart() {
         target("Machines-2", "two0000aa"),
     ];
     let p = plan(&[unnamed], &targets, &scope(), &prefixes);
-    assert_eq!(ids(&p.unverified), ["Machines-1"]);
+    assert_eq!(with(&p, Decision::Unverified), ["Machines-1"]);
     assert_eq!(removed(&p), ["Machines-2"]);
 }
 
@@ -596,8 +621,12 @@ fn ranks_are_explicit_and_a_pooled_vm_is_its_own_class() {
         &scope(),
         &web(),
     );
-    assert_eq!(p.pooled.len(), 1);
-    assert!(p.pending.is_empty() && p.remove.is_empty() && p.unregistered.is_empty());
+    assert_eq!(with(&p, Decision::Pooled).len(), 1);
+    assert!(
+        with(&p, Decision::Pending).is_empty()
+            && p.removals().next().is_none()
+            && p.unregistered.is_empty()
+    );
 }
 
 mod proofs;

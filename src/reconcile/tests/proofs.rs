@@ -12,8 +12,8 @@ fn absence_needs_two_listings_and_clean_reads() {
     // Never listed before: kept, and no reads asked for.
     let mut p = fresh();
     let needed = prove_by_listings(&mut p, &web(), &EarlierListings::new());
-    assert!(needed.is_empty() && p.remove.is_empty());
-    assert!(matches!(p.unproven[0].1, Unproven::NoEarlierListing { .. }));
+    assert!(needed.is_empty() && p.removals().next().is_none());
+    assert!(matches!(unproven(&p)[0], Unproven::NoEarlierListing { .. }));
     // Listed before (web0000aa): only web0000bb goes on to the reads.
     let earlier: EarlierListings = [(
         SET.to_string(),
@@ -24,7 +24,7 @@ fn absence_needs_two_listings_and_clean_reads() {
     let needed = prove_by_listings(&mut p, &web(), &earlier);
     assert_eq!(needed.len(), 1);
     assert_eq!(removed(&p), ["Machines-2"]);
-    assert!(matches!(p.unproven[0].1, Unproven::ListedBefore { .. }));
+    assert!(matches!(unproven(&p)[0], Unproven::ListedBefore { .. }));
     // The reads: a pool VM, a group VM, an unreadable proof, and a clean one.
     let evidence = |group: Option<Result<HashMap<String, String>, String>>,
                     pools: Result<HashMap<String, String>, String>| {
@@ -43,23 +43,23 @@ fn absence_needs_two_listings_and_clean_reads() {
     let p = evidence(None, Ok(named("web0000aa", "pool-1")));
     assert_eq!(removed(&p), ["Machines-2"]);
     assert_eq!(
-        p.unproven[0].1,
+        *unproven(&p)[0],
         Unproven::InPool {
             pool: "pool-1".into()
         }
     );
     let p = evidence(Some(Ok(named("web0000bb", "vm-b"))), Ok(HashMap::new()));
     assert_eq!(removed(&p), ["Machines-1"]);
-    assert_eq!(p.unproven[0].1, Unproven::InGroup { vm: "vm-b".into() });
+    assert_eq!(*unproven(&p)[0], Unproven::InGroup { vm: "vm-b".into() });
     let p = evidence(Some(Err("no".into())), Ok(HashMap::new()));
-    assert!(p.remove.is_empty() && p.unproven.len() == 2);
+    assert!(p.removals().next().is_none() && unproven(&p).len() == 2);
     let p = evidence(Some(Ok(HashMap::new())), Ok(HashMap::new()));
     assert_eq!(removed(&p), ["Machines-1", "Machines-2"]);
     // No evidence at all for a set that needed it: kept.
     let mut p = fresh();
     prove_by_listings(&mut p, &web(), &[(SET.to_string(), HashSet::new())].into());
     prove_by_reads(&mut p, &web(), &HashMap::new());
-    assert!(p.remove.is_empty());
+    assert!(p.removals().next().is_none());
 }
 #[test]
 fn grace_periods_read_as_iso_8601_durations() {
@@ -191,10 +191,10 @@ fn a_member_about_to_be_repaired_is_kept_not_output_nor_unregistered() {
         &scope(),
         &web(),
     );
-    assert_eq!(ids(&p.members), ["Machines-3"]);
-    assert_eq!(p.repair_due.len(), 1);
-    assert_eq!(p.repair_due[0].0.id, "Machines-1");
-    assert!(p.remove.is_empty() && p.unregistered.is_empty());
+    assert_eq!(with(&p, Decision::Output), ["Machines-3"]);
+    assert_eq!(with(&p, Decision::RepairDue).len(), 1);
+    assert_eq!(with(&p, Decision::RepairDue)[0], "Machines-1");
+    assert!(p.removals().next().is_none() && p.unregistered.is_empty());
     assert_eq!(p.in_scope(), 2);
 }
 
@@ -225,7 +225,7 @@ fn a_vm_seen_deleting_stays_gone_when_a_later_listing_says_failed() {
             &scope(),
             &web(),
         );
-        assert!(p.failed.is_empty() && p.members.is_empty());
+        assert!(with(&p, Decision::Failed).is_empty() && with(&p, Decision::Output).is_empty());
         assert_eq!(removed(&p), ["Machines-1"]);
     }
     // A new VM under the reused name (another vmId) is not the one being deleted.
