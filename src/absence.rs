@@ -16,7 +16,7 @@ use crate::error::{cause, Failure, FailureKind};
 use crate::output::Reporter;
 use crate::paging::{self, Cut, Pages};
 use crate::reconcile::{host_name, Evidence, Instance, InstanceState};
-use crate::retry::{retrying, AsFailure, Budget, RetryPolicy};
+use crate::retry::{retrying, AsFailure, RetryPolicy, StepEnd};
 use crate::settings::ScaleSetRef;
 use futures::StreamExt;
 use serde_json::Value;
@@ -45,10 +45,10 @@ pub struct Proofs {
     pub pools_narrowed: Option<(Failure, Vec<String>)>,
 }
 
-/// The reads' shared context: the client, and the retries within the step's budget.
+/// The reads' shared context: the client, and the retries before the step's end.
 struct Reads<'a> {
     azure: &'a AzureClient,
-    budget: &'a Budget,
+    ends: &'a StepEnd,
     reporter: &'a Reporter,
 }
 
@@ -59,7 +59,7 @@ impl Reads<'_> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
     {
-        retrying(RetryPolicy::default(), self.budget, self.reporter, call).await
+        retrying(RetryPolicy::default(), self.ends, self.reporter, call).await
     }
 
     /// One resource read as JSON; `None` once it is gone (404).
@@ -86,21 +86,16 @@ impl Reads<'_> {
         what: &str,
         grant: &str,
     ) -> Result<Vec<Value>, Unread> {
-        retrying(
-            RetryPolicy::default(),
-            self.budget,
-            self.reporter,
-            || async {
-                let first = self
-                    .azure
-                    .url(path_and_query)
-                    .map_err(|e| unreadable(&e, what, grant))?;
-                let pages = self.azure.json_pages(first);
-                paging::whole(pages, Pages::starting_at(path_and_query), paging::all)
-                    .await
-                    .map_err(|cut| cut_short(cut, what, grant))
-            },
-        )
+        retrying(RetryPolicy::default(), self.ends, self.reporter, || async {
+            let first = self
+                .azure
+                .url(path_and_query)
+                .map_err(|e| unreadable(&e, what, grant))?;
+            let pages = self.azure.json_pages(first);
+            paging::whole(pages, Pages::starting_at(path_and_query), paging::all)
+                .await
+                .map_err(|cut| cut_short(cut, what, grant))
+        })
         .await
     }
 }
@@ -432,7 +427,7 @@ async fn unnamed_vm_name(
         })
 }
 
-/// The proofs' reads for the sets that need them (by set id), retried within `budget`.
+/// The proofs' reads for the sets that need them (by set id), retried before `ends`.
 /// `instances` are the step's listings: they name the sets' own VMs that the group's plain
 /// listing shows without a computer name.
 pub async fn evidence(
@@ -440,12 +435,12 @@ pub async fn evidence(
     sets: &[(ScaleSetRef, ScaleSet)],
     needed: &[String],
     instances: &[Instance],
-    budget: &Budget,
+    ends: &StepEnd,
     reporter: &Reporter,
 ) -> Proofs {
     let reads = Reads {
         azure,
-        budget,
+        ends,
         reporter,
     };
     let mut out = Proofs::default();

@@ -1,5 +1,5 @@
 //! The decision record's files: the JSON ([`crate::record`]) and the HTML
-//! ([`crate::record_html`]) written beside the step and attached to the task as Octopus
+//! ([`crate::record::html`]) written beside the step and attached to the task as Octopus
 //! artifacts. Its own module so that neither of the two imports the other.
 
 use crate::outcome::Outcome;
@@ -59,7 +59,7 @@ pub fn attach(
     let writes: [(&str, &str, WriteFile); 2] = [
         (JSON_FILE, "json", &|path| record.write_json(path)),
         (HTML_FILE, "html", &|path| {
-            std::fs::write(path, crate::record_html::render(&record))
+            std::fs::write(path, crate::record::html::render(&record))
         }),
     ];
     let mut written = Vec::new();

@@ -108,7 +108,31 @@ pub struct Failure {
     pub kind: FailureKind,
     /// The server's `Retry-After`, if it sent one.
     pub retry_after: Option<Duration>,
+    /// The side's own typed account of the failure (e.g. `azure::AzureRefusal`), when it gave
+    /// one: its code and names, which the sentence alone would lose. Read it with
+    /// [`Failure::cause`].
+    pub cause: Option<Cause>,
 }
+
+/// A side's typed failure, carried on a [`Failure`] without this module knowing the side's
+/// types (the sides import this module; it imports none of them). Two causes are equal when
+/// they say the same.
+#[derive(Clone)]
+pub struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Cause) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Cause {}
 
 impl Failure {
     /// A failure of this kind.
@@ -117,6 +141,7 @@ impl Failure {
             message: message.into(),
             kind,
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -135,6 +160,17 @@ impl Failure {
     pub fn reworded(mut self, message: String) -> Failure {
         self.message = message;
         self
+    }
+
+    /// The same failure, keeping the side's typed account of it.
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Failure {
+        self.cause = Some(Cause(std::sync::Arc::new(cause)));
+        self
+    }
+
+    /// The side's typed account of the failure, if it is a `T`.
+    pub fn cause<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.cause.as_ref()?.0.downcast_ref::<T>()
     }
 
     /// True when another try may help.

@@ -5,7 +5,7 @@
 //! One module per concern: [`cli`] and [`settings`] (inputs), [`azure`] and [`octopus`] (the
 //! two clients), [`wait`] (the wait policy), [`reconcile`] (the pure plan), [`runs`] (this run
 //! and the one before, as data), [`outcome`] (what the step saw and decided, as data),
-//! [`report`] (its words), [`record`] and [`record_html`] (the decision record attached to the
+//! [`report`] (its words), [`record`] (and its HTML page) (the decision record attached to the
 //! task), [`output`] (service messages), [`step`] (the sequence), [`sim`] (the simulated cloud
 //! behind `demo` and the tests).
 #![warn(missing_docs)]
@@ -26,7 +26,6 @@ pub mod paging;
 pub mod permissions;
 pub mod reconcile;
 pub mod record;
-pub mod record_html;
 pub mod redacted;
 pub mod replacements;
 pub mod report;

@@ -223,7 +223,7 @@ pub struct Check {
     /// Each scale set; empty when the check failed.
     pub sets: Vec<SetCheck>,
     /// Azure's read budget left after it, per bucket (`x-ms-ratelimit-remaining-resource`).
-    pub budget: Vec<(String, u32)>,
+    pub read_budget: Vec<(String, u32)>,
     /// Why the check failed (transiently), if it did.
     pub failure: Option<String>,
 }

@@ -3,7 +3,7 @@
 //! wait itself is not retried here: a failed check during the wait is just another check,
 //! paced by [`crate::wait`].
 //!
-//! Every call of the step shares one [`Budget`], set when the step starts, which ends a fixed
+//! Every call of the step shares one [`StepEnd`], set when the step starts, which ends a fixed
 //! time past the wait's deadline: no attempt outlives it, and no backoff or `Retry-After`
 //! sleeps past it, so the step ends on time whatever a server does (hangs included). The
 //! wait's checks are held to the same end ([`crate::wait::WaitPolicy::check_limit`]).
@@ -43,15 +43,15 @@ impl Default for RetryPolicy {
 }
 
 /// The time calls may still take: until a fixed time past the wait's deadline, once the step
-/// has set it ([`Budget::end_at`], at its start), and unlimited before (a client built on its
+/// has set it ([`StepEnd::end_at`], at its start), and unlimited before (a client built on its
 /// own, in a unit test). Shared by every call of a client (interior mutability, so a client
 /// can be handed its end after it is built).
 #[derive(Debug, Default)]
-pub struct Budget {
+pub struct StepEnd {
     ends: Mutex<Option<Instant>>,
 }
 
-impl Budget {
+impl StepEnd {
     /// From now on, calls end by `ends`.
     pub fn end_at(&self, ends: Instant) {
         *self.ends.lock().unwrap_or_else(|e| e.into_inner()) = Some(ends);
@@ -65,7 +65,7 @@ impl Budget {
             .map(|end| end.saturating_duration_since(Instant::now()))
     }
 
-    /// True once a limited budget is spent.
+    /// True once a limited end has come.
     pub fn spent(&self) -> bool {
         self.remaining().is_some_and(|r| r.is_zero())
     }
@@ -98,12 +98,12 @@ impl<S: Default> AsFailure for (S, Failure) {
 }
 
 /// Runs `call`, retrying transient failures with jittered exponential backoff, stretched to a
-/// server's `Retry-After` when it asks for no more than [`MAX_RETRY_AFTER`], within `budget`.
+/// server's `Retry-After` when it asks for no more than [`MAX_RETRY_AFTER`], before `ends`.
 /// Connection refused [`REFUSALS_TO_GIVE_UP`] times running ends the retries. Each retry is
 /// logged (verbose) with the reason.
 pub async fn retrying<T, E, F, Fut>(
     policy: RetryPolicy,
-    budget: &Budget,
+    ends: &StepEnd,
     reporter: &Reporter,
     mut call: F,
 ) -> Result<T, E>
@@ -121,7 +121,7 @@ where
     let attempt = || {
         let call = call();
         async move {
-            match budget.remaining() {
+            match ends.remaining() {
                 None => call.await,
                 Some(left) if left.is_zero() => Err(E::from_failure(out_of_time())),
                 Some(left) => tokio::time::timeout(left, call)
@@ -140,7 +140,7 @@ where
             } else {
                 refusals.set(0);
             }
-            f.is_transient() && refusals.get() < REFUSALS_TO_GIVE_UP && !budget.spent()
+            f.is_transient() && refusals.get() < REFUSALS_TO_GIVE_UP && !ends.spent()
         })
         .adjust(|e: &E, backoff| {
             let delay = match e.failure().retry_after {
@@ -148,8 +148,8 @@ where
                 Some(asked) => backoff.map(|b| b.max(asked)),
                 None => backoff,
             }?;
-            // A sleep that would end past the budget is no use: stop now.
-            match budget.remaining() {
+            // A sleep that would end past the step's end is no use: stop now.
+            match ends.remaining() {
                 Some(left) if delay >= left => None,
                 _ => Some(delay),
             }
@@ -188,9 +188,9 @@ mod tests {
         Reporter::to_writer(Redactor::default(), Box::new(std::io::sink()))
     }
 
-    async fn count_attempts(budget: &Budget, failure: Failure) -> (u32, Result<(), Failure>) {
+    async fn count_attempts(ends: &StepEnd, failure: Failure) -> (u32, Result<(), Failure>) {
         let n = AtomicU32::new(0);
-        let result = retrying(RetryPolicy::default(), budget, &reporter(), || {
+        let result = retrying(RetryPolicy::default(), ends, &reporter(), || {
             n.fetch_add(1, Ordering::SeqCst);
             let f = failure.clone();
             async move { Err::<(), _>(f) }
@@ -201,46 +201,46 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn transient_failures_are_retried_permanent_ones_are_not() {
-        let budget = Budget::default();
-        let (n, _) = count_attempts(&budget, Failure::new(FailureKind::ServerError, "503")).await;
+        let ends = StepEnd::default();
+        let (n, _) = count_attempts(&ends, Failure::new(FailureKind::ServerError, "503")).await;
         assert_eq!(n, 5, "one try and four retries");
-        let (n, _) = count_attempts(&budget, Failure::new(FailureKind::Unauthorized, "401")).await;
+        let (n, _) = count_attempts(&ends, Failure::new(FailureKind::Unauthorized, "401")).await;
         assert_eq!(n, 1);
-        let (n, _) = count_attempts(&budget, Failure::new(FailureKind::Dns, "no such host")).await;
+        let (n, _) = count_attempts(&ends, Failure::new(FailureKind::Dns, "no such host")).await;
         assert_eq!(n, 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn connection_refused_three_times_running_ends_the_retries() {
-        let budget = Budget::default();
+        let ends = StepEnd::default();
         let refused = Failure::new(FailureKind::ConnectionRefused, "refused");
-        let (n, r) = count_attempts(&budget, refused).await;
+        let (n, r) = count_attempts(&ends, refused).await;
         assert_eq!(n, REFUSALS_TO_GIVE_UP);
         assert_eq!(r.unwrap_err().kind, FailureKind::ConnectionRefused);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn no_retry_sleeps_past_the_budget() {
-        let budget = Budget::default();
-        budget.end_at(Instant::now() + Duration::from_secs(3));
+    async fn no_retry_sleeps_past_the_steps_end() {
+        let ends = StepEnd::default();
+        ends.end_at(Instant::now() + Duration::from_secs(3));
         let started = Instant::now();
         let throttled =
             Failure::new(FailureKind::Throttled, "429").retry_after(Some(Duration::from_secs(25)));
-        let (n, _) = count_attempts(&budget, throttled).await;
+        let (n, _) = count_attempts(&ends, throttled).await;
         assert_eq!(n, 1, "a Retry-After that does not fit ends the retries");
         assert!(started.elapsed() < Duration::from_secs(3));
 
-        let (n, _) = count_attempts(&budget, Failure::new(FailureKind::ServerError, "503")).await;
-        assert!(n < 5, "backoff stops where the budget ends");
+        let (n, _) = count_attempts(&ends, Failure::new(FailureKind::ServerError, "503")).await;
+        assert!(n < 5, "backoff stops where the ends ends");
         assert!(started.elapsed() <= Duration::from_secs(3));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_hung_call_ends_with_the_budget() {
-        let budget = Budget::default();
-        budget.end_at(Instant::now() + Duration::from_secs(2));
+    async fn a_hung_call_ends_at_the_steps_end() {
+        let ends = StepEnd::default();
+        ends.end_at(Instant::now() + Duration::from_secs(2));
         let started = Instant::now();
-        let r: Result<(), Failure> = retrying(RetryPolicy::default(), &budget, &reporter(), || {
+        let r: Result<(), Failure> = retrying(RetryPolicy::default(), &ends, &reporter(), || {
             std::future::pending()
         })
         .await;

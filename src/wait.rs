@@ -31,7 +31,7 @@ pub const JITTER: f64 = 0.2;
 pub struct WaitPolicy {
     /// The shortest time between checks (`VMSS.Poll.Interval`): a floor, never undercut.
     pub interval: Duration,
-    /// The whole wait's budget, from the step's start (`VMSS.Timeout.Value`).
+    /// The whole wait's time, from the step's start (`VMSS.Timeout.Value`).
     pub timeout: Duration,
     /// How far past the deadline any call of the step may run (the contract's 2 minutes):
     /// a check started late never ends later than that, whatever the servers do.
@@ -79,7 +79,7 @@ impl WaitPolicy {
         Next::Sleep(wanted.min(left))
     }
 
-    /// How much of the budget is left `elapsed` after the start (zero once it is spent).
+    /// How much of the wait's time is left `elapsed` after the start (zero once it is spent).
     pub fn remaining(&self, elapsed: Duration) -> Duration {
         self.timeout.saturating_sub(elapsed)
     }
@@ -123,7 +123,7 @@ pub fn pace(buckets: &[Bucket]) -> Option<Duration> {
 pub const LOW_READS: u32 = 50;
 
 /// A bucket is running low when it has fewer than [`LOW_READS`] left, or less than a quarter of
-/// the most it had during the run (`most`, as far as the step has seen). A budget too small
+/// the most it had during the run (`most`, as far as the step has seen). A read budget too small
 /// for a short `VMSS.Poll.Interval` is not low by itself: 2,590 of 2,600 left stretches a
 /// 1-second interval, and is plenty.
 pub fn running_low(remaining: u32, most: u32) -> bool {

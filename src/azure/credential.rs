@@ -49,7 +49,12 @@ impl FederatedCredential {
     /// and why the file could not be read when it could not: the assertion last read is used
     /// then (its access token may still be good), and if Azure AD refuses it, the error says
     /// the file could not be read rather than only that the assertion expired.
-    pub(super) fn credential(&self) -> (Arc<WorkloadIdentityCredential>, Option<String>) {
+    pub(super) fn credential(
+        &self,
+    ) -> (
+        Arc<WorkloadIdentityCredential>,
+        Option<(std::path::PathBuf, String)>,
+    ) {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         let held = || {
             current
@@ -63,13 +68,7 @@ impl FederatedCredential {
                 Ok(t) if !t.is_empty() => (t, None),
                 // A file being rewritten holds nothing for a moment.
                 Ok(_) => (held(), None),
-                Err(e) => (
-                    held(),
-                    Some(format!(
-                        "AZURE_FEDERATED_TOKEN_FILE ({}) could not be read again for a new token ({e})",
-                        file.display()
-                    )),
-                ),
+                Err(e) => (held(), Some((file.clone(), e.to_string()))),
             },
         };
         let credential = match &*current {
@@ -101,9 +100,14 @@ impl TokenCredential for FederatedCredential {
             .get_token(scopes)
             .await
             .map_err(|refused| match unread {
-                Some(why) => {
-                    azure_core::Error::new(ErrorKind::Credential, TokenFileUnread { why, refused })
-                }
+                Some((file, error)) => azure_core::Error::new(
+                    ErrorKind::Credential,
+                    TokenFileUnread {
+                        file,
+                        error,
+                        refused,
+                    },
+                ),
                 None => refused,
             })
     }
@@ -114,11 +118,20 @@ impl TokenCredential for FederatedCredential {
 }
 
 /// Azure AD refused the assertion read before, while the token file that should hold a newer
-/// one could not be read: the file is the cause worth naming.
-#[derive(Debug, thiserror::Error)]
-#[error("{why}")]
+/// one could not be read: the file is the cause worth naming. Its words are in
+/// `report/azure.rs`.
+#[derive(Debug)]
 pub struct TokenFileUnread {
-    pub(super) why: String,
-    #[source]
+    /// `AZURE_FEDERATED_TOKEN_FILE`.
+    pub file: std::path::PathBuf,
+    /// Why reading it failed.
+    pub error: String,
+    /// Azure AD's refusal of the assertion read before.
     pub(super) refused: azure_core::Error,
+}
+
+impl StdError for TokenFileUnread {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.refused)
+    }
 }

@@ -9,7 +9,8 @@
 //! do not expose; the wait loop decides what to do with them.
 //!
 //! This module is the client and its reads; [`transport`] the HTTP transport, [`credential`]
-//! the federated credential, [`model`] what the step reads of Azure's models.
+//! the federated credential, [`model`] what the step reads of Azure's models, [`refusal`] what
+//! a failure was (its sentence is the words', `report/azure.rs`).
 
 use crate::error::{cause, parse_retry_after, Failure, FailureKind};
 use crate::output::printable;
@@ -29,11 +30,13 @@ use std::time::Duration;
 
 mod credential;
 mod model;
+mod refusal;
 mod transport;
 
 use credential::FederatedCredential;
 pub use credential::TokenFileUnread;
 pub use model::*;
+pub use refusal::{Answer, Asked, AzureRefusal};
 use transport::first_line;
 pub use transport::{HttpFailure, OffOrigin, RateLimits, Transport};
 
@@ -48,10 +51,11 @@ pub const NEWER_API_VERSION: &str = "2025-04-01";
 
 /// A listing whose paging cannot be trusted: nothing may be decided on it.
 fn paging_failure(set: &ScaleSetRef, why: &dyn std::fmt::Display) -> Failure {
-    Failure::permanent(format!(
-        "Azure's paging cut the listing of scale set '{}' short: {why}, so the listing is incomplete; check AZURE_RESOURCE_MANAGER_URL and any proxy between the worker and Azure, and run the step again.",
-        set.name
-    ))
+    AzureRefusal::PagingCut {
+        scale_set: set.name.clone(),
+        why: why.to_string(),
+    }
+    .into_failure()
 }
 
 /// The expansion every instance listing asks for: without the instance view there is no power
@@ -308,30 +312,39 @@ impl AzureClient {
         .await
     }
 
-    /// Turns an SDK error into a sentence naming the thing and what to check.
+    /// Turns an SDK error into a failure naming the thing and what to check: classified
+    /// ([`AzureClient::refusal`]), worded by its `Display`, and kept on the failure.
     pub fn failure(&self, err: azure_core::Error, set: &ScaleSetRef, doing: &str) -> Failure {
-        let (sub, rg, name) = (
-            &self.settings.subscription_id,
-            &set.resource_group,
-            &set.name,
-        );
-        if let Some(t) = cause::<TokenFileUnread>(&err) {
-            return Failure::new(
-                kind_of(&t.refused).0,
-                format!(
-                    "{}, and Azure AD refused the token read from it before ({}). Octopus writes that file for the step: keep it in place until the step ends.",
-                    t.why,
-                    chain(&t.refused)
-                ),
-            );
+        self.refusal(&err, set, doing).into_failure()
+    }
+
+    /// What an SDK error says went wrong, from its typed causes (the first one found in its
+    /// chain), else from the SDK's kind.
+    fn refusal(&self, err: &azure_core::Error, set: &ScaleSetRef, doing: &str) -> AzureRefusal {
+        let asked = || Asked::new(set, &self.settings.subscription_id, doing);
+        if let Some(t) = cause::<TokenFileUnread>(err) {
+            return AzureRefusal::TokenFileUnread {
+                file: t.file.clone(),
+                error: t.error.clone(),
+                refused: chain(&t.refused),
+                kind: kind_of(&t.refused).0,
+            };
         }
-        let mut source: Option<&(dyn StdError + 'static)> = Some(&err);
+        let mut source: Option<&(dyn StdError + 'static)> = Some(err);
         while let Some(e) = source {
             if let Some(f) = e.downcast_ref::<HttpFailure>() {
-                return self.http_failure(f, set, doing);
+                return AzureRefusal::of(
+                    f,
+                    asked(),
+                    &self.settings.client_id,
+                    &self.settings.tenant_id,
+                );
             }
             if let Some(off) = e.downcast_ref::<OffOrigin>() {
-                return paging_failure(set, &off.to_string());
+                return AzureRefusal::PagingCut {
+                    scale_set: set.name.clone(),
+                    why: off.to_string(),
+                };
             }
             if let Some(r) = e.downcast_ref::<reqwest::Error>() {
                 if r.is_builder()
@@ -339,122 +352,39 @@ impl AzureClient {
                         .is_some_and(|u| !matches!(u.scheme(), "http" | "https"))
                 {
                     // A nextLink we cannot follow: the listing is incomplete, and stays so.
-                    return Failure::permanent(format!(
-                        "Azure's answer while trying to {doing} '{name}' links to a next page that cannot be followed ({}: {}), so the listing is incomplete.",
-                        r.url().map(|u| u.as_str()).unwrap_or("no URL"),
-                        root_cause(r)
-                    ));
+                    return AzureRefusal::LinkUnfollowable {
+                        asked: asked(),
+                        url: r.url().map(|u| u.as_str()).unwrap_or("no URL").to_string(),
+                        cause: root_cause(r),
+                    };
                 }
-                let kind = crate::http::classify(r);
-                let what = match kind {
-                    FailureKind::Timeout => "got no answer in time",
-                    FailureKind::Dns => "failed: the host name does not resolve",
-                    FailureKind::Tls => "failed a TLS check",
-                    FailureKind::ConnectionRefused => "was refused",
-                    _ => "failed",
+                return AzureRefusal::Unreached {
+                    kind: crate::http::classify(r),
+                    origin: r
+                        .url()
+                        .map(|u| u.origin().ascii_serialization())
+                        .unwrap_or_default(),
+                    signing_in: r.url().is_some_and(transport::is_sign_in),
+                    asked: asked(),
+                    cause: root_cause(r),
                 };
-                let url = r
-                    .url()
-                    .map(|u| u.origin().ascii_serialization())
-                    .unwrap_or_default();
-                let signing_in = r
-                    .url()
-                    .is_some_and(|u| u.path().ends_with("/oauth2/v2.0/token"));
-                let doing = if signing_in {
-                    "sign in to Azure AD (AZURE_AUTHORITY_HOST)".to_string()
-                } else {
-                    format!("{doing} '{name}'")
-                };
-                return Failure::new(
-                    kind,
-                    format!(
-                        "A request to Azure ({url}) {what} while trying to {doing}: {}. Check the worker's network and proxy settings.",
-                        root_cause(r)
-                    ),
-                );
             }
             source = e.source();
         }
-        let message = match err.kind() {
-            ErrorKind::DataConversion => format!(
-                "Azure answered in a form vmss-check could not read while trying to {doing} '{name}' ({err}). Check AZURE_RESOURCE_MANAGER_URL points at Azure Resource Manager."
-            ),
-            ErrorKind::Credential => format!(
-                "Signing in to Azure AD at {} failed ({}). Check the Azure account in VMSS.Azure.Account and AZURE_AUTHORITY_HOST.",
-                self.settings.authority_host, chain(&err)
-            ),
-            _ => format!(
-                "Could not {doing} '{name}' in resource group '{rg}' (subscription {sub}): {}.",
-                chain(&err)
-            ),
-        };
-        Failure::permanent(message)
-    }
-
-    fn http_failure(&self, f: &HttpFailure, set: &ScaleSetRef, doing: &str) -> Failure {
-        let (sub, rg, name) = (
-            &self.settings.subscription_id,
-            &set.resource_group,
-            &set.name,
-        );
-        let code = f.code.as_deref().unwrap_or("");
-        let detail = match (&f.code, &f.message) {
-            (Some(c), Some(m)) => format!("{c}: {m}"),
-            (Some(c), None) => c.clone(),
-            (None, Some(m)) => m.clone(),
-            (None, None) => format!("HTTP {}", f.status),
-        };
-        let kind = FailureKind::from_status(f.status);
-        let transient = kind.is_transient();
-        let message = if f.sign_in {
-            if transient {
-                format!(
-                    "Azure AD did not issue a token (HTTP {}: {detail}); it may be busy.",
-                    f.status
-                )
-            } else if f
-                .message
-                .as_deref()
-                .is_some_and(|m| m.starts_with("AADSTS700024"))
-            {
-                format!(
-                    "The federated (OIDC) token of the Azure account had expired when Azure AD was asked for a new access token ({detail}). Octopus's token for a step lasts a limited time: lower VMSS.Timeout.Value below its lifetime, or use an Azure account with a client secret for long waits."
-                )
-            } else {
-                format!(
-                    "Azure AD rejected the sign-in of client {} in tenant {} ({detail}). Check the Azure account in VMSS.Azure.Account: its client id, secret or federated credential, and tenant.",
-                    self.settings.client_id, self.settings.tenant_id
-                )
-            }
-        } else if f.status == 429 {
-            format!("Azure throttled the request to {doing} '{name}' ({detail}).")
-        } else if transient {
-            format!(
-                "Azure Resource Manager failed to {doing} '{name}' (HTTP {}: {detail}).",
-                f.status
-            )
-        } else if code.eq_ignore_ascii_case("ResourceGroupNotFound") {
-            format!("Resource group '{rg}' was not found in subscription {sub}. Check VMSS.ResourceGroup.Name (or the group/ part of the VMSS.ScaleSet.Name entry for '{name}') and the subscription of the Azure account.")
-        } else if code.eq_ignore_ascii_case("SubscriptionNotFound")
-            || code.eq_ignore_ascii_case("InvalidSubscriptionId")
-        {
-            format!("Subscription {sub} was not found ({detail}). Check the subscription of the Azure account in VMSS.Azure.Account.")
-        } else if f.status == 404 {
-            format!("Scale set '{name}' was not found in resource group '{rg}' (subscription {sub}). Check VMSS.ScaleSet.Name and VMSS.ResourceGroup.Name.")
-        } else if f.status == 401 {
-            format!(
-                "Azure Resource Manager rejected the access token while trying to {doing} '{name}' ({detail}). Check that the Azure account's environment matches its subscription (AZURE_ENVIRONMENT, AZURE_RESOURCE_MANAGER_URL)."
-            )
-        } else if f.status == 403 {
-            format!(
-                "The Azure account (client {}) is not allowed to {doing} '{name}' in resource group '{rg}' ({detail}). Grant it at least the Reader role on the scale set or its resource group.",
-                self.settings.client_id
-            )
-        } else {
-            format!("Azure Resource Manager refused to {doing} '{name}' in resource group '{rg}' (HTTP {}: {detail}).", f.status)
-        };
-        // Azure AD answers a bad credential with 400 or 401: neither is worth another try.
-        Failure::new(kind, message).retry_after(f.retry_after)
+        match err.kind() {
+            ErrorKind::DataConversion => AzureRefusal::Unreadable {
+                asked: asked(),
+                error: err.to_string(),
+            },
+            ErrorKind::Credential => AzureRefusal::SignInFailed {
+                authority_host: self.settings.authority_host.to_string(),
+                error: chain(err),
+            },
+            _ => AzureRefusal::Other {
+                asked: asked(),
+                error: chain(err),
+            },
+        }
     }
 }
 

@@ -172,3 +172,120 @@ fn every_shape_of_azure_error_body_gives_its_code_and_first_line() {
     );
     assert_eq!(error_fields(b"<html>"), (None, None));
 }
+
+/// Azure's answer to a request, as the transport types it.
+fn answered(status: u16, code: Option<&str>, message: Option<&str>, sign_in: bool) -> HttpFailure {
+    HttpFailure {
+        status,
+        code: code.map(str::to_string),
+        message: message.map(str::to_string),
+        retry_after: None,
+        sign_in,
+    }
+}
+
+/// The classification of an answer to reading scale set `rg/web`.
+fn refusal(f: &HttpFailure) -> AzureRefusal {
+    let set = ScaleSetRef {
+        resource_group: "rg".into(),
+        name: "web".into(),
+    };
+    AzureRefusal::of(
+        f,
+        Asked::new(&set, "sub-1", "read the scale set"),
+        "client-1",
+        "tenant-1",
+    )
+}
+
+/// A refusal's variant name, as its Debug starts.
+fn variant(r: &AzureRefusal) -> String {
+    let printed = format!("{r:?}");
+    printed.split([' ', '{']).next().unwrap_or("").to_string()
+}
+
+#[test]
+fn answers_are_classified_sign_in_first_then_passing_then_by_code_then_by_status() {
+    use FailureKind::*;
+    let expired = "AADSTS700024: Client assertion is not within its valid time range.";
+    let secret = "AADSTS7000215: Invalid client secret provided.";
+    #[rustfmt::skip]
+    let cases = [
+        // Azure AD: busy whatever the status says, an expired federated token, or a wrong account.
+        (answered(429, None, None, true), "SignInBusy", Throttled),
+        (answered(503, None, None, true), "SignInBusy", ServerError),
+        (answered(400, Some("invalid_grant"), Some(expired), true), "FederatedTokenExpired", Permanent),
+        (answered(401, Some("invalid_client"), Some(secret), true), "SignInRejected", Unauthorized),
+        // Resource Manager: passing failures, whatever their code says.
+        (answered(429, Some("OperationNotAllowed"), None, false), "Throttled", Throttled),
+        (answered(500, None, None, false), "ArmFailed", ServerError),
+        (answered(408, None, None, false), "ArmFailed", Timeout),
+        (answered(503, Some("ResourceGroupNotFound"), None, false), "ArmFailed", ServerError),
+        // Then ARM's codes, in any case, before the status.
+        (answered(404, Some("ResourceGroupNotFound"), Some("gone."), false), "ResourceGroupNotFound", NotFound),
+        (answered(404, Some("SubscriptionNotFound"), None, false), "SubscriptionNotFound", NotFound),
+        (answered(400, Some("invalidsubscriptionid"), None, false), "SubscriptionNotFound", Permanent),
+        // Then the status.
+        (answered(404, Some("ResourceNotFound"), None, false), "ScaleSetNotFound", NotFound),
+        (answered(401, Some("InvalidAuthenticationToken"), None, false), "TokenRejected", Unauthorized),
+        (answered(403, Some("AuthorizationFailed"), None, false), "NotAllowed", Forbidden),
+        (answered(400, Some("BadRequest"), None, false), "Refused", Permanent),
+        (answered(409, None, None, false), "Refused", Permanent),
+    ];
+    for (answer, expected, kind) in cases {
+        let r = refusal(&answer);
+        assert_eq!(
+            (variant(&r).as_str(), r.kind()),
+            (expected, kind),
+            "{answer:?}"
+        );
+        assert_eq!(r.code(), answer.code.as_deref(), "the code is kept");
+    }
+}
+
+#[test]
+fn refusals_of_the_account_keep_its_names() {
+    let secret = "AADSTS7000215: Invalid client secret provided.";
+    let rejected = refusal(&answered(401, Some("invalid_client"), Some(secret), true));
+    assert!(
+        matches!(&rejected, AzureRefusal::SignInRejected { client_id, tenant_id, .. }
+            if client_id == "client-1" && tenant_id == "tenant-1"),
+        "{rejected:?}"
+    );
+    let forbidden = refusal(&answered(403, Some("AuthorizationFailed"), None, false));
+    assert!(
+        matches!(&forbidden, AzureRefusal::NotAllowed { client_id, asked, .. }
+            if client_id == "client-1" && asked.resource_group == "rg" && asked.scale_set == "web"),
+        "{forbidden:?}"
+    );
+}
+
+#[test]
+fn a_refusal_travels_on_its_failure_with_its_words_and_retry_after() {
+    let mut f = answered(
+        429,
+        Some("OperationNotAllowed"),
+        Some("Too many requests."),
+        false,
+    );
+    f.retry_after = Some(Duration::from_secs(17));
+    let failure = refusal(&f).into_failure();
+    assert_eq!(failure.kind, FailureKind::Throttled);
+    assert_eq!(failure.retry_after, Some(Duration::from_secs(17)));
+    assert_eq!(
+        failure.message,
+        "Azure throttled the request to read the scale set 'web' (OperationNotAllowed: Too many requests.)."
+    );
+    let top = crate::error::Error::Azure(failure.reworded("Reading 'web' stopped.".into()));
+    let kept = top.failure().and_then(|f| f.cause::<AzureRefusal>());
+    assert!(
+        matches!(kept, Some(AzureRefusal::Throttled { .. })),
+        "{kept:?}"
+    );
+    assert_eq!(
+        kept.and_then(AzureRefusal::code),
+        Some("OperationNotAllowed")
+    );
+    let answer = kept.and_then(AzureRefusal::answer).map(|a| a.status);
+    assert_eq!(answer, Some(429), "the status survives a rewording");
+}

@@ -186,7 +186,7 @@ impl HttpClient for Transport {
                 "request refused",
             ));
         }
-        let sign_in = request.url().path().ends_with("/oauth2/v2.0/token");
+        let sign_in = is_sign_in(request.url());
         let url = with_instance_view(request.url()).unwrap_or_else(|| request.url().clone());
         let response = self.send(request, url).await?;
         if response.status().is_success() {
@@ -213,6 +213,11 @@ impl HttpClient for Transport {
             failure,
         ))
     }
+}
+
+/// True for a request to Azure AD's token endpoint: a sign-in, whose failures name the account.
+pub(super) fn is_sign_in(url: &url::Url) -> bool {
+    url.path().ends_with("/oauth2/v2.0/token")
 }
 
 /// Reads the error code and message from the three shapes Azure uses.

@@ -41,13 +41,13 @@ enum NoPass {
     Unchanged,
     /// [`MAX_PASSES`] reads, none whole.
     TooMany,
-    /// The pause would end past the step's time (`left` of the calls' budget).
+    /// The pause would end past the step's time (`left` of the calls' time).
     OutOfTime,
 }
 
 /// After read number `pass` of a listing came up short: how long to pause before reading it
 /// again, or why not to. `changed`: the pass differed from the one before (or was the first);
-/// `left`: what is left of the calls' budget (`None`: unlimited).
+/// `left`: what is left of the calls' time (`None`: unlimited).
 fn next_pass(pass: u32, changed: bool, left: Option<Duration>) -> Result<Duration, NoPass> {
     if !changed {
         return Err(NoPass::Unchanged);
@@ -112,7 +112,7 @@ impl OctopusClient {
     ///   is read again, after a pause ([`next_pass`]), until one pass is whole. It fails, naming
     ///   the paging, when a pass comes up short exactly as the one before (the server's count
     ///   is wrong, not changing), after [`MAX_PASSES`], or when the step's time
-    ///   (the calls' [`Budget`]) would run out first.
+    ///   (the calls' [`StepEnd`]) would run out first.
     pub async fn all_pages<T: DeserializeOwned + HasId>(
         &self,
         first: Url,
@@ -131,7 +131,7 @@ impl OctopusClient {
                 Ok(read) => read,
                 // Time ran out while the listing was read again: it is still the paging that
                 // left it incomplete.
-                Err(f) if f.kind == FailureKind::Timeout && self.budget.spent() => {
+                Err(f) if f.kind == FailureKind::Timeout && self.ends.spent() => {
                     return Err(match &previous {
                         Some((total, before)) => short(*total, before.len(), &format!("and the step's time (2 minutes past VMSS.Timeout.Value) ran out during read {pass}")),
                         None => f,
@@ -145,7 +145,7 @@ impl OctopusClient {
             let changed = previous
                 .as_ref()
                 .is_none_or(|(t, before)| *t != total || *before != ids);
-            let pause = match next_pass(pass, changed, self.budget.remaining()) {
+            let pause = match next_pass(pass, changed, self.ends.remaining()) {
                 Ok(pause) => pause,
                 Err(NoPass::Unchanged) => return Err(short(total, ids.len(), "twice")),
                 Err(NoPass::TooMany) => {

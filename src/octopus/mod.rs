@@ -13,7 +13,7 @@
 use crate::error::{Failure, FailureKind};
 use crate::output::Reporter;
 use crate::reconcile::{Participation, Scope, Target, Tenant};
-use crate::retry::{retrying, Budget, RetryPolicy};
+use crate::retry::{retrying, RetryPolicy, StepEnd};
 use crate::signin::OctopusCredential;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 use reqwest::{Method, StatusCode};
@@ -56,7 +56,7 @@ pub struct OctopusClient {
     headers: HeaderMap,
     retry: RetryPolicy,
     /// Shared by every call: ends a fixed time past the deadline, from the step's start on.
-    budget: Budget,
+    ends: StepEnd,
     request_timeout: Duration,
     reporter: Arc<Reporter>,
     /// How the step signs in, for what a 401 says.
@@ -84,7 +84,7 @@ impl OctopusClient {
             space: space.map(str::to_string),
             headers,
             retry: RetryPolicy::default(),
-            budget: Budget::default(),
+            ends: StepEnd::default(),
             request_timeout,
             reporter,
             credential: credential.clone(),
@@ -93,12 +93,12 @@ impl OctopusClient {
 
     /// From now on every call, retries included, ends by `ends`.
     pub fn end_calls_at(&self, ends: tokio::time::Instant) {
-        self.budget.end_at(ends);
+        self.ends.end_at(ends);
     }
 
     /// True once the calls' time is spent.
     pub fn out_of_time(&self) -> bool {
-        self.budget.spent()
+        self.ends.spent()
     }
 
     /// `{base}api/{space}/{rest}`, or `{base}api/{rest}` on servers without spaces.
@@ -224,9 +224,9 @@ impl OctopusClient {
         doing: &str,
     ) -> Result<reqwest::Response, (Option<StatusCode>, Failure)> {
         let attempt = || async {
-            // No try outlives the budget (the retry wrapper cuts it off at the end anyway).
+            // No try outlives the step's end (the retry wrapper cuts it off at the end anyway).
             let timeout = self
-                .budget
+                .ends
                 .remaining()
                 .map_or(self.request_timeout, |left| left.min(self.request_timeout));
             let response = self
@@ -257,7 +257,7 @@ impl OctopusClient {
                 self.http_failure(status, body, retry_after, doing),
             ))
         };
-        retrying(self.retry, &self.budget, &self.reporter, attempt).await
+        retrying(self.retry, &self.ends, &self.reporter, attempt).await
     }
 
     fn http_failure(

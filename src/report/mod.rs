@@ -7,7 +7,8 @@
 //!
 //! One file a part of the run: [`wait`], [`signin`], [`runs`] (duplicates, pre-existing
 //! targets), [`decisions`] (the plan and the removals), [`variables`] (the output variables, in
-//! a module of their own), [`record`] (the decision record in the log).
+//! a module of their own), [`record`] (the decision record in the log), [`azure`] (why a call to
+//! Azure failed: the `Display` of `azure::AzureRefusal`).
 
 use crate::error::Failure;
 use crate::outcome::Outcome;
@@ -18,6 +19,7 @@ use crate::reconcile::{
 use crate::settings::{ScaleSetRef, TimeoutHandle};
 use std::time::Duration;
 
+mod azure;
 mod decisions;
 mod record;
 mod runs;

@@ -66,7 +66,7 @@ impl SetView {
 /// budget (for the record).
 pub(super) struct CheckRead {
     pub(super) views: Vec<SetView>,
-    pub(super) budget: Vec<(String, u32)>,
+    pub(super) read_budget: Vec<(String, u32)>,
 }
 
 /// Tells the log how the wait goes: a line per check, and a passing failure once, then
@@ -94,7 +94,7 @@ impl WaitProgress<'_> {
                     zone_rebalancing: v.rebalancing(),
                 })
                 .collect(),
-            budget: read.budget.clone(),
+            read_budget: read.read_budget.clone(),
             failure: None,
         });
         self.outcome
@@ -107,7 +107,7 @@ impl WaitProgress<'_> {
             number,
             at: time::OffsetDateTime::now_utc(),
             sets: Vec::new(),
-            budget: Vec::new(),
+            read_budget: Vec::new(),
             failure: Some(failure.message.clone()),
         });
     }
@@ -348,10 +348,10 @@ pub(super) async fn look(
         })
     }))
     .await?;
-    let (pace, budget) = pacing.pace();
+    let (pace, read_budget) = pacing.pace();
     Ok(Look {
         settled: views.iter().all(SetView::settled),
         pace,
-        value: CheckRead { views, budget },
+        value: CheckRead { views, read_budget },
     })
 }

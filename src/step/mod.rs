@@ -16,7 +16,7 @@ use crate::reconcile::{
     self, Decision, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
 };
 use crate::report;
-use crate::retry::{retrying, Budget, RetryPolicy};
+use crate::retry::{retrying, RetryPolicy, StepEnd};
 use crate::runs::{self, ThisRun};
 use crate::settings::{AzureCredential, DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
 use crate::wait::{Checked, Look, Progress, WaitEnd, WaitPolicy};
@@ -69,7 +69,7 @@ async fn phases(
     // whatever a server does; after the wait, they share what is left.
     let ends = started + settings.timeout + settings.overrun;
     step.octopus.end_calls_at(ends);
-    step.azure_budget.end_at(ends);
+    step.azure_end.end_at(ends);
     // A wrong key, URL, space or environment fails here, in seconds, not after the wait.
     step.warn_if_the_octopus_token_expires_first();
     let tenant = step.preflight().await?;
@@ -121,7 +121,7 @@ struct Step<'a> {
     octopus: OctopusClient,
     azure: AzureClient,
     /// For the Azure calls after the wait.
-    azure_budget: Budget,
+    azure_end: StepEnd,
 }
 
 impl<'a> Step<'a> {
@@ -140,7 +140,7 @@ impl<'a> Step<'a> {
             reporter,
             octopus,
             azure,
-            azure_budget: Budget::default(),
+            azure_end: StepEnd::default(),
         })
     }
 
@@ -414,14 +414,14 @@ impl<'a> Step<'a> {
         match last {
             Some(read) => Ok((sets_of(&read.views), earlier)),
             // Throttled before any check answered: the scale sets are read now, within the
-            // calls' budget, for the listing that follows. A set no check listed has no
+            // calls' time, for the listing that follows. A set no check listed has no
             // earlier listing, so none of its targets is removed as gone unlisted.
             None => {
                 let mut read = Vec::new();
                 for set in sets {
                     let ss = retrying(
                         RetryPolicy::default(),
-                        &self.azure_budget,
+                        &self.azure_end,
                         &self.reporter,
                         || self.azure.scale_set(set),
                     )
@@ -458,7 +458,7 @@ impl<'a> Step<'a> {
         let listings = futures::future::try_join_all(scale_sets.iter().map(|(set, ss)| {
             retrying(
                 RetryPolicy::default(),
-                &self.azure_budget,
+                &self.azure_end,
                 &self.reporter,
                 move || self.azure.instances(set, ss),
             )
@@ -493,7 +493,7 @@ impl<'a> Step<'a> {
         let needed = reconcile::prove_by_listings(&mut plan, &prefixes, &earlier.listings);
         if !needed.is_empty() {
             let ids: Vec<String> = needed.into_iter().map(|p| p.set_id).collect();
-            // Within the step's budget after the wait, like every other call: proofs that do
+            // Before the step's end, after the wait, like every other call: proofs that do
             // not come in time are proofs not read, and their targets are kept.
             // Each read is retried within it too (429, 5xx), so a passing error does not keep
             // a stale target for another whole run.
@@ -502,10 +502,10 @@ impl<'a> Step<'a> {
                 scale_sets,
                 &ids,
                 &instances,
-                &self.azure_budget,
+                &self.azure_end,
                 &self.reporter,
             );
-            let proofs = match self.azure_budget.remaining() {
+            let proofs = match self.azure_end.remaining() {
                 Some(left) => tokio::time::timeout(left, reads).await.unwrap_or_default(),
                 None => reads.await,
             };

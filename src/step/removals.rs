@@ -6,7 +6,7 @@ use super::*;
 /// time, while Octopus sees no more than a person clicking quickly would send it.
 pub const REMOVALS_AT_ONCE: usize = 4;
 
-/// Removes the planned targets, [`REMOVALS_AT_ONCE`] at a time, within the step's budget:
+/// Removes the planned targets, [`REMOVALS_AT_ONCE`] at a time, before the step's end:
 /// none starts once the time is spent, and a dry run removes nothing. Every target is
 /// attempted; if any fails (or was not tried), the step fails after the rest, saying which.
 /// Each target's row in the outcome says how its removal went.

@@ -1,6 +1,6 @@
 //! The decision record: the step's [`Outcome`] as `vmss-check-report.json` (a versioned
 //! schema, `schema/vmss-check-report.schema.json`) and `vmss-check-report.html` (the same for a
-//! person, rendered by [`crate::record_html`]), written to the step's working directory and
+//! person, rendered by [`html`]), written to the step's working directory and
 //! attached to the Octopus task as artifacts.
 //!
 //! When the step removes a production target, the people on call ask "why that one?": the
@@ -9,9 +9,15 @@
 
 use crate::outcome::{matched_target, targets_by_host, Check, History, Outcome, Removal};
 use crate::reconcile::{Decision, InstanceState};
+
+pub mod html;
+mod names;
+
 use crate::redacted::Redactor;
 use crate::report;
 use crate::settings::{AzureCredential, DuplicateHandle, Settings, TimeoutHandle};
+pub use names::{class_name, reading, Reading, DECISIONS};
+use names::{decision, kept_by};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -212,7 +218,7 @@ pub struct CheckRow {
     /// Each scale set as this check saw it.
     pub scale_sets: Vec<SetRow>,
     /// Azure's read budget left after it, per bucket.
-    pub read_budget: Vec<Budget>,
+    pub read_budget: Vec<ReadBudget>,
 }
 
 /// One scale set in one check.
@@ -249,7 +255,7 @@ pub struct SetRow {
 /// One of Azure's read buckets.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Budget {
+pub struct ReadBudget {
     /// `Microsoft.Compute/GetVMScaleSet3Min`.
     pub bucket: String,
     /// Reads left.
@@ -337,37 +343,10 @@ pub struct TargetRow {
     pub removal_error: Option<String>,
 }
 
-/// Which proof of absence kept an `unproven` target.
-fn kept_by(d: &Decision) -> Option<&'static str> {
-    use crate::reconcile::Unproven;
-    match d {
-        Decision::Unproven(why) => Some(match why {
-            Unproven::ListedBefore { .. } => "listedBefore",
-            Unproven::NoEarlierListing { .. } => "noEarlierListing",
-            Unproven::InGroup { .. } => "inResourceGroup",
-            Unproven::InPool { .. } => "inStandbyPool",
-            Unproven::Unreadable(_) => "unreadable",
-        }),
-        _ => None,
-    }
-}
-
 /// An instant as the record writes it: RFC 3339, UTC.
 fn at(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-/// The class's name in the record.
-pub fn class_name(s: InstanceState) -> &'static str {
-    match s {
-        InstanceState::Member => "member",
-        InstanceState::Pending => "pending",
-        InstanceState::Stopped => "stopped",
-        InstanceState::Failed => "failed",
-        InstanceState::Gone => "gone",
-        InstanceState::Pooled => "pooled",
-    }
 }
 
 /// A Uniform VM is `{scale set}_{instance id}`; a Flexible VM is known by its name.
@@ -377,26 +356,6 @@ fn instance_id(scale_set: &str, name: &str) -> String {
         .filter(|id| !id.is_empty())
         .unwrap_or(name)
         .to_string()
-}
-
-/// The decision's name in the record.
-fn decision(d: &Decision) -> &'static str {
-    match d {
-        Decision::OutOfScope(_) => "outOfScope",
-        Decision::Output => "output",
-        Decision::Removed(_) => "removed",
-        Decision::Failed => "failed",
-        Decision::Stopped => "stopped",
-        Decision::Foreign => "foreign",
-        Decision::SharedName => "sharedName",
-        Decision::Pending => "pending",
-        Decision::Unverified => "unverified",
-        Decision::PreExisting => "preExisting",
-        Decision::Disabled => "disabled",
-        Decision::Pooled => "pooled",
-        Decision::Unproven(_) => "unproven",
-        Decision::RepairDue => "repairDue",
-    }
 }
 
 fn removal(r: &Removal) -> (&'static str, Option<String>) {
@@ -436,9 +395,9 @@ fn check_row(c: &Check) -> CheckRow {
             })
             .collect(),
         read_budget: c
-            .budget
+            .read_budget
             .iter()
-            .map(|(bucket, remaining)| Budget {
+            .map(|(bucket, remaining)| ReadBudget {
                 bucket: bucket.clone(),
                 remaining: *remaining,
             })

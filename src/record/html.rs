@@ -3,27 +3,8 @@
 //! decision, the VMs, and a timeline of each VM's class across the checks as an inline SVG.
 //! Every name is escaped: a target can be called anything.
 
-use crate::record::{Record, TargetRow, VmRow};
+use super::{reading, Reading, Record, TargetRow, VmRow, DECISIONS};
 use std::fmt::Write as _;
-
-/// The order decisions are listed in: what was deployed to and removed first, then the kinds
-/// of kept, then the targets left out.
-const DECISION_ORDER: [&str; 14] = [
-    "output",
-    "removed",
-    "failed",
-    "stopped",
-    "pending",
-    "sharedName",
-    "foreign",
-    "unverified",
-    "pooled",
-    "unproven",
-    "repairDue",
-    "preExisting",
-    "disabled",
-    "outOfScope",
-];
 
 /// The classes, their colours, and what the legend says.
 const CLASSES: [(&str, &str, &str); 6] = [
@@ -113,8 +94,11 @@ pub fn render(record: &Record) -> String {
 /// The summary line, from the record's own counts.
 fn summary(record: &Record) -> String {
     let count = |d: &str| record.targets.iter().filter(|t| t.decision == d).count();
-    // The decisions between removed and pre-existing are the kinds of kept.
-    let kept = DECISION_ORDER[2..11].iter().map(|d| count(d)).sum();
+    let kept = record
+        .targets
+        .iter()
+        .filter(|t| reading(&t.decision) == Some(Reading::Kept))
+        .count();
     crate::report::record_summary(
         &record.run.result,
         record.run.failure.as_deref(),
@@ -203,7 +187,7 @@ fn targets(h: &mut String, rows: &[TargetRow], vms: &[VmRow]) {
         "<h2>Targets by decision ({})</h2>\n<table><thead><tr><th>Decision</th><th>Target</th><th>Id</th><th>VM</th><th>Why</th><th>Removal</th></tr></thead><tbody>",
         rows.len()
     );
-    let rank = |d: &str| DECISION_ORDER.iter().position(|x| *x == d).unwrap_or(99);
+    let rank = |d: &str| DECISIONS.iter().position(|(x, _)| *x == d).unwrap_or(99);
     let mut sorted: Vec<&TargetRow> = rows.iter().collect();
     sorted.sort_by_key(|r| rank(&r.decision));
     let vm_of: std::collections::HashMap<&str, &str> = vms
