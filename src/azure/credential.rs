@@ -116,22 +116,3 @@ impl TokenCredential for FederatedCredential {
         self.credential().0.clear_cache().await
     }
 }
-
-/// Azure AD refused the assertion read before, while the token file that should hold a newer
-/// one could not be read: the file is the cause worth naming. Its words are in
-/// `report/azure.rs`.
-#[derive(Debug)]
-pub struct TokenFileUnread {
-    /// `AZURE_FEDERATED_TOKEN_FILE`.
-    pub file: std::path::PathBuf,
-    /// Why reading it failed.
-    pub error: String,
-    /// Azure AD's refusal of the assertion read before.
-    pub(super) refused: azure_core::Error,
-}
-
-impl StdError for TokenFileUnread {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&self.refused)
-    }
-}

@@ -33,10 +33,9 @@ mod model;
 mod refusal;
 mod transport;
 
+pub use crate::error::azure::{Answer, Asked, AzureRefusal, TokenFileUnread};
 use credential::FederatedCredential;
-pub use credential::TokenFileUnread;
 pub use model::*;
-pub use refusal::{Answer, Asked, AzureRefusal};
 use transport::first_line;
 pub use transport::{HttpFailure, OffOrigin, RateLimits, Transport};
 

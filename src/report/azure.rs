@@ -2,7 +2,7 @@
 //! parameter, the variable, the role to grant): the words of [`AzureRefusal`], which the Azure
 //! side classifies without wording.
 
-use crate::azure::{Asked, AzureRefusal, TokenFileUnread};
+use crate::error::azure::{Asked, AzureRefusal, TokenFileUnread};
 use crate::error::FailureKind;
 use std::fmt;
 use std::path::Path;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub mod azure;
+
 /// Why the step stopped early. A side's failure keeps its kind (and `Retry-After`) up to here,
 /// its message already the sentence for `resultMessage`.
 #[derive(Debug, thiserror::Error)]
