@@ -1,15 +1,13 @@
-//! The reads behind the proof of absence (contract: "Proof of absence") and the rolling-upgrade
-//! wait: the Azure side of rules that live in [`crate::reconcile`] and [`crate::wait`]. Nothing
-//! here decides; each function answers with data ([`Evidence`], a running upgrade) that the
-//! rules take.
+//! The reads behind the proof of absence (contract: "Proof of absence"): the Azure side of a
+//! rule that lives in [`crate::reconcile`]. Nothing here decides; the reads answer with data
+//! ([`Evidence`]) that the rule takes. (The wait's reads, the rolling upgrade's among them,
+//! are the Azure client's own: [`AzureClient::rolling_forward`].)
 //!
 //! - A Flexible set's resource group, listed without the set filter: a VM detached from the
 //!   set keeps running there under its set-shaped name.
 //! - The standby pools attached to a set (`Microsoft.StandbyPool`, api-version 2025-03-01):
 //!   listed in the subscription where the account may, else in the set's resource group; each
 //!   pool's `standbyVirtualMachines` give VM ids, whose `osProfile.computerName` is read.
-//! - `rollingUpgrades/latest`, for sets that roll: `RollingForward` means VMs are still being
-//!   replaced although every listed VM looks settled.
 
 use crate::azure::{self, instance_from_vm, AzureClient, HttpFailure, Orchestration, ScaleSet};
 use crate::error::{cause, Failure, FailureKind};
@@ -492,32 +490,6 @@ pub async fn evidence(
         );
     }
     out
-}
-
-/// True while the set's latest rolling upgrade is `RollingForward`; false when it has none
-/// (404) or it has ended. Read only for sets that roll ([`ScaleSet::rolls`]).
-pub async fn rolling_forward(
-    azure: &AzureClient,
-    set: &ScaleSetRef,
-    ss: &ScaleSet,
-) -> Result<bool, Failure> {
-    if !ss.rolls {
-        return Ok(false);
-    }
-    // Read as JSON, not through the SDK's model: its closed enums (runningStatus.code,
-    // lastAction) would turn a value Azure adds later into a failed check.
-    let path = format!(
-        "{}/rollingUpgrades/latest?api-version=2024-07-01",
-        ss.id.trim_end_matches('/')
-    );
-    match azure.get_json(&path).await {
-        Ok(status) => Ok(status
-            .pointer("/properties/runningStatus/code")
-            .and_then(Value::as_str)
-            .is_some_and(|c| c.eq_ignore_ascii_case("RollingForward"))),
-        Err(e) if cause::<HttpFailure>(&e).is_some_and(|f| f.status == 404) => Ok(false),
-        Err(e) => Err(azure.failure(e, set, "read the scale set's latest rolling upgrade")),
-    }
 }
 
 #[cfg(test)]

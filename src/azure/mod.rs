@@ -226,6 +226,29 @@ impl AzureClient {
         Ok(ss)
     }
 
+    /// True while the set's latest rolling upgrade is `RollingForward`; false when it has none
+    /// (404) or it has ended. Read only for sets that roll ([`ScaleSet::rolls`]): with the
+    /// set and its instances, the third of the wait's reads.
+    pub async fn rolling_forward(&self, set: &ScaleSetRef, ss: &ScaleSet) -> Result<bool, Failure> {
+        if !ss.rolls {
+            return Ok(false);
+        }
+        // Read as JSON, not through the SDK's model: its closed enums (runningStatus.code,
+        // lastAction) would turn a value Azure adds later into a failed check.
+        let path = format!(
+            "{}/rollingUpgrades/latest?api-version=2024-07-01",
+            ss.id.trim_end_matches('/')
+        );
+        match self.get_json(&path).await {
+            Ok(status) => Ok(status
+                .pointer("/properties/runningStatus/code")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|c| c.eq_ignore_ascii_case("RollingForward"))),
+            Err(e) if cause::<HttpFailure>(&e).is_some_and(|f| f.status == 404) => Ok(false),
+            Err(e) => Err(self.failure(e, set, "read the scale set's latest rolling upgrade")),
+        }
+    }
+
     /// Lists every instance of the scale set with its instance view, following every page.
     /// Any failure part-way is a failure of the whole listing: an incomplete list must never
     /// drive a removal.

@@ -334,7 +334,7 @@ pub(super) async fn look(
         // A set that is itself changing is waited on anyway: no need to ask about upgrades,
         // repairs or rebalancing.
         let rolling = match instances {
-            Some(_) => crate::absence::rolling_forward(azure, set, &scale_set).await?,
+            Some(_) => azure.rolling_forward(set, &scale_set).await?,
             None => false,
         };
         if instances.is_some() {
