@@ -260,35 +260,6 @@ impl OctopusClient {
         retrying(self.retry, &self.ends, &self.reporter, attempt).await
     }
 
-    /// What a 401 says: Octopus refused the key or the token, most likely because it expired,
-    /// and what to do about each.
-    fn rejected(&self, said: &str) -> String {
-        match &self.credential {
-            OctopusCredential::ApiKey(_) => format!(
-                "Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). The key may have expired or been revoked: keys made on Octopus 2025.4 and later expire (after 180 days by default), and a revoked key or a deactivated user is refused the same way. Make a new key on the service account's profile (Configuration -> Users -> the service account -> API Keys -> New API key) and put it in VMSS.Octopus.ApiKey."
-            ),
-            OctopusCredential::AccessToken { expires, .. } => {
-                let now = time::OffsetDateTime::now_utc();
-                let when = match expires {
-                    Some(at) if *at <= now => format!(
-                        "The token expired at {} ({} ago).",
-                        crate::signin::utc(*at),
-                        crate::signin::minutes(now - *at)
-                    ),
-                    Some(at) => format!(
-                        "The token expires only at {}, so Octopus refused it for another reason (a token from another Octopus Server, or its service account deactivated).",
-                        crate::signin::utc(*at)
-                    ),
-                    None => "The token says nothing of when it expires.".into(),
-                };
-                format!(
-                    "Octopus rejected the access token in VMSS.Octopus.ApiKey (HTTP 401{said}). {when} Access tokens last one hour: run the step \"Octopus - Authenticate with OIDC\" in the same deployment, shortly before this one, and bind its output ({}, with that step's name between the brackets).",
-                    crate::signin::TOKEN_BINDING
-                )
-            }
-        }
-    }
-
     fn http_failure(
         &self,
         status: StatusCode,
@@ -314,7 +285,11 @@ impl OctopusClient {
             "API key"
         };
         let message = match kind {
-            FailureKind::Unauthorized => self.rejected(&said),
+            FailureKind::Unauthorized => crate::report::octopus_rejected(
+                &self.credential,
+                &said,
+                time::OffsetDateTime::now_utc(),
+            ),
             FailureKind::Forbidden => format!("The user of the {who} in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give its team these permissions in this space and environment: {} (TaskCancel only for VMSS.Duplicate.Handle=Cancel).", PERMISSIONS.join(", ")),
             FailureKind::NotFound => format!("Octopus answered 404 Not Found while trying to {doing}{said}. Check VMSS.Octopus.Url (including any path prefix) and the space."),
             // Octopus 2026.3 limits API requests per user and node (on by default in Octopus

@@ -6,7 +6,7 @@
 //! the removals and the empty-listing rule.
 
 use crate::azure::{AzureClient, ScaleSet};
-use crate::context::{self, ThisRun};
+use crate::context;
 use crate::error::{Error, Failure, FailureKind};
 use crate::octopus::{Deleted, OctopusClient};
 use crate::outcome::{self, Check, Counts, Outcome, Removal, SetCheck, TargetRow};
@@ -17,6 +17,7 @@ use crate::reconcile::{
 };
 use crate::report;
 use crate::retry::{retrying, RetryPolicy, StepEnd};
+use crate::runs::{self, ThisRun};
 use crate::settings::{AzureCredential, DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
 use crate::wait::{Checked, Look, Progress, WaitEnd, WaitPolicy};
 use std::sync::{Arc, Mutex};
@@ -596,7 +597,7 @@ impl<'a> Step<'a> {
             .await
             .map_err(octopus_error)?;
         created.retain(|id, _| !old.contains(id));
-        let (_, old) = context::split_new(&output, &created, since);
+        let (_, old) = runs::split_new(&output, &created, since);
         if !old.is_empty() {
             self.reporter.highlight(&report::pre_existing(&old, since));
         }
