@@ -1,6 +1,6 @@
 //! The code's layers, checked: every `use crate::X`, `crate::X::` and `super::` in `src/`, read
-//! per top-level module, must run down the layers of `../shared/reference/layers.md` (kept
-//! below in [`LAYERS`]) and never round in a circle.
+//! per top-level module, must run down the code's layers (the README's module map; each module
+//! placed in [`LAYERS`] below) and never round in a circle.
 //!
 //! Layers, highest first; a module may import its own layer and any layer below it:
 //!
