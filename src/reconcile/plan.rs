@@ -1,6 +1,10 @@
 //! The plan: every target Octopus listed decided once, from the union of the sets' instances.
 
-use super::*;
+use super::{
+    host_name, shared_prefixes, Excluded, Instance, InstanceState, Prefix, Scope, SharedName,
+    Target, Unproven,
+};
+use std::collections::{HashMap, HashSet};
 
 /// Why a target is to be removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
