@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 pub mod azure;
+pub mod octopus;
 
 /// Why the step stopped early. A side's failure keeps its kind (and `Retry-After`) up to here,
 /// its message already the sentence for `resultMessage`.
@@ -110,7 +111,7 @@ pub struct Failure {
     pub kind: FailureKind,
     /// The server's `Retry-After`, if it sent one.
     pub retry_after: Option<Duration>,
-    /// The side's own typed account of the failure (e.g. `azure::AzureRefusal`), when it gave
+    /// The side's own typed account of the failure (e.g. `azure::AzureRefusal`, `octopus::OctopusRefusal`), when it gave
     /// one: its code and names, which the sentence alone would lose. Read it with
     /// [`Failure::cause`].
     pub cause: Option<Cause>,

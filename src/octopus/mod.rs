@@ -1,7 +1,7 @@
 //! The Octopus side: list the deployment targets in scope (every page), delete targets.
 //!
-//! This module is the client and its wire (sign-in headers, retries, failures in words);
-//! [`listing`] reads a collection through every page, until one read is whole; [`resources`]
+//! This module is the client and its wire (sign-in headers, retries); [`refusal`] classifies
+//! a failed call into an `OctopusRefusal` (its words are `report/octopus.rs`'s); [`listing`] reads a collection through every page, until one read is whole; [`resources`]
 //! holds the resources the step reads (targets, the run's environment and tenant, the user and
 //! its permissions, target tag sets).
 //!
@@ -10,6 +10,7 @@
 //! Throttles, server errors and network faults are retried a few times with backoff (`backon`),
 //! honouring `Retry-After` only while it is short.
 
+use crate::error::octopus::{Answer, Credential, OctopusRefusal};
 use crate::error::{Failure, FailureKind};
 use crate::output::Reporter;
 use crate::reconcile::{Participation, Scope, Target, Tenant};
@@ -25,19 +26,11 @@ use std::time::Duration;
 use url::Url;
 
 mod listing;
+mod refusal;
 mod resources;
 
 pub use listing::{HasId, Page, MAX_PASSES, PAGE_SIZE};
 pub use resources::{User, PERMISSIONS};
-
-/// Octopus's error body.
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-struct ErrorBody {
-    error_message: Option<String>,
-    #[serde(default)]
-    errors: Vec<String>,
-}
 
 /// What a delete did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +52,8 @@ pub struct OctopusClient {
     ends: StepEnd,
     request_timeout: Duration,
     reporter: Arc<Reporter>,
-    /// How the step signs in, for what a 401 says.
-    credential: OctopusCredential,
+    /// How the step signs in (never the secret), for what a 401 or a 403 says.
+    credential: Credential,
 }
 
 impl OctopusClient {
@@ -72,9 +65,9 @@ impl OctopusClient {
         request_timeout: Duration,
         reporter: Arc<Reporter>,
     ) -> Result<Self, Failure> {
-        let (name, value) = credential.header().ok_or_else(|| {
-            Failure::permanent("VMSS.Octopus.ApiKey holds characters an HTTP header cannot carry: paste the key again.")
-        })?;
+        let (name, value) = credential
+            .header()
+            .ok_or_else(|| OctopusRefusal::KeyUnsendable.into_failure())?;
         let mut headers = HeaderMap::new();
         headers.insert(name, value);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -87,7 +80,7 @@ impl OctopusClient {
             ends: StepEnd::default(),
             request_timeout,
             reporter,
-            credential: credential.clone(),
+            credential: Credential::of(credential),
         })
     }
 
@@ -200,10 +193,12 @@ impl OctopusClient {
             .await
             .map_err(|e| network(url, doing, &e))?;
         serde_json::from_slice(crate::http::without_bom(&bytes)).map_err(|e| {
-            Failure::permanent(format!(
-                "The server at {} did not answer like an Octopus Server while trying to {doing} ({e}). Check VMSS.Octopus.Url, including any path prefix.",
-                self.base
-            ))
+            OctopusRefusal::Unreadable {
+                server: self.base.to_string(),
+                doing: doing.to_string(),
+                error: e.to_string(),
+            }
+            .into_failure()
         })
     }
 
@@ -246,107 +241,27 @@ impl OctopusClient {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(crate::error::parse_retry_after);
-            let body: ErrorBody = response
+            let body = response
                 .bytes()
                 .await
-                .ok()
-                .and_then(|b| serde_json::from_slice(crate::http::without_bom(&b)).ok())
+                .map(|b| refusal::ErrorBody::read(&b))
                 .unwrap_or_default();
-            Err((
-                Some(status),
-                self.http_failure(status, body, retry_after, doing),
-            ))
+            let answer = Answer::of(status.as_u16(), body, retry_after);
+            let refusal = OctopusRefusal::of(
+                answer,
+                doing,
+                self.credential,
+                time::OffsetDateTime::now_utc(),
+            );
+            Err((Some(status), refusal.into_failure()))
         };
         retrying(self.retry, &self.ends, &self.reporter, attempt).await
     }
-
-    /// What a 401 says: Octopus refused the key or the token, most likely because it expired,
-    /// and what to do about each.
-    fn rejected(&self, said: &str) -> String {
-        match &self.credential {
-            OctopusCredential::ApiKey(_) => format!(
-                "Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). The key may have expired or been revoked: keys made on Octopus 2025.4 and later expire (after 180 days by default), and a revoked key or a deactivated user is refused the same way. Make a new key on the service account's profile (Configuration -> Users -> the service account -> API Keys -> New API key) and put it in VMSS.Octopus.ApiKey."
-            ),
-            OctopusCredential::AccessToken { expires, .. } => {
-                let now = time::OffsetDateTime::now_utc();
-                let when = match expires {
-                    Some(at) if *at <= now => format!(
-                        "The token expired at {} ({} ago).",
-                        crate::signin::utc(*at),
-                        crate::signin::minutes(now - *at)
-                    ),
-                    Some(at) => format!(
-                        "The token expires only at {}, so Octopus refused it for another reason (a token from another Octopus Server, or its service account deactivated).",
-                        crate::signin::utc(*at)
-                    ),
-                    None => "The token says nothing of when it expires.".into(),
-                };
-                format!(
-                    "Octopus rejected the access token in VMSS.Octopus.ApiKey (HTTP 401{said}). {when} Access tokens last one hour: run the step \"Octopus - Authenticate with OIDC\" in the same deployment, shortly before this one, and bind its output ({}, with that step's name between the brackets).",
-                    crate::signin::TOKEN_BINDING
-                )
-            }
-        }
-    }
-
-    fn http_failure(
-        &self,
-        status: StatusCode,
-        body: ErrorBody,
-        retry_after: Option<Duration>,
-        doing: &str,
-    ) -> Failure {
-        let mut detail = body.error_message.unwrap_or_default();
-        if let Some(first) = body.errors.first().filter(|e| !detail.contains(e.as_str())) {
-            detail = format!("{detail} {first}");
-        }
-        let detail = crate::output::printable(detail.trim().trim_end_matches('.')).into_owned();
-        let said = if detail.is_empty() {
-            String::new()
-        } else {
-            format!(": {detail}")
-        };
-        let code = status.as_u16();
-        let kind = FailureKind::from_status(code);
-        let who = if self.credential.is_token() {
-            "access token"
-        } else {
-            "API key"
-        };
-        let message = match kind {
-            FailureKind::Unauthorized => self.rejected(&said),
-            FailureKind::Forbidden => format!("The user of the {who} in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give its team these permissions in this space and environment: {} (TaskCancel only for VMSS.Duplicate.Handle=Cancel).", PERMISSIONS.join(", ")),
-            FailureKind::NotFound => format!("Octopus answered 404 Not Found while trying to {doing}{said}. Check VMSS.Octopus.Url (including any path prefix) and the space."),
-            // Octopus 2026.3 limits API requests per user and node (on by default in Octopus
-            // Cloud): a 429 asks the step to slow down, and is retried like Azure's.
-            FailureKind::Throttled => format!("Octopus throttled the step while trying to {doing} (HTTP 429{said}): its API rate limit for this API key's user was reached."),
-            k if k.is_transient() => format!("Octopus failed to {doing} (HTTP {code}{said})."),
-            _ => format!("Octopus refused to {doing} (HTTP {code}{said})."),
-        };
-        Failure::new(kind, message).retry_after(retry_after)
-    }
 }
 
+/// A request that got no answer, said as the words say it.
 fn network(url: &Url, doing: &str, e: &reqwest::Error) -> Failure {
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    let kind = crate::http::classify(e);
-    let (what, check) = match kind {
-        FailureKind::Timeout => ("got no answer in time", "that the server is up and answering, and VMSS.Octopus.Url"),
-        FailureKind::Dns => ("failed: the host name does not resolve", "VMSS.Octopus.Url and the worker's DNS"),
-        FailureKind::Tls => ("failed a TLS check", "that the worker trusts the server's certificate (its CA in the system store or SSL_CERT_FILE), and VMSS.Octopus.Url"),
-        FailureKind::ConnectionRefused => ("was refused", "VMSS.Octopus.Url (host and port)"),
-        _ => ("failed", "VMSS.Octopus.Url"),
-    };
-    Failure::new(
-        kind,
-        format!(
-            "A request to Octopus at {} {what} while trying to {doing} ({cause}). Check {check}, and the worker's network and proxy settings.",
-            url.origin().ascii_serialization()
-        ),
-    )
+    OctopusRefusal::unreached(crate::http::classify(e), url, doing, e).into_failure()
 }
 
 #[cfg(test)]
