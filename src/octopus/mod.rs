@@ -1,9 +1,10 @@
 //! The Octopus side: list the deployment targets in scope (every page), delete targets.
 //!
 //! This module is the client and its wire (sign-in headers, retries); [`refusal`] classifies
-//! a failed call into an `OctopusRefusal` (its words are `report/octopus.rs`'s); [`listing`] reads a collection through every page, until one read is whole; [`resources`]
-//! holds the resources the step reads (targets, the run's environment and tenant, the user and
-//! its permissions, target tag sets).
+//! a failed call into an `OctopusRefusal`, which keeps its status and kind (its words are
+//! `report/octopus.rs`'s); [`listing`] reads a collection through every page, until one read
+//! is whole; [`resources`] holds the resources the step reads (targets, the run's environment
+//! and tenant, the user and its permissions, target tag sets).
 //!
 //! The API key travels only in the `X-Octopus-ApiKey` header, an access token only in
 //! `Authorization: Bearer`, marked sensitive so no Debug print of a request shows either.
@@ -150,8 +151,8 @@ impl OctopusClient {
             .await
         {
             Ok(_) => Ok(Deleted::Removed),
-            Err((Some(StatusCode::NOT_FOUND), _)) => Ok(Deleted::AlreadyGone),
-            Err((_, f)) => Err(f),
+            Err(f) if answered(&f, StatusCode::NOT_FOUND) => Ok(Deleted::AlreadyGone),
+            Err(f) => Err(f),
         }
     }
 
@@ -161,10 +162,7 @@ impl OctopusClient {
         url: &Url,
         doing: &str,
     ) -> Result<T, Failure> {
-        let response = self
-            .send(Method::GET, url, doing)
-            .await
-            .map_err(|(_, f)| f)?;
+        let response = self.send(Method::GET, url, doing).await?;
         self.parse(response, url, doing).await
     }
 
@@ -177,8 +175,8 @@ impl OctopusClient {
     ) -> Result<Option<T>, Failure> {
         match self.send(Method::GET, url, doing).await {
             Ok(response) => self.parse(response, url, doing).await.map(Some),
-            Err((Some(StatusCode::NOT_FOUND), _)) => Ok(None),
-            Err((_, f)) => Err(f),
+            Err(f) if answered(&f, StatusCode::NOT_FOUND) => Ok(None),
+            Err(f) => Err(f),
         }
     }
 
@@ -204,20 +202,18 @@ impl OctopusClient {
 
     /// POSTs with an empty body, with retries.
     pub async fn post(&self, url: &Url, doing: &str) -> Result<(), Failure> {
-        self.send(Method::POST, url, doing)
-            .await
-            .map(|_| ())
-            .map_err(|(_, f)| f)
+        self.send(Method::POST, url, doing).await.map(|_| ())
     }
 
-    /// Sends with retries on throttles, server errors and network faults. On failure, also
-    /// returns the final status, so callers can treat a 404 as an answer.
+    /// Sends with retries on throttles, server errors and network faults. A failure Octopus
+    /// answered keeps its status on its [`OctopusRefusal`], so callers can treat a 404 as an
+    /// answer ([`answered`]).
     async fn send(
         &self,
         method: Method,
         url: &Url,
         doing: &str,
-    ) -> Result<reqwest::Response, (Option<StatusCode>, Failure)> {
+    ) -> Result<reqwest::Response, Failure> {
         let attempt = || async {
             // No try outlives the step's end (the retry wrapper cuts it off at the end anyway).
             let timeout = self
@@ -231,7 +227,7 @@ impl OctopusClient {
                 .timeout(timeout)
                 .send()
                 .await
-                .map_err(|e| (None, network(url, doing, &e)))?;
+                .map_err(|e| network(url, doing, &e))?;
             let status = response.status();
             if status.is_success() {
                 return Ok(response);
@@ -253,10 +249,18 @@ impl OctopusClient {
                 self.credential,
                 time::OffsetDateTime::now_utc(),
             );
-            Err((Some(status), refusal.into_failure()))
+            Err(refusal.into_failure())
         };
         retrying(self.retry, &self.ends, &self.reporter, attempt).await
     }
+}
+
+/// True when Octopus answered the failed call with `status` (a failure of the step's own
+/// making, such as its time running out, was answered by nobody).
+fn answered(f: &Failure, status: StatusCode) -> bool {
+    f.cause::<OctopusRefusal>()
+        .and_then(OctopusRefusal::status)
+        .is_some_and(|s| s == status.as_u16())
 }
 
 /// A request that got no answer, said as the words say it.
@@ -282,6 +286,29 @@ mod tests {
             reporter,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_404_is_an_answer_only_when_octopus_gave_it() {
+        let answer = |status| Answer {
+            status,
+            detail: String::new(),
+            retry_after: None,
+        };
+        let refused = |status| {
+            OctopusRefusal::of(
+                answer(status),
+                "delete target Machines-1",
+                Credential::ApiKey,
+                time::OffsetDateTime::UNIX_EPOCH,
+            )
+            .into_failure()
+        };
+        assert!(answered(&refused(404), StatusCode::NOT_FOUND));
+        assert!(!answered(&refused(403), StatusCode::NOT_FOUND));
+        // A failure without Octopus's answer (the step's time ran out) is no 404.
+        let unanswered = Failure::new(FailureKind::NotFound, "x");
+        assert!(!answered(&unanswered, StatusCode::NOT_FOUND));
     }
 
     #[test]
