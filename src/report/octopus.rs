@@ -2,9 +2,10 @@
 //! Octopus parameter, the permission to grant, the step to run first): the words of
 //! [`OctopusRefusal`], which the Octopus side classifies without wording.
 
+use super::utc;
 use crate::error::octopus::{Answer, Credential, Cut, OctopusRefusal, Short};
 use crate::error::FailureKind;
-use crate::signin::{minutes, utc, TOKEN_BINDING};
+use crate::signin::TOKEN_BINDING;
 use std::fmt;
 
 /// How a listing cut short ends: nothing was removed, and where to look.
@@ -160,6 +161,16 @@ impl fmt::Display for OctopusRefusal {
                     .unwrap_or_default()
             ),
         }
+    }
+}
+
+/// How long ago a token expired, to the minute (to the second under two minutes).
+fn minutes(d: time::Duration) -> String {
+    let s = d.whole_seconds().max(0);
+    match s {
+        1 => "1 second".into(),
+        0..120 => format!("{s} seconds"),
+        _ => format!("{} minutes", s / 60),
     }
 }
 
