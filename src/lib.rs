@@ -3,10 +3,11 @@
 //! are gone, and sets output variables naming the targets to deploy to.
 //!
 //! One module per concern: [`cli`] and [`settings`] (inputs), [`azure`] and [`octopus`] (the
-//! two clients), [`wait`] (the wait policy), [`reconcile`] (the pure plan), [`outcome`] (what
-//! the step saw and decided, as data), [`report`] (its words), [`record`] (and its HTML page)
-//! (the decision record attached to the task), [`output`] (service messages), [`step`] (the
-//! sequence), [`sim`] (the simulated cloud behind `demo` and the tests).
+//! two clients), [`wait`] (the wait policy), [`reconcile`] (the pure plan), [`runs`] (this run
+//! and the one before, as data), [`outcome`] (what the step saw and decided, as data),
+//! [`report`] (its words), [`record`] (and its HTML page) (the decision record attached to the
+//! task), [`output`] (service messages), [`step`] (the sequence), [`sim`] (the simulated cloud
+//! behind `demo` and the tests).
 #![warn(missing_docs)]
 
 pub mod absence;
@@ -29,11 +30,13 @@ pub mod redacted;
 pub mod replacements;
 pub mod report;
 pub mod retry;
+pub mod runs;
 pub mod settings;
 pub mod signin;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod step;
 pub mod target_tags;
+pub mod text;
 pub mod token;
 pub mod wait;

@@ -254,12 +254,12 @@ pub struct TargetRow {
     pub removal: Option<Removal>,
 }
 
-impl TargetRow {
+impl From<Decided> for TargetRow {
     /// A row for the plan's decision on one target, its removal not yet tried.
-    pub fn of(decided: &Decided) -> TargetRow {
+    fn from(decided: Decided) -> TargetRow {
         TargetRow {
-            target: decided.target.clone(),
-            decision: decided.decision.clone(),
+            target: decided.target,
+            decision: decided.decision,
             removal: None,
         }
     }
@@ -330,7 +330,7 @@ mod tests {
             prefix: "web".into(),
         }];
         let p = plan(&vms, &targets, &scope, &prefixes);
-        let rows: Vec<TargetRow> = p.targets.iter().map(TargetRow::of).collect();
+        let rows: Vec<TargetRow> = p.targets.into_iter().map(TargetRow::from).collect();
         let decisions: Vec<&Decision> = rows.iter().map(|r| &r.decision).collect();
         assert_eq!(
             decisions,

@@ -157,33 +157,8 @@ pub fn parse(line: &str) -> Option<Message> {
     })
 }
 
-/// Text from outside the step (a target's name, a VM's computer name, Azure's and Octopus's
-/// error messages) as one line of the log may show it: every control character is replaced
-/// by a visible escape (`\r`, `\n`, `\t`, `\x1B`, `\u{85}`). Calamari reads the step's
-/// output with .NET's line reader, which ends a line at `\r` as well as `\n`, so a bare `\r`
-/// would start a new line in Octopus's eyes, and with it a service message; C1 controls and
-/// Unicode's line and paragraph separators are escaped too, for readers that split on them.
-/// [`neutralise`] still has to run after this: escaping makes lines, not markers, harmless.
-pub fn printable(text: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
-    if !text.chars().any(unsafe_char) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\r' => out.push_str("\\r"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x80 && unsafe_char(c) => {
-                out.push_str(&format!("\\x{:02X}", c as u32))
-            }
-            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:X}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
+/// Kept here too, where the clients and the log's writer have always found it.
+pub use crate::text::printable;
 
 /// What text must never contain, lest Calamari read it as a service message.
 const MARKER: &str = "##octopus";

@@ -73,7 +73,7 @@ impl Pages {
         match next.map(str::trim).filter(|l| !l.is_empty()) {
             None => Ok(None),
             Some(link) if !self.links.insert(link.to_string()) => Err(PageFault::LinkRepeats(
-                crate::output::printable(link).into_owned(),
+                crate::text::printable(link).into_owned(),
             )),
             Some(link) => Ok(Some(link.to_string())),
         }

@@ -85,25 +85,6 @@ impl OctopusCredential {
     }
 }
 
-/// A time as the sign-in messages write it: `2026-11-23 10:00:00 UTC`.
-pub fn utc(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-        ))
-        .unwrap_or_else(|_| t.to_string())
-}
-
-/// A span in words, to the minute (to the second under two minutes).
-pub fn minutes(d: time::Duration) -> String {
-    let s = d.whole_seconds().max(0);
-    match s {
-        1 => "1 second".into(),
-        0..120 => format!("{s} seconds"),
-        _ => format!("{} minutes", s / 60),
-    }
-}
-
 /// Why a value is neither a key nor a token (never quoting it).
 const NEITHER: &str = "VMSS.Octopus.ApiKey is neither an API key (API-...) nor an access token (a JWT: three base64url parts joined by dots); the value is not shown. Paste the service account's API key again, or bind the access token the step \"Octopus - Authenticate with OIDC\" outputs";
 

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use vmss_check::signin::utc;
+use vmss_check::report::utc;
 use vmss_check::sim::{Service, Sim, World};
 
 /// The lines the step printed as warnings.

@@ -497,7 +497,7 @@ fn the_record_names_pooled_vms_health_and_the_proof_that_kept_a_target() {
         (1.into(), 1.into())
     );
     let html = run.artifact(".html");
-    assert!(html.contains("pooled") && html.contains("HealthState/healthy"));
+    assert!(html.contains("pooled") && html.contains("<td>healthy</td>"));
     assert!(
         html.contains("<th>Pooled</th>"),
         "the checks table counts pooled VMs"

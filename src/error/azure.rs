@@ -226,9 +226,7 @@ impl AzureRefusal {
     /// its sentence (`report/azure.rs`).
     pub fn into_failure(self) -> Failure {
         let retry_after = self.answer().and_then(|a| a.retry_after);
-        Failure::new(self.kind(), self.to_string())
-            .retry_after(retry_after)
-            .caused_by(self)
+        Failure::of(self.kind(), retry_after, self)
     }
 }
 

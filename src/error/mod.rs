@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 pub mod azure;
+pub mod octopus;
 
 /// Why the step stopped early. A side's failure keeps its kind (and `Retry-After`) up to here,
 /// its message already the sentence for `resultMessage`.
@@ -110,9 +111,9 @@ pub struct Failure {
     pub kind: FailureKind,
     /// The server's `Retry-After`, if it sent one.
     pub retry_after: Option<Duration>,
-    /// The side's own typed account of the failure (e.g. `azure::AzureRefusal`), when it gave
-    /// one: its code and names, which the sentence alone would lose. Read it with
-    /// [`Failure::cause`].
+    /// The side's own typed account of the failure (e.g. `azure::AzureRefusal`,
+    /// `octopus::OctopusRefusal`), when it gave one: its code and names, which the sentence
+    /// alone would lose. Read it with [`Failure::cause`].
     pub cause: Option<Cause>,
 }
 
@@ -168,6 +169,18 @@ impl Failure {
     pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Failure {
         self.cause = Some(Cause(std::sync::Arc::new(cause)));
         self
+    }
+
+    /// The failure a side's typed account makes: of `kind`, said in `cause`'s words (its
+    /// `Display`, in `report/`), with the server's `Retry-After`, `cause` kept.
+    pub fn of(
+        kind: FailureKind,
+        retry_after: Option<Duration>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Failure {
+        Failure::new(kind, cause.to_string())
+            .retry_after(retry_after)
+            .caused_by(cause)
     }
 
     /// The side's typed account of the failure, if it is a `T`.

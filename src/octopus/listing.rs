@@ -4,6 +4,7 @@
 //! scale-out the step serves) read again until one read is whole, within the step's time.
 
 use super::*;
+use crate::error::octopus::{Cut, Short};
 use crate::paging::Pages;
 
 /// Page size for target listings: most fleets fit in one page, and no page is huge.
@@ -65,10 +66,12 @@ fn next_pass(pass: u32, changed: bool, left: Option<Duration>) -> Result<Duratio
 }
 
 /// A listing whose paging cannot be trusted: nothing may be decided on it.
-fn paging_failure(doing: &str, why: &str) -> Failure {
-    Failure::permanent(format!(
-        "Octopus's paging cut the listing short while trying to {doing}: {why}. Nothing was removed, since the listing is incomplete; check the Octopus Server's address (VMSS.Octopus.Url must be the address the server itself uses, as in its Links) and any proxy in front of it."
-    ))
+fn paging_failure(doing: &str, cut: Cut) -> Failure {
+    OctopusRefusal::PagingCut {
+        doing: doing.to_string(),
+        cut,
+    }
+    .into_failure()
 }
 
 /// Items that can be de-duplicated across pages.
@@ -122,10 +125,14 @@ impl OctopusClient {
         let mut previous: Option<(usize, HashSet<String>)> = None;
         let mut pass = 1;
         loop {
-            let short = |total: usize, held: usize, why: &str| {
-                Failure::permanent(format!(
-                    "Octopus's paging came up short while trying to {doing}: it counted {total} items (TotalResults) but its pages held {held}, {why}. Nothing was removed, since the listing is incomplete; check the Octopus Server (or a proxy in front of it) and run the step again."
-                ))
+            let short = |total: usize, held: usize, why: Short| {
+                OctopusRefusal::PagingShort {
+                    doing: doing.to_string(),
+                    total,
+                    held,
+                    why,
+                }
+                .into_failure()
             };
             let (items, ids, total) = match self.one_pass(&first, doing).await {
                 Ok(read) => read,
@@ -133,7 +140,9 @@ impl OctopusClient {
                 // left it incomplete.
                 Err(f) if f.kind == FailureKind::Timeout && self.ends.spent() => {
                     return Err(match &previous {
-                        Some((total, before)) => short(*total, before.len(), &format!("and the step's time (2 minutes past VMSS.Timeout.Value) ran out during read {pass}")),
+                        Some((total, before)) => {
+                            short(*total, before.len(), Short::TimeRanOut { read: pass })
+                        }
                         None => f,
                     })
                 }
@@ -147,12 +156,16 @@ impl OctopusClient {
                 .is_none_or(|(t, before)| *t != total || *before != ids);
             let pause = match next_pass(pass, changed, self.ends.remaining()) {
                 Ok(pause) => pause,
-                Err(NoPass::Unchanged) => return Err(short(total, ids.len(), "twice")),
+                Err(NoPass::Unchanged) => return Err(short(total, ids.len(), Short::Twice)),
                 Err(NoPass::TooMany) => {
-                    return Err(short(total, ids.len(), &format!("and it kept changing through {pass} reads")))
+                    return Err(short(total, ids.len(), Short::KeptChanging { reads: pass }))
                 }
                 Err(NoPass::OutOfTime) => {
-                    return Err(short(total, ids.len(), &format!("and it kept changing through {pass} reads until the step's time (2 minutes past VMSS.Timeout.Value) ran out")))
+                    return Err(short(
+                        total,
+                        ids.len(),
+                        Short::KeptChangingPastTime { reads: pass },
+                    ))
                 }
             };
             self.reporter.verbose(&format!(
@@ -196,7 +209,7 @@ impl OctopusClient {
             let next = match page.links.get("Page.Next") {
                 Some(link) => match self.next_page(first, link) {
                     Ok(next) => Some(next),
-                    Err(why) => return Err(paging_failure(doing, &why)),
+                    Err(cut) => return Err(paging_failure(doing, cut)),
                 },
                 // No Page.Next: done, unless the count says more items exist (a server that
                 // dropped the link): page on by skip, always forward.
@@ -212,7 +225,7 @@ impl OctopusClient {
             };
             let ids = ids.as_ref().map(|v| v.iter().map(String::as_str));
             match rule.advance(ids, next.as_ref().map(Url::as_str)) {
-                Err(fault) => return Err(paging_failure(doing, &fault.to_string())),
+                Err(fault) => return Err(paging_failure(doing, Cut::Rule(fault.to_string()))),
                 Ok(Some(_)) => url = next.expect("the rule follows only a link it was given"),
                 Ok(None) => return Ok((out, in_pass, total)),
             }
@@ -224,13 +237,12 @@ impl OctopusClient {
     /// rebuilds the link from the parameters its route declares; one it drops would make page
     /// 2 a page of a different, unfiltered collection. A link the step may not follow (another
     /// origin) is an error saying why: the listing is cut short, never finished.
-    fn next_page(&self, first: &Url, link: &str) -> Result<Url, String> {
+    fn next_page(&self, first: &Url, link: &str) -> Result<Url, Cut> {
         let Some(mut next) = self.link(link) else {
-            return Err(format!(
-                "its Page.Next link ({}) leads away from VMSS.Octopus.Url ({}), and the API key is sent to no other server",
-                crate::output::printable(link),
-                self.base.origin().ascii_serialization()
-            ));
+            return Err(Cut::LeadsAway {
+                link: crate::output::printable(link).into_owned(),
+                home: self.base.origin().ascii_serialization(),
+            });
         };
         let kept: HashSet<String> = next.query_pairs().map(|(k, _)| k.into_owned()).collect();
         let dropped: Vec<(String, String)> = first

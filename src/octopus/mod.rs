@@ -1,15 +1,17 @@
 //! The Octopus side: list the deployment targets in scope (every page), delete targets.
 //!
-//! This module is the client and its wire (sign-in headers, retries, failures in words);
-//! [`listing`] reads a collection through every page, until one read is whole; [`resources`]
-//! holds the resources the step reads (targets, the run's environment and tenant, the user and
-//! its permissions, target tag sets).
+//! This module is the client and its wire (sign-in headers, retries); [`refusal`] classifies
+//! a failed call into an `OctopusRefusal`, which keeps its status and kind (its words are
+//! `report/octopus.rs`'s); [`listing`] reads a collection through every page, until one read
+//! is whole; [`resources`] holds the resources the step reads (targets, the run's environment
+//! and tenant, the user and its permissions, target tag sets).
 //!
 //! The API key travels only in the `X-Octopus-ApiKey` header, an access token only in
 //! `Authorization: Bearer`, marked sensitive so no Debug print of a request shows either.
 //! Throttles, server errors and network faults are retried a few times with backoff (`backon`),
 //! honouring `Retry-After` only while it is short.
 
+use crate::error::octopus::{Answer, Credential, OctopusRefusal};
 use crate::error::{Failure, FailureKind};
 use crate::output::Reporter;
 use crate::reconcile::{Participation, Scope, Target, Tenant};
@@ -25,19 +27,11 @@ use std::time::Duration;
 use url::Url;
 
 mod listing;
+mod refusal;
 mod resources;
 
 pub use listing::{HasId, Page, MAX_PASSES, PAGE_SIZE};
 pub use resources::{User, PERMISSIONS};
-
-/// Octopus's error body.
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-struct ErrorBody {
-    error_message: Option<String>,
-    #[serde(default)]
-    errors: Vec<String>,
-}
 
 /// What a delete did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +53,8 @@ pub struct OctopusClient {
     ends: StepEnd,
     request_timeout: Duration,
     reporter: Arc<Reporter>,
-    /// How the step signs in, for what a 401 says.
-    credential: OctopusCredential,
+    /// How the step signs in (never the secret), for what a 401 or a 403 says.
+    credential: Credential,
 }
 
 impl OctopusClient {
@@ -72,9 +66,9 @@ impl OctopusClient {
         request_timeout: Duration,
         reporter: Arc<Reporter>,
     ) -> Result<Self, Failure> {
-        let (name, value) = credential.header().ok_or_else(|| {
-            Failure::permanent("VMSS.Octopus.ApiKey holds characters an HTTP header cannot carry: paste the key again.")
-        })?;
+        let (name, value) = credential
+            .header()
+            .ok_or_else(|| OctopusRefusal::KeyUnsendable.into_failure())?;
         let mut headers = HeaderMap::new();
         headers.insert(name, value);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -87,7 +81,7 @@ impl OctopusClient {
             ends: StepEnd::default(),
             request_timeout,
             reporter,
-            credential: credential.clone(),
+            credential: Credential::of(credential),
         })
     }
 
@@ -157,8 +151,8 @@ impl OctopusClient {
             .await
         {
             Ok(_) => Ok(Deleted::Removed),
-            Err((Some(StatusCode::NOT_FOUND), _)) => Ok(Deleted::AlreadyGone),
-            Err((_, f)) => Err(f),
+            Err(f) if answered(&f, StatusCode::NOT_FOUND) => Ok(Deleted::AlreadyGone),
+            Err(f) => Err(f),
         }
     }
 
@@ -168,10 +162,7 @@ impl OctopusClient {
         url: &Url,
         doing: &str,
     ) -> Result<T, Failure> {
-        let response = self
-            .send(Method::GET, url, doing)
-            .await
-            .map_err(|(_, f)| f)?;
+        let response = self.send(Method::GET, url, doing).await?;
         self.parse(response, url, doing).await
     }
 
@@ -184,8 +175,8 @@ impl OctopusClient {
     ) -> Result<Option<T>, Failure> {
         match self.send(Method::GET, url, doing).await {
             Ok(response) => self.parse(response, url, doing).await.map(Some),
-            Err((Some(StatusCode::NOT_FOUND), _)) => Ok(None),
-            Err((_, f)) => Err(f),
+            Err(f) if answered(&f, StatusCode::NOT_FOUND) => Ok(None),
+            Err(f) => Err(f),
         }
     }
 
@@ -200,29 +191,29 @@ impl OctopusClient {
             .await
             .map_err(|e| network(url, doing, &e))?;
         serde_json::from_slice(crate::http::without_bom(&bytes)).map_err(|e| {
-            Failure::permanent(format!(
-                "The server at {} did not answer like an Octopus Server while trying to {doing} ({e}). Check VMSS.Octopus.Url, including any path prefix.",
-                self.base
-            ))
+            OctopusRefusal::Unreadable {
+                server: self.base.to_string(),
+                doing: doing.to_string(),
+                error: e.to_string(),
+            }
+            .into_failure()
         })
     }
 
     /// POSTs with an empty body, with retries.
     pub async fn post(&self, url: &Url, doing: &str) -> Result<(), Failure> {
-        self.send(Method::POST, url, doing)
-            .await
-            .map(|_| ())
-            .map_err(|(_, f)| f)
+        self.send(Method::POST, url, doing).await.map(|_| ())
     }
 
-    /// Sends with retries on throttles, server errors and network faults. On failure, also
-    /// returns the final status, so callers can treat a 404 as an answer.
+    /// Sends with retries on throttles, server errors and network faults. A failure Octopus
+    /// answered keeps its status on its [`OctopusRefusal`], so callers can treat a 404 as an
+    /// answer ([`answered`]).
     async fn send(
         &self,
         method: Method,
         url: &Url,
         doing: &str,
-    ) -> Result<reqwest::Response, (Option<StatusCode>, Failure)> {
+    ) -> Result<reqwest::Response, Failure> {
         let attempt = || async {
             // No try outlives the step's end (the retry wrapper cuts it off at the end anyway).
             let timeout = self
@@ -236,7 +227,7 @@ impl OctopusClient {
                 .timeout(timeout)
                 .send()
                 .await
-                .map_err(|e| (None, network(url, doing, &e)))?;
+                .map_err(|e| network(url, doing, &e))?;
             let status = response.status();
             if status.is_success() {
                 return Ok(response);
@@ -246,107 +237,35 @@ impl OctopusClient {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(crate::error::parse_retry_after);
-            let body: ErrorBody = response
+            let body = response
                 .bytes()
                 .await
-                .ok()
-                .and_then(|b| serde_json::from_slice(crate::http::without_bom(&b)).ok())
+                .map(|b| refusal::ErrorBody::read(&b))
                 .unwrap_or_default();
-            Err((
-                Some(status),
-                self.http_failure(status, body, retry_after, doing),
-            ))
+            let answer = Answer::of(status.as_u16(), body, retry_after);
+            let refusal = OctopusRefusal::of(
+                answer,
+                doing,
+                self.credential,
+                time::OffsetDateTime::now_utc(),
+            );
+            Err(refusal.into_failure())
         };
         retrying(self.retry, &self.ends, &self.reporter, attempt).await
     }
-
-    /// What a 401 says: Octopus refused the key or the token, most likely because it expired,
-    /// and what to do about each.
-    fn rejected(&self, said: &str) -> String {
-        match &self.credential {
-            OctopusCredential::ApiKey(_) => format!(
-                "Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). The key may have expired or been revoked: keys made on Octopus 2025.4 and later expire (after 180 days by default), and a revoked key or a deactivated user is refused the same way. Make a new key on the service account's profile (Configuration -> Users -> the service account -> API Keys -> New API key) and put it in VMSS.Octopus.ApiKey."
-            ),
-            OctopusCredential::AccessToken { expires, .. } => {
-                let now = time::OffsetDateTime::now_utc();
-                let when = match expires {
-                    Some(at) if *at <= now => format!(
-                        "The token expired at {} ({} ago).",
-                        crate::signin::utc(*at),
-                        crate::signin::minutes(now - *at)
-                    ),
-                    Some(at) => format!(
-                        "The token expires only at {}, so Octopus refused it for another reason (a token from another Octopus Server, or its service account deactivated).",
-                        crate::signin::utc(*at)
-                    ),
-                    None => "The token says nothing of when it expires.".into(),
-                };
-                format!(
-                    "Octopus rejected the access token in VMSS.Octopus.ApiKey (HTTP 401{said}). {when} Access tokens last one hour: run the step \"Octopus - Authenticate with OIDC\" in the same deployment, shortly before this one, and bind its output ({}, with that step's name between the brackets).",
-                    crate::signin::TOKEN_BINDING
-                )
-            }
-        }
-    }
-
-    fn http_failure(
-        &self,
-        status: StatusCode,
-        body: ErrorBody,
-        retry_after: Option<Duration>,
-        doing: &str,
-    ) -> Failure {
-        let mut detail = body.error_message.unwrap_or_default();
-        if let Some(first) = body.errors.first().filter(|e| !detail.contains(e.as_str())) {
-            detail = format!("{detail} {first}");
-        }
-        let detail = crate::output::printable(detail.trim().trim_end_matches('.')).into_owned();
-        let said = if detail.is_empty() {
-            String::new()
-        } else {
-            format!(": {detail}")
-        };
-        let code = status.as_u16();
-        let kind = FailureKind::from_status(code);
-        let who = if self.credential.is_token() {
-            "access token"
-        } else {
-            "API key"
-        };
-        let message = match kind {
-            FailureKind::Unauthorized => self.rejected(&said),
-            FailureKind::Forbidden => format!("The user of the {who} in VMSS.Octopus.ApiKey may not {doing} (HTTP 403{said}). Give its team these permissions in this space and environment: {} (TaskCancel only for VMSS.Duplicate.Handle=Cancel).", PERMISSIONS.join(", ")),
-            FailureKind::NotFound => format!("Octopus answered 404 Not Found while trying to {doing}{said}. Check VMSS.Octopus.Url (including any path prefix) and the space."),
-            // Octopus 2026.3 limits API requests per user and node (on by default in Octopus
-            // Cloud): a 429 asks the step to slow down, and is retried like Azure's.
-            FailureKind::Throttled => format!("Octopus throttled the step while trying to {doing} (HTTP 429{said}): its API rate limit for this API key's user was reached."),
-            k if k.is_transient() => format!("Octopus failed to {doing} (HTTP {code}{said})."),
-            _ => format!("Octopus refused to {doing} (HTTP {code}{said})."),
-        };
-        Failure::new(kind, message).retry_after(retry_after)
-    }
 }
 
+/// True when Octopus answered the failed call with `status` (a failure of the step's own
+/// making, such as its time running out, was answered by nobody).
+fn answered(f: &Failure, status: StatusCode) -> bool {
+    f.cause::<OctopusRefusal>()
+        .and_then(OctopusRefusal::status)
+        .is_some_and(|s| s == status.as_u16())
+}
+
+/// A request that got no answer, said as the words say it.
 fn network(url: &Url, doing: &str, e: &reqwest::Error) -> Failure {
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    let kind = crate::http::classify(e);
-    let (what, check) = match kind {
-        FailureKind::Timeout => ("got no answer in time", "that the server is up and answering, and VMSS.Octopus.Url"),
-        FailureKind::Dns => ("failed: the host name does not resolve", "VMSS.Octopus.Url and the worker's DNS"),
-        FailureKind::Tls => ("failed a TLS check", "that the worker trusts the server's certificate (its CA in the system store or SSL_CERT_FILE), and VMSS.Octopus.Url"),
-        FailureKind::ConnectionRefused => ("was refused", "VMSS.Octopus.Url (host and port)"),
-        _ => ("failed", "VMSS.Octopus.Url"),
-    };
-    Failure::new(
-        kind,
-        format!(
-            "A request to Octopus at {} {what} while trying to {doing} ({cause}). Check {check}, and the worker's network and proxy settings.",
-            url.origin().ascii_serialization()
-        ),
-    )
+    OctopusRefusal::unreached(crate::http::classify(e), url, doing, e).into_failure()
 }
 
 #[cfg(test)]
@@ -367,6 +286,29 @@ mod tests {
             reporter,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_404_is_an_answer_only_when_octopus_gave_it() {
+        let answer = |status| Answer {
+            status,
+            detail: String::new(),
+            retry_after: None,
+        };
+        let refused = |status| {
+            OctopusRefusal::of(
+                answer(status),
+                "delete target Machines-1",
+                Credential::ApiKey,
+                time::OffsetDateTime::UNIX_EPOCH,
+            )
+            .into_failure()
+        };
+        assert!(answered(&refused(404), StatusCode::NOT_FOUND));
+        assert!(!answered(&refused(403), StatusCode::NOT_FOUND));
+        // A failure without Octopus's answer (the step's time ran out) is no 404.
+        let unanswered = Failure::new(FailureKind::NotFound, "x");
+        assert!(!answered(&unanswered, StatusCode::NOT_FOUND));
     }
 
     #[test]

@@ -118,17 +118,12 @@ impl OctopusClient {
             .get_json::<Environment>(&self.api(&format!("environments/{id}")), &doing)
             .await
         {
-            Err(f) if f.kind == FailureKind::NotFound => Err(Failure::new(
-                FailureKind::NotFound,
-                format!(
-                    "Octopus at {} has no environment {id}{}: VMSS.Octopus.Url must be the Octopus Server running this deployment, with its path prefix if it has one.",
-                    self.base,
-                    self.space
-                        .as_deref()
-                        .map(|s| format!(" in space {s}"))
-                        .unwrap_or_default()
-                ),
-            )),
+            Err(f) if f.kind == FailureKind::NotFound => Err(OctopusRefusal::NoEnvironment {
+                server: self.base.to_string(),
+                environment: id.to_string(),
+                space: self.space.clone(),
+            }
+            .into_failure()),
             other => other.map(|_| ()),
         }
     }

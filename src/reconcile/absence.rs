@@ -1,7 +1,8 @@
 //! The proof of absence: a target whose VM is not listed is removed only when two listings
 //! missed it and the reads (the set's resource group, its standby pools) found it nowhere.
 
-use super::*;
+use super::{host_name, Plan, Prefix, RemovalReason, Target};
+use std::collections::{HashMap, HashSet};
 
 /// Why a target whose VM is not listed was kept: which proof of absence failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

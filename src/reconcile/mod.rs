@@ -7,8 +7,6 @@
 //! may touch), [`names`] (computer-name shapes and shared names), [`plan`] (each target decided
 //! once), [`absence`] (the proof of absence), [`replacements`] (Azure's own replacements).
 
-use std::collections::{HashMap, HashSet};
-
 mod absence;
 mod names;
 mod plan;

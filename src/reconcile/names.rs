@@ -1,7 +1,7 @@
 //! Computer names: a scale set's prefix and the shape of its VMs' names, and names several
 //! VMs share (specialized images).
 
-use super::*;
+use super::{Instance, InstanceState};
 
 /// A scale set's computer-name prefix, lent to the plan when the set's listing can be trusted
 /// to be complete (see the step's empty-listing rule).

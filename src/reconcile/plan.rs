@@ -1,6 +1,10 @@
-//! The plan: every in-scope target decided once from the union of the sets' instances.
+//! The plan: every target Octopus listed decided once, from the union of the sets' instances.
 
-use super::*;
+use super::{
+    host_name, shared_prefixes, Excluded, Instance, InstanceState, Prefix, Scope, SharedName,
+    Target, Unproven,
+};
+use std::collections::{HashMap, HashSet};
 
 /// Why a target is to be removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,102 +155,89 @@ impl Plan {
 }
 
 /// The instances that report one host name.
-pub(super) enum Named<'a> {
+enum Named<'a> {
     /// At most one of them is not gone: the best-ranked one decides.
     One(&'a Instance),
-    /// Several that are not gone report it (specialized images): see the plan's shared names.
-    Shared,
+    /// Several that are not gone report it (specialized images): this entry of the shared
+    /// names.
+    Shared(usize),
 }
 
-/// Builds the plan from the union of the scale sets' instances. Targets out of scope are never
-/// touched; a target matching no instance is removed only when its name has the shape of a
-/// lent prefix's computer names; a name several live VMs share is never removed.
-pub fn plan(
-    instances: &[Instance],
-    targets: &[Target],
-    scope: &Scope,
-    prefixes: &[Prefix],
-) -> Plan {
-    // Per host name: the instances reporting it, best-ranked first.
-    let mut by_host: HashMap<String, Vec<&Instance>> = HashMap::with_capacity(instances.len());
-    // Scale sets with a live instance that has no name yet: their unmatched targets wait.
-    let mut unnamed_alive: HashSet<&str> = HashSet::new();
-    // (Keyed by resource id: two groups may each have a set of one name.)
-    for i in instances {
-        match i
-            .computer_name
-            .as_deref()
-            .map(host_name)
-            .filter(|h| !h.is_empty())
-        {
-            Some(host) => by_host.entry(host).or_default().push(i),
-            None if i.state() != InstanceState::Gone => {
-                unnamed_alive.insert(i.set_id.as_str());
-            }
-            None => {}
-        }
-    }
-    let mut shared_names: Vec<SharedName> = Vec::new();
-    let mut named: HashMap<String, Named> = HashMap::with_capacity(by_host.len());
-    for (host, mut is) in by_host {
-        let live: Vec<&Instance> = is
-            .iter()
-            .copied()
-            .filter(|i| i.state() != InstanceState::Gone)
-            .collect();
-        let entry = if live.len() > 1 {
-            shared_names.push(SharedName {
-                name: live[0].display_name().to_string(),
-                instances: live.into_iter().cloned().collect(),
-            });
-            Named::Shared
-        } else {
-            is.sort_by_key(|i| std::cmp::Reverse(i.state().rank()));
-            Named::One(is[0])
-        };
-        named.insert(host, entry);
-    }
-    shared_names.sort_by(|a, b| a.name.cmp(&b.name));
-    let shared_index: HashMap<String, usize> = shared_names
-        .iter()
-        .enumerate()
-        .map(|(n, s)| (host_name(&s.name), n))
-        .collect();
+/// The instances, indexed once for deciding every target: one lookup per target.
+struct Index<'a> {
+    /// Per host name, who reports it.
+    named: HashMap<String, Named<'a>>,
+    /// The names several VMs that are not gone report, sorted by name.
+    shared_names: Vec<SharedName>,
+    /// Scale sets (by resource id: two groups may each have a set of one name) with a VM that
+    /// is not gone and has no computer name yet: their unmatched targets wait.
+    unnamed_alive: HashSet<&'a str>,
+}
 
-    let mut matched: HashSet<String> = HashSet::new();
-    let decide = |t: &Target, matched: &mut HashSet<String>| -> (Decision, Option<Instance>) {
-        if let Err(why) = scope.check(t) {
-            return (Decision::OutOfScope(why), None);
-        }
-        let host = host_name(&t.name);
-        let Some(entry) = named.get(&host) else {
-            let lenders: Vec<&Prefix> = prefixes.iter().filter(|p| p.names(&host)).collect();
-            let decision = match lenders.first() {
-                None => Decision::Foreign,
-                Some(_)
-                    if lenders
-                        .iter()
-                        .any(|p| unnamed_alive.contains(p.set_id.as_str())) =>
-                {
-                    Decision::Unverified
+impl<'a> Index<'a> {
+    fn of(instances: &'a [Instance]) -> Index<'a> {
+        let mut by_host: HashMap<String, Vec<&Instance>> = HashMap::with_capacity(instances.len());
+        let mut unnamed_alive = HashSet::new();
+        for i in instances {
+            match i
+                .computer_name
+                .as_deref()
+                .map(host_name)
+                .filter(|h| !h.is_empty())
+            {
+                Some(host) => by_host.entry(host).or_default().push(i),
+                None if i.state() != InstanceState::Gone => {
+                    unnamed_alive.insert(i.set_id.as_str());
                 }
-                Some(p) => Decision::Removed(RemovalReason::NoInstance {
-                    scale_set: p.scale_set.clone(),
-                }),
-            };
-            return (decision, None);
-        };
-        matched.insert(host.clone());
-        let i = match entry {
-            Named::One(i) => *i,
-            Named::Shared => {
-                let decision = match (shared_names[shared_index[&host]].all_members(), t.disabled) {
+                None => {}
+            }
+        }
+        let mut shared_names: Vec<SharedName> = Vec::new();
+        let mut one: HashMap<String, &Instance> = HashMap::with_capacity(by_host.len());
+        for (host, mut is) in by_host {
+            let live: Vec<&Instance> = is
+                .iter()
+                .copied()
+                .filter(|i| i.state() != InstanceState::Gone)
+                .collect();
+            if live.len() > 1 {
+                shared_names.push(SharedName {
+                    name: live[0].display_name().to_string(),
+                    instances: live.into_iter().cloned().collect(),
+                });
+            } else {
+                is.sort_by_key(|i| std::cmp::Reverse(i.state().rank()));
+                one.insert(host, is[0]);
+            }
+        }
+        shared_names.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut named: HashMap<String, Named> = one
+            .into_iter()
+            .map(|(host, i)| (host, Named::One(i)))
+            .collect();
+        for (n, s) in shared_names.iter().enumerate() {
+            named.insert(host_name(&s.name), Named::Shared(n));
+        }
+        Index {
+            named,
+            shared_names,
+            unnamed_alive,
+        }
+    }
+
+    /// The decision for an in-scope target named `host`, and the VM that decided it.
+    fn decide(&self, t: &Target, host: &str, prefixes: &[Prefix]) -> (Decision, Option<Instance>) {
+        let i = match self.named.get(host) {
+            None => return (self.unmatched(host, prefixes), None),
+            Some(Named::Shared(n)) => {
+                let decision = match (self.shared_names[*n].all_members(), t.disabled) {
                     (true, true) => Decision::Disabled,
                     (true, false) => Decision::Output,
                     (false, _) => Decision::SharedName,
                 };
                 return (decision, None);
             }
+            Some(Named::One(i)) => *i,
         };
         let decision = match i.state() {
             InstanceState::Member if i.repair_due => Decision::RepairDue,
@@ -262,11 +253,78 @@ pub fn plan(
             }),
         };
         (decision, Some(i.clone()))
-    };
+    }
+
+    /// The decision for an in-scope target no VM has the name of: removed only when its name
+    /// has the shape of a lent prefix's computer names and no set lending that shape has a VM
+    /// still without a name; kept otherwise.
+    fn unmatched(&self, host: &str, prefixes: &[Prefix]) -> Decision {
+        let lenders: Vec<&Prefix> = prefixes.iter().filter(|p| p.names(host)).collect();
+        match lenders.first() {
+            None => Decision::Foreign,
+            Some(_)
+                if lenders
+                    .iter()
+                    .any(|p| self.unnamed_alive.contains(p.set_id.as_str())) =>
+            {
+                Decision::Unverified
+            }
+            Some(p) => Decision::Removed(RemovalReason::NoInstance {
+                scale_set: p.scale_set.clone(),
+            }),
+        }
+    }
+
+    /// The members whose host name no in-scope target has (`matched`): their Tentacle did not
+    /// register. One about to be replaced registers no Tentacle that lasts: not worth a
+    /// warning.
+    fn unregistered(&self, matched: &HashSet<String>) -> Vec<Instance> {
+        let mut unregistered: Vec<Instance> = self
+            .named
+            .iter()
+            .filter(|(h, _)| !matched.contains(*h))
+            .filter_map(|(_, entry)| match entry {
+                Named::One(i) => Some(*i),
+                Named::Shared(n) => self.shared_names[*n]
+                    .instances
+                    .iter()
+                    .find(|i| i.state() == InstanceState::Member),
+            })
+            .filter(|i| i.state() == InstanceState::Member && !i.repair_due)
+            .cloned()
+            .collect();
+        unregistered.sort_by(|a, b| a.computer_name.cmp(&b.computer_name));
+        unregistered
+    }
+}
+
+/// Builds the plan from the union of the scale sets' instances: each target decided once, in
+/// Octopus's order. Targets out of scope are never touched; a target matching no instance is
+/// removed only when its name has the shape of a lent prefix's computer names; a name several
+/// live VMs share is never removed.
+pub fn plan(
+    instances: &[Instance],
+    targets: &[Target],
+    scope: &Scope,
+    prefixes: &[Prefix],
+) -> Plan {
+    let index = Index::of(instances);
+    // The host names an in-scope target has: the rest of the members did not register.
+    let mut matched: HashSet<String> = HashSet::new();
     let decided: Vec<Decided> = targets
         .iter()
         .map(|t| {
-            let (decision, vm) = decide(t, &mut matched);
+            let (decision, vm) = match scope.check(t) {
+                Err(why) => (Decision::OutOfScope(why), None),
+                Ok(()) => {
+                    let host = host_name(&t.name);
+                    let decided = index.decide(t, &host, prefixes);
+                    if index.named.contains_key(&host) {
+                        matched.insert(host);
+                    }
+                    decided
+                }
+            };
             Decided {
                 target: t.clone(),
                 decision,
@@ -274,24 +332,10 @@ pub fn plan(
             }
         })
         .collect();
-    let mut unregistered: Vec<Instance> = named
-        .iter()
-        .filter(|(h, _)| !matched.contains(*h))
-        .filter_map(|(h, entry)| match entry {
-            Named::One(i) => Some(*i),
-            Named::Shared => shared_names[shared_index[h]]
-                .instances
-                .iter()
-                .find(|i| i.state() == InstanceState::Member),
-        })
-        // One about to be replaced registers no Tentacle that lasts: not worth a warning.
-        .filter(|i| i.state() == InstanceState::Member && !i.repair_due)
-        .cloned()
-        .collect();
-    unregistered.sort_by(|a, b| a.computer_name.cmp(&b.computer_name));
+    let unregistered = index.unregistered(&matched);
     Plan {
         targets: decided,
-        shared_names,
+        shared_names: index.shared_names,
         shared_prefixes: shared_prefixes(prefixes),
         unregistered,
     }

@@ -1,7 +1,8 @@
 //! Azure's own replacements: automatic repairs about to replace an unhealthy VM, and deletes
 //! Azure retries (a VM seen `Deleting` is being deleted, whatever a later listing says).
 
-use super::*;
+use super::{Instance, InstanceState};
+use std::collections::HashSet;
 
 /// A scale set's automatic repairs policy (`automaticRepairsPolicy`), when it is enabled.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,7 +25,7 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px;border-bott
 p.summary{font-size:15px;margin:8px 0 12px;padding:8px 12px;border-left:4px solid #2e7d32;background:#f3f8f3}
 p.summary.failed{border-color:#c62828;background:#fbf0f0}p.summary.timedOut{border-color:#f9a825;background:#fdf8ea}
 dl.run{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0;font-size:13px}dl.run dt{color:#555}dl.run dd{margin:0}
-table{border-collapse:collapse;font-size:13px;width:100%}th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #e5e5e5;vertical-align:top;white-space:nowrap}td.why{white-space:normal;overflow-wrap:anywhere}
+table{border-collapse:collapse;font-size:13px;width:100%}th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #e5e5e5;vertical-align:top;white-space:nowrap}td.why{white-space:normal;overflow-wrap:anywhere;min-width:12em}td.wrap{white-space:normal;overflow-wrap:break-word}
 th{background:#f5f5f5}td.num{text-align:right}.tag{display:inline-block;padding:0 6px;border-radius:3px;font-size:12px;background:#eee}
 .tag.output,.tag.member,.tag.removed-ok{background:#dcedc8}.tag.removed{background:#ffe0b2}.tag.failed{background:#ffcdd2}.tag.pending{background:#fff3c4}
 .tag.stopped{background:#cfd8dc}.tag.outOfScope,.tag.gone{background:#f0f0f0;color:#666}
@@ -47,6 +47,11 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// A health state without Azure's `HealthState/` prefix.
+fn short_health(health: &str) -> &str {
+    health.strip_prefix("HealthState/").unwrap_or(health)
 }
 
 fn opt(value: Option<&str>) -> String {
@@ -231,7 +236,7 @@ fn vms(h: &mut String, rows: &[VmRow]) {
             .unwrap_or_else(|| "&mdash;".into());
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"tag {}\">{}</span></td><td>{}</td><td>{}</td><td>{target}</td><td class=\"why\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"tag {}\">{}</span></td><td>{}</td><td>{}</td><td class=\"wrap\">{target}</td><td class=\"why\">{}</td></tr>",
             escape(&v.scale_set),
             escape(&v.instance_id),
             escape(&v.name),
@@ -240,7 +245,8 @@ fn vms(h: &mut String, rows: &[VmRow]) {
             opt(v.power_state.as_deref()),
             escape(&v.class),
             escape(&v.class),
-            match (v.health.as_deref(), v.repair_due) {
+            // `HealthState/unhealthy` as `unhealthy`: the page is narrow, the JSON keeps it whole.
+            match (v.health.as_deref().map(short_health), v.repair_due) {
                 (Some(health), true) => format!("{} <small>(repair due)</small>", escape(health)),
                 (health, _) => opt(health),
             },

@@ -8,7 +8,8 @@
 //! One file a part of the run: [`wait`], [`signin`], [`runs`] (duplicates, pre-existing
 //! targets), [`decisions`] (the plan and the removals), [`variables`] (the output variables, in
 //! a module of their own), [`record`] (the decision record in the log), [`azure`] (why a call to
-//! Azure failed: the `Display` of `azure::AzureRefusal`).
+//! Azure failed: the `Display` of `azure::AzureRefusal`), [`octopus`] (why a call to Octopus
+//! failed: the `Display` of `octopus::OctopusRefusal`).
 
 use crate::error::Failure;
 use crate::outcome::Outcome;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 mod azure;
 mod decisions;
+mod octopus;
 mod record;
 mod runs;
 mod signin;

@@ -6,17 +6,18 @@
 //! the removals and the empty-listing rule.
 
 use crate::azure::{AzureClient, ScaleSet};
-use crate::context::{self, ThisRun};
+use crate::context;
 use crate::error::{Error, Failure, FailureKind};
 use crate::octopus::{Deleted, OctopusClient};
 use crate::outcome::{self, Check, Counts, Outcome, Removal, SetCheck, TargetRow};
 use crate::output::Reporter;
 use crate::permissions;
 use crate::reconcile::{
-    self, Decision, Instance, InstanceState, Plan, Prefix, RemovalReason, Scope, Target, Tenant,
+    self, Decision, Instance, InstanceState, Prefix, RemovalReason, Scope, Target, Tenant,
 };
 use crate::report;
 use crate::retry::{retrying, RetryPolicy, StepEnd};
+use crate::runs::{self, ThisRun};
 use crate::settings::{AzureCredential, DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
 use crate::wait::{Checked, Look, Progress, WaitEnd, WaitPolicy};
 use std::sync::{Arc, Mutex};
@@ -519,21 +520,14 @@ impl<'a> Step<'a> {
         }
         report::plan(&plan, &instances, &prefixes, &lending_none, &self.reporter);
         report::kept_unproven(&plan, &self.reporter);
-        outcome.targets = plan.targets.iter().map(TargetRow::of).collect();
-        outcome.vms = instances;
         outcome.unregistered = plan
             .unregistered
             .iter()
             .map(|i| i.display_name().to_string())
             .collect();
-        remove(
-            &plan,
-            &self.octopus,
-            settings.dry_run,
-            &self.reporter,
-            outcome,
-        )
-        .await
+        outcome.targets = plan.targets.into_iter().map(TargetRow::from).collect();
+        outcome.vms = instances;
+        remove(&self.octopus, settings.dry_run, &self.reporter, outcome).await
     }
 
     /// What Azure will do to the VMs on its own (contract: "Azure's own replacements"): one
@@ -603,7 +597,7 @@ impl<'a> Step<'a> {
             .await
             .map_err(octopus_error)?;
         created.retain(|id, _| !old.contains(id));
-        let (_, old) = context::split_new(&output, &created, since);
+        let (_, old) = runs::split_new(&output, &created, since);
         if !old.is_empty() {
             self.reporter.highlight(&report::pre_existing(&old, since));
         }

@@ -11,16 +11,22 @@ pub const REMOVALS_AT_ONCE: usize = 4;
 /// attempted; if any fails (or was not tried), the step fails after the rest, saying which.
 /// Each target's row in the outcome says how its removal went.
 pub(super) async fn remove(
-    plan: &Plan,
     octopus: &OctopusClient,
     dry_run: bool,
     reporter: &Reporter,
     outcome: &mut Outcome,
 ) -> Result<(), Error> {
     use futures::StreamExt as _;
-    let planned: Vec<(&Target, &RemovalReason)> = plan.removals().collect();
+    let planned: Vec<(Target, RemovalReason)> = outcome
+        .targets
+        .iter()
+        .filter_map(|r| match &r.decision {
+            Decision::Removed(why) => Some((r.target.clone(), why.clone())),
+            _ => None,
+        })
+        .collect();
     let mut results: Vec<(usize, Removal)> = futures::stream::iter(planned.iter().enumerate())
-        .map(|(n, &(target, reason))| async move {
+        .map(|(n, (target, reason))| async move {
             if dry_run {
                 reporter.verbose(&report::removing(target, reason, true));
                 return (n, Removal::DryRun);

@@ -1,6 +1,7 @@
 //! The proof of absence and Azure's own replacements, without HTTP.
 
 use super::*;
+use std::collections::{HashMap, HashSet};
 
 #[test]
 fn absence_needs_two_listings_and_clean_reads() {
