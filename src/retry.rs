@@ -88,15 +88,6 @@ impl AsFailure for Failure {
     }
 }
 
-impl<S: Default> AsFailure for (S, Failure) {
-    fn failure(&self) -> &Failure {
-        &self.1
-    }
-    fn from_failure(f: Failure) -> Self {
-        (S::default(), f)
-    }
-}
-
 /// Runs `call`, retrying transient failures with jittered exponential backoff, stretched to a
 /// server's `Retry-After` when it asks for no more than [`MAX_RETRY_AFTER`], before `ends`.
 /// Connection refused [`REFUSALS_TO_GIVE_UP`] times running ends the retries. Each retry is

@@ -1,7 +1,6 @@
 //! Signing in to Octopus and Azure: tokens that expire first, permissions, target tags.
 
 use super::*;
-use crate::signin::{OctopusCredential, TOKEN_BINDING};
 
 /// The preflight got no answer.
 pub fn octopus_silent(url: &url::Url, within: Duration) -> String {
@@ -50,38 +49,6 @@ pub fn octopus_token_expires_first(
     )
 }
 
-/// What a 401 from Octopus says: it refused the key or the token (`said`: what its answer
-/// added), most likely because it expired, and what to do about each.
-pub fn octopus_rejected(
-    credential: &OctopusCredential,
-    said: &str,
-    now: time::OffsetDateTime,
-) -> String {
-    match credential {
-        OctopusCredential::ApiKey(_) => format!(
-            "Octopus rejected the API key in VMSS.Octopus.ApiKey (HTTP 401{said}). The key may have expired or been revoked: keys made on Octopus 2025.4 and later expire (after 180 days by default), and a revoked key or a deactivated user is refused the same way. Make a new key on the service account's profile (Configuration -> Users -> the service account -> API Keys -> New API key) and put it in VMSS.Octopus.ApiKey."
-        ),
-        OctopusCredential::AccessToken { expires, .. } => {
-            let when = match expires {
-                Some(at) if *at <= now => format!(
-                    "The token expired at {} ({} ago).",
-                    utc(*at),
-                    minutes(now - *at)
-                ),
-                Some(at) => format!(
-                    "The token expires only at {}, so Octopus refused it for another reason (a token from another Octopus Server, or its service account deactivated).",
-                    utc(*at)
-                ),
-                None => "The token says nothing of when it expires.".into(),
-            };
-            format!(
-                "Octopus rejected the access token in VMSS.Octopus.ApiKey (HTTP 401{said}). {when} Access tokens last one hour: run the step \"Octopus - Authenticate with OIDC\" in the same deployment, shortly before this one, and bind its output ({}, with that step's name between the brackets).",
-                TOKEN_BINDING
-            )
-        }
-    }
-}
-
 /// A time as the sign-in messages write it: `2026-11-23 10:00:00 UTC`.
 pub fn utc(t: time::OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
@@ -89,16 +56,6 @@ pub fn utc(t: time::OffsetDateTime) -> String {
             "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
         ))
         .unwrap_or_else(|_| t.to_string())
-}
-
-/// A span in words, to the minute (to the second under two minutes).
-fn minutes(d: time::Duration) -> String {
-    let s = d.whole_seconds().max(0);
-    match s {
-        1 => "1 second".into(),
-        0..120 => format!("{s} seconds"),
-        _ => format!("{} minutes", s / 60),
-    }
 }
 
 /// Who the signed-in user is, in words: whose key or token, and its name.
