@@ -64,12 +64,8 @@ impl Outcome {
             .map(|r| &r.target)
     }
 
-    /// The targets the deployment goes to: those output, and nobody in a duplicate run (the
-    /// contract: a duplicate's later steps skip on `VMSSHasServersToDeployTo`).
+    /// The targets the deployment goes to: those output.
     pub fn deploy_to(&self) -> Vec<&Target> {
-        if self.duplicate {
-            return Vec::new();
-        }
         self.decided(|d| *d == Decision::Output).collect()
     }
 
@@ -113,6 +109,20 @@ impl Outcome {
             }
             if h.changes.last().is_none_or(|(_, c)| *c != i.state()) {
                 h.changes.push((number, i.state()));
+            }
+        }
+    }
+
+    /// A duplicate run deploys to nobody (contract: "Duplicate runs"): every target it would
+    /// have output is left out as [`Decision::Duplicate`], so the rows say who was not
+    /// deployed to and why.
+    pub fn leave_out_as_duplicate(&mut self) {
+        if !self.duplicate {
+            return;
+        }
+        for row in &mut self.targets {
+            if row.decision == Decision::Output {
+                row.decision = Decision::Duplicate;
             }
         }
     }

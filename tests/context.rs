@@ -55,6 +55,10 @@ fn a_duplicate_with_proceed_reconciles_but_outputs_nothing() {
     assert_eq!(record["run"]["duplicate"], true);
     assert_eq!(record["outputVariables"]["VMSSDeploymentTargetIds"], "");
     assert_eq!(decision(&record, "web0000zz"), "removed");
+    // Its ready targets are left out, and the record says why: not "output".
+    for live in ["web000000", "web000001"] {
+        assert_eq!(decision(&record, live), "duplicate", "{live}");
+    }
     assert!(
         run.stdout.contains(
             "Duplicate run: trigger New web VMs queued this run at 2026-11-23T10:00:00.000+00:00"

@@ -13,9 +13,15 @@ pub enum Error {
     /// An input is missing or malformed. Found before any network request; exit code 2.
     #[error("{0}")]
     Input(String),
-    /// The wait ran out of time and `VMSS.Timeout.ErrorHandle` is `Error`.
-    #[error("{0}")]
-    Timeout(String),
+    /// The wait ran out of time and `VMSS.Timeout.ErrorHandle` is `Error`: the sentence, and
+    /// the throttle that held the wait to its deadline, when one did.
+    #[error("{sentence}")]
+    Timeout {
+        /// What was still changing, or who throttled, and what to change.
+        sentence: String,
+        /// A server's `Retry-After` that reached past the deadline, with its kind.
+        throttled: Option<Failure>,
+    },
     /// Azure AD or Azure Resource Manager refused or failed.
     #[error("{}", .0.message)]
     Azure(Failure),
@@ -37,7 +43,8 @@ impl Error {
     pub fn failure(&self) -> Option<&Failure> {
         match self {
             Error::Azure(f) | Error::Octopus(f) => Some(f),
-            Error::Input(_) | Error::Timeout(_) => None,
+            Error::Timeout { throttled, .. } => throttled.as_ref(),
+            Error::Input(_) => None,
         }
     }
 }
@@ -222,7 +229,11 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_contract() {
         assert_eq!(Error::Input("x".into()).exit_code(), 2);
-        assert_eq!(Error::Timeout("x".into()).exit_code(), 1);
+        let timeout = Error::Timeout {
+            sentence: "x".into(),
+            throttled: None,
+        };
+        assert_eq!(timeout.exit_code(), 1);
         let f = Failure::new(FailureKind::Forbidden, "x");
         assert_eq!(Error::Azure(f.clone()).exit_code(), 1);
         assert_eq!(Error::Octopus(f.clone()).exit_code(), 1);

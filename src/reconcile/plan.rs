@@ -50,8 +50,9 @@ pub enum Decision {
     Failed,
     /// Kept, not output: its VM is stopped or deallocated.
     Stopped,
-    /// Kept: it matches no VM and has none of the scale sets' computer-name shapes. It may
-    /// belong to something else sharing the roles (another scale set, a plain VM).
+    /// Kept: it matches no VM and has none of the computer-name shapes of the scale sets that
+    /// lend their prefix (none may: an empty listing, a specialized image). It may belong to
+    /// something else sharing the roles (another scale set, a plain VM).
     Foreign,
     /// Kept, not output: several VMs that are not gone share its computer name, not all of
     /// them members, so it cannot be tied to one.
@@ -65,6 +66,9 @@ pub enum Decision {
     PreExisting,
     /// A member's target that is disabled: never output.
     Disabled,
+    /// A member's target left out because this run is a duplicate trigger run (decided after
+    /// the plan, from Octopus's tasks): a duplicate deploys to nobody.
+    Duplicate,
     /// Kept, not output: a standby pool holds its VM.
     Pooled,
     /// Kept: its VM is not listed, but its absence could not be proven (which proof, why).

@@ -96,22 +96,24 @@ pub fn render(record: &Record) -> String {
     h
 }
 
-/// The summary line, from the record's own counts.
+/// The summary line, from the record's own counts: each decision counted as its name reads
+/// ([`Reading`]).
 fn summary(record: &Record) -> String {
-    let count = |d: &str| record.targets.iter().filter(|t| t.decision == d).count();
-    let kept = record
-        .targets
-        .iter()
-        .filter(|t| reading(&t.decision) == Some(Reading::Kept))
-        .count();
+    let count = |r: Reading| {
+        record
+            .targets
+            .iter()
+            .filter(|t| reading(&t.decision) == Some(r))
+            .count()
+    };
     crate::report::record_summary(
         &record.run.result,
         record.run.failure.as_deref(),
         crate::report::Tally {
-            output: count("output"),
-            removed: count("removed"),
-            kept,
-            left_out: count("preExisting") + count("disabled"),
+            output: count(Reading::Output),
+            removed: count(Reading::Removed),
+            kept: count(Reading::Kept),
+            left_out: count(Reading::LeftOut),
             vms: record.vms.len(),
             checks: record.checks.len(),
         },

@@ -21,7 +21,7 @@ pub enum Reading {
 
 /// Every decision's name, in the order the page lists them (deployed to and removed first,
 /// then the kinds of kept, then the targets left out), and how the summary counts it.
-pub const DECISIONS: [(&str, Reading); 14] = [
+pub const DECISIONS: [(&str, Reading); 15] = [
     ("output", Reading::Output),
     ("removed", Reading::Removed),
     ("failed", Reading::Kept),
@@ -35,6 +35,7 @@ pub const DECISIONS: [(&str, Reading); 14] = [
     ("repairDue", Reading::Kept),
     ("preExisting", Reading::LeftOut),
     ("disabled", Reading::LeftOut),
+    ("duplicate", Reading::LeftOut),
     ("outOfScope", Reading::OutOfScope),
 ];
 
@@ -57,6 +58,7 @@ pub fn decision(d: &Decision) -> &'static str {
         Decision::Unverified => "unverified",
         Decision::PreExisting => "preExisting",
         Decision::Disabled => "disabled",
+        Decision::Duplicate => "duplicate",
         Decision::Pooled => "pooled",
         Decision::Unproven(_) => "unproven",
         Decision::RepairDue => "repairDue",
@@ -110,6 +112,7 @@ mod tests {
             Decision::Unverified,
             Decision::PreExisting,
             Decision::Disabled,
+            Decision::Duplicate,
             Decision::Pooled,
             Decision::Unproven(Unproven::Unreadable(String::new())),
             Decision::RepairDue,
@@ -127,6 +130,7 @@ mod tests {
                 | Decision::Unverified
                 | Decision::PreExisting
                 | Decision::Disabled
+                | Decision::Duplicate
                 | Decision::Pooled
                 | Decision::Unproven(_)
                 | Decision::RepairDue => {}

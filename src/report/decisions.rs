@@ -266,13 +266,16 @@ pub fn decided(d: &Decision) -> String {
         Decision::Failed => "kept: its VM is Failed".into(),
         Decision::Stopped => "kept: its VM is stopped or deallocated".into(),
         Decision::Foreign => {
-            "kept: it matches no VM and does not have a scale set's computer-name shape".into()
+            "kept: it matches no VM, and its name has no computer-name shape of a scale set whose prefix is known".into()
         }
         Decision::SharedName => "kept: several VMs share its computer name".into(),
         Decision::Pending => "kept: its VM was still changing".into(),
         Decision::Unverified => "kept: a VM of its scale set has no computer name yet".into(),
         Decision::PreExisting => "left out: created before VMSS.OldServers.TimeInMinutes".into(),
         Decision::Disabled => "left out: disabled in Octopus".into(),
+        Decision::Duplicate => {
+            "left out: this run is a duplicate (VMSS.Duplicate.TimeInMinutes), and a duplicate deploys to nobody".into()
+        }
         Decision::Pooled => "kept: a standby pool holds its VM".into(),
         Decision::Unproven(why) => format!("kept: {why}"),
         Decision::RepairDue => {

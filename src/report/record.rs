@@ -9,7 +9,7 @@ pub struct Tally {
     pub removed: usize,
     /// Targets kept (failed, stopped, pending, shared name, foreign, unverified).
     pub kept: usize,
-    /// Targets left out of the output (pre-existing, disabled).
+    /// Targets left out of the output (pre-existing, disabled, a duplicate run's).
     pub left_out: usize,
     /// VMs in the record.
     pub vms: usize,

@@ -99,6 +99,7 @@ async fn phases(
     if let (true, Some(this)) = (settings.exclude_old, &this_run) {
         step.exclude_pre_existing(outcome, this).await?;
     }
+    outcome.leave_out_as_duplicate();
     outcome.variables = report::outputs(outcome, &step.reporter);
     step.reporter.done();
     Ok(())
@@ -373,7 +374,7 @@ impl<'a> Step<'a> {
         .await;
         let earlier = listings.into_inner();
         let handle = settings.timeout_handle;
-        let (last, sentence) = match end {
+        let (last, sentence, throttled) = match end {
             WaitEnd::Settled(read) => {
                 report_ready(&read.views, &self.reporter);
                 self.reporter
@@ -383,11 +384,12 @@ impl<'a> Step<'a> {
             WaitEnd::Deadline(read) => {
                 let still = still_changing(&read.views);
                 let sentence = report::did_not_settle(sets, settings.timeout, &still, handle);
-                (Some(read), sentence)
+                (Some(read), sentence, None)
             }
             WaitEnd::Throttled { last, failure } => (
                 last,
                 report::throttled_to_the_deadline(sets, settings.timeout, &failure, handle),
+                Some(failure),
             ),
             WaitEnd::Failed(failure) => {
                 let said = report::wait_failed(&failure);
@@ -399,7 +401,10 @@ impl<'a> Step<'a> {
             }
         };
         if handle == TimeoutHandle::Error {
-            return Err(Error::Timeout(sentence));
+            return Err(Error::Timeout {
+                sentence,
+                throttled,
+            });
         }
         self.reporter.warn(&sentence);
         outcome.timed_out = true;
