@@ -181,6 +181,12 @@ impl Counts {
         }
         c
     }
+
+    /// The VMs the wait counts as the sets': all but those going and those a standby pool
+    /// holds (not the set's yet: not counted, not waited for).
+    pub fn live(&self) -> usize {
+        self.ready + self.changing + self.stopped + self.failed
+    }
 }
 
 /// One scale set as one check saw it.

@@ -145,19 +145,10 @@ impl Progress<CheckRead> for WaitProgress<'_> {
     }
 }
 
-/// Ready (member) instances and live ones, across the scale sets.
+/// Ready (member) instances and live ones ([`Counts::live`]), across the scale sets.
 pub(super) fn counts(views: &[SetView]) -> (usize, usize) {
-    let all: Vec<&Instance> = views.iter().flat_map(listed).collect();
-    let ready = all
-        .iter()
-        .filter(|i| i.state() == InstanceState::Member)
-        .count();
-    // A standby pool's VMs are not the set's yet: not counted, not waited for.
-    let total = all
-        .iter()
-        .filter(|i| !matches!(i.state(), InstanceState::Gone | InstanceState::Pooled))
-        .count();
-    (ready, total)
+    let c = Counts::of(views.iter().flat_map(listed));
+    (c.ready, c.live())
 }
 
 pub(super) fn report_ready(views: &[SetView], reporter: &Reporter) {
