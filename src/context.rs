@@ -261,7 +261,7 @@ fn events_url(octopus: &OctopusClient, space: Option<&str>) -> url::Url {
 const REGARDING_AT_ONCE: usize = 100;
 
 /// Of `candidates`, those that some event of any category regards up to `before`: they existed
-/// before the window, whatever a recent event says. One request per [`REGARDING_AT_ONCE`]
+/// before the window, whatever a recent event says. One request per `REGARDING_AT_ONCE`
 /// candidates (paged), none without candidates.
 pub async fn regarded_before(
     octopus: &OctopusClient,

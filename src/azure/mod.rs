@@ -8,8 +8,8 @@
 //! the status, the ARM or Azure AD error code and the `Retry-After`, which the SDK's own errors
 //! do not expose; the wait loop decides what to do with them.
 //!
-//! This module is the client and its reads; [`transport`] the HTTP transport, [`credential`]
-//! the federated credential, [`model`] what the step reads of Azure's models, [`refusal`] what
+//! This module is the client and its reads; `transport` the HTTP transport, `credential`
+//! the federated credential, `model` what the step reads of Azure's models, `refusal` what
 //! a failure was (its sentence is the words', `report/azure.rs`).
 
 use crate::error::{cause, parse_retry_after, Failure, FailureKind};
@@ -335,7 +335,7 @@ impl AzureClient {
     }
 
     /// Turns an SDK error into a failure naming the thing and what to check: classified
-    /// ([`AzureClient::refusal`]), worded by its `Display`, and kept on the failure.
+    /// (`AzureClient::refusal`), worded by its `Display`, and kept on the failure.
     pub fn failure(&self, err: azure_core::Error, set: &ScaleSetRef, doing: &str) -> Failure {
         self.refusal(&err, set, doing).into_failure()
     }

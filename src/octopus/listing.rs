@@ -112,7 +112,7 @@ impl OctopusClient {
     ///   by `skip`;
     /// - a pass still short of its `TotalResults` was read while the list changed (Tentacles
     ///   register during the very scale-out the step serves, shifting the pages): the listing
-    ///   is read again, after a pause ([`next_pass`]), until one pass is whole. It fails, naming
+    ///   is read again, after a pause (`next_pass`), until one pass is whole. It fails, naming
     ///   the paging, when a pass comes up short exactly as the one before (the server's count
     ///   is wrong, not changing), after [`MAX_PASSES`], or when the step's time
     ///   (the calls' [`StepEnd`]) would run out first.

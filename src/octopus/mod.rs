@@ -1,9 +1,9 @@
 //! The Octopus side: list the deployment targets in scope (every page), delete targets.
 //!
-//! This module is the client and its wire (sign-in headers, retries); [`refusal`] classifies
+//! This module is the client and its wire (sign-in headers, retries); `refusal` classifies
 //! a failed call into an `OctopusRefusal`, which keeps its status and kind (its words are
-//! `report/octopus.rs`'s); [`listing`] reads a collection through every page, until one read
-//! is whole; [`resources`] holds the resources the step reads (targets, the run's environment
+//! `report/octopus.rs`'s); `listing` reads a collection through every page, until one read
+//! is whole; `resources` holds the resources the step reads (targets, the run's environment
 //! and tenant, the user and its permissions, target tag sets).
 //!
 //! The API key travels only in the `X-Octopus-ApiKey` header, an access token only in

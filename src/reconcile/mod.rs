@@ -3,9 +3,9 @@
 //!
 //! No I/O here, so every rule of the contract's membership section has a unit test, and
 //! 1,000 x 1,000 costs one hash-map build and one lookup per target. This module holds the
-//! instances and their states; beside it, one concern a file: [`scope`] (which targets a run
-//! may touch), [`names`] (computer-name shapes and shared names), [`plan`] (each target decided
-//! once), [`absence`] (the proof of absence), [`replacements`] (Azure's own replacements).
+//! instances and their states; beside it, one concern a file: `scope` (which targets a run
+//! may touch), `names` (computer-name shapes and shared names), [`plan`] (each target decided
+//! once), `absence` (the proof of absence), `replacements` (Azure's own replacements).
 
 mod absence;
 mod names;

@@ -44,7 +44,7 @@ pub fn may_lend_prefix(listed: usize, capacity: Option<i64>) -> Result<(), Liste
 pub const NAME_SUFFIX_LEN: usize = 6;
 
 impl Prefix {
-    /// The contract's shape rule: whether a host name (as [`host_name`] gives it) can only be
+    /// The contract's shape rule: whether a host name (as `host_name` gives it) can only be
     /// one of this scale set's VMs' names: the prefix followed by exactly
     /// [`NAME_SUFFIX_LEN`] ASCII letters or digits, ignoring case. `web00000z` is `web`'s;
     /// `webapi000001` (a neighbour whose prefix extends ours), `web`, `web0000011` and

@@ -74,7 +74,7 @@ pub enum Decision {
     /// Kept: its VM is not listed, but its absence could not be proven (which proof, why).
     Unproven(Unproven),
     /// Kept, not output: automatic repairs are about to replace its VM (unhealthy past the
-    /// grace period, [`repair_due`]).
+    /// grace period, `repair_due`).
     RepairDue,
 }
 

@@ -5,10 +5,10 @@
 //! Highlighted lines are summaries, one per outcome (removed, kept, deployed), with names capped
 //! at [`NAMES_SHOWN`] and a count of the rest; the detail goes to verbose lines.
 //!
-//! One file a part of the run: [`wait`], [`signin`], [`runs`] (duplicates, pre-existing
-//! targets), [`decisions`] (the plan and the removals), [`variables`] (the output variables, in
-//! a module of their own), [`record`] (the decision record in the log), [`azure`] (why a call to
-//! Azure failed: the `Display` of `azure::AzureRefusal`), [`octopus`] (why a call to Octopus
+//! One file a part of the run: `wait`, `signin`, `runs` (duplicates, pre-existing
+//! targets), `decisions` (the plan and the removals), `variables` (the output variables, in
+//! a module of their own), `record` (the decision record in the log), `azure` (why a call to
+//! Azure failed: the `Display` of `azure::AzureRefusal`), `octopus` (why a call to Octopus
 //! failed: the `Display` of `octopus::OctopusRefusal`).
 
 use crate::error::Failure;

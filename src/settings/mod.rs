@@ -3,8 +3,8 @@
 //! Everything is checked here, before any network request, and every message names the Octopus
 //! parameter (`VMSS.Timeout.Value`) because that is where the user will go to fix it. This
 //! module holds the inputs' types and [`Settings::from_args`]; the checks live beside it, one
-//! concern each: [`values`] (numbers, choices, names, the Octopus URL and key), [`azure`] (the
-//! Azure account and its cloud), [`unsubstituted`] (`#{...}` that reached the step unset).
+//! concern each: `values` (numbers, choices, names, the Octopus URL and key), `azure` (the
+//! Azure account and its cloud), `unsubstituted` (`#{...}` that reached the step unset).
 
 mod azure;
 mod unsubstituted;

@@ -5,7 +5,7 @@
 //!
 //! A simulator that answers what the real service refuses lets a call pass every test and
 //! fail on every real subscription: the resource group's VM listing with `$expand=instanceView`
-//! and no `$filter` did (issue 23). So each router asks [`refuse_arm`] or [`refuse_octopus`]
+//! and no `$filter` did (issue 23). So each router asks `refuse_arm` or `refuse_octopus`
 //! first, and a breach is answered as the service answers it: Resource Manager with 400 and its
 //! error body (`{"error": {"code", "message", "target"}}`), Octopus with 400 and
 //! `{"ErrorMessage", "Errors"}`.

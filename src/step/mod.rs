@@ -2,7 +2,7 @@
 //! in [`crate::wait`] and [`crate::reconcile`], the wire in [`crate::azure`] and
 //! [`crate::octopus`], the words in [`crate::report`]. The phases fill an [`Outcome`], which
 //! ends as the output variables and the decision record ([`crate::record`]). This module
-//! holds the phases in order; [`checks`] the wait's checks as the step drives them, [`removals`]
+//! holds the phases in order; `checks` the wait's checks as the step drives them, `removals`
 //! the removals and the empty-listing rule.
 
 use crate::azure::{AzureClient, ScaleSet};

@@ -3,7 +3,7 @@
 //!
 //! Time is a tick counter that advances once per scale-set read, so a story ("this VM succeeds
 //! at the 4th check") plays out the same on a fast laptop and a loaded CI machine. What can go
-//! wrong in it (faults, broken paging, the read budget) is in [`faults`].
+//! wrong in it (faults, broken paging, the read budget) is in `faults`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
