@@ -2,7 +2,16 @@
 //! ([`CheckRead`]), each listing kept as it arrives ([`LastListings`]), the pacing on Azure's
 //! read budget, and the log and record of each check ([`WaitProgress`]).
 
-use super::*;
+use crate::azure::{AzureClient, ScaleSet};
+use crate::error::Failure;
+use crate::outcome::{self, Check, Counts, Outcome, SetCheck};
+use crate::output::Reporter;
+use crate::reconcile::{self, Instance, InstanceState};
+use crate::report;
+use crate::settings::ScaleSetRef;
+use crate::wait::{Checked, Look, Progress};
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// One scale set as a check saw it.
 #[derive(Debug, Clone)]

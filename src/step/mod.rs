@@ -3,23 +3,21 @@
 //! [`crate::octopus`], the words in [`crate::report`]. The phases fill an [`Outcome`], which
 //! ends as the output variables and the decision record ([`crate::record`]). This module
 //! holds the phases in order; `checks` the wait's checks as the step drives them, `removals`
-//! the removals and the empty-listing rule.
+//! the removals.
 
 use crate::azure::{AzureClient, ScaleSet};
 use crate::context;
 use crate::error::{Error, Failure, FailureKind};
-use crate::octopus::{Deleted, OctopusClient};
-use crate::outcome::{self, Check, Counts, Outcome, Removal, SetCheck, TargetRow};
+use crate::octopus::OctopusClient;
+use crate::outcome::{Outcome, TargetRow};
 use crate::output::Reporter;
 use crate::permissions;
-use crate::reconcile::{
-    self, Decision, Instance, InstanceState, Prefix, RemovalReason, Scope, Target, Tenant,
-};
+use crate::reconcile::{self, Decision, Instance, InstanceState, Prefix, Scope, Target, Tenant};
 use crate::report;
 use crate::retry::{retrying, RetryPolicy, StepEnd};
 use crate::runs::{self, ThisRun};
 use crate::settings::{AzureCredential, DuplicateHandle, ScaleSetRef, Settings, TimeoutHandle};
-use crate::wait::{Checked, Look, Progress, WaitEnd, WaitPolicy};
+use crate::wait::{WaitEnd, WaitPolicy};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -27,7 +25,10 @@ use tokio::time::Instant;
 mod checks;
 mod removals;
 
-use checks::*;
+use checks::{
+    look, report_ready, set_replacements, sets_of, still_changing, Earlier, LastListings, Pacing,
+    WaitProgress,
+};
 use removals::remove;
 pub use removals::REMOVALS_AT_ONCE;
 

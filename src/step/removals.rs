@@ -1,6 +1,11 @@
 //! The removals, a few at a time within the step's time.
 
-use super::*;
+use crate::error::{Error, Failure, FailureKind};
+use crate::octopus::{Deleted, OctopusClient};
+use crate::outcome::{Outcome, Removal};
+use crate::output::Reporter;
+use crate::reconcile::{Decision, RemovalReason, Target};
+use crate::report;
 
 /// How many targets are removed at once: a scale-in of dozens finishes in a fraction of the
 /// time, while Octopus sees no more than a person clicking quickly would send it.
