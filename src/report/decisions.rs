@@ -1,6 +1,11 @@
 //! The decisions in words: what the plan does with each target, removals, what was kept and why.
 
-use super::*;
+use super::names;
+use crate::error::Failure;
+use crate::output::Reporter;
+use crate::reconcile::{
+    self, Decision, Excluded, Instance, InstanceState, Plan, Prefix, RemovalReason, Target,
+};
 
 /// One target removed (or, in a dry run, that would be), with the reason: a verbose line.
 pub fn removing(target: &Target, reason: &RemovalReason, dry_run: bool) -> String {

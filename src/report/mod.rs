@@ -11,13 +11,7 @@
 //! Azure failed: the `Display` of `azure::AzureRefusal`), `octopus` (why a call to Octopus
 //! failed: the `Display` of `octopus::OctopusRefusal`).
 
-use crate::error::Failure;
-use crate::outcome::Outcome;
-use crate::output::Reporter;
-use crate::reconcile::{
-    self, Decision, Excluded, Instance, InstanceState, Plan, Prefix, RemovalReason, Target,
-};
-use crate::settings::{ScaleSetRef, TimeoutHandle};
+use crate::settings::ScaleSetRef;
 use std::time::Duration;
 
 mod azure;

@@ -1,6 +1,9 @@
 //! This run and the one before: duplicates, cancelling, targets that existed before the run.
 
-use super::*;
+use super::{duration, names};
+use crate::reconcile::Target;
+use std::time::Duration;
+
 use crate::runs::{format_time, PreviousRun, ThisRun};
 
 /// A triggered run that is not a duplicate.

@@ -1,6 +1,7 @@
 //! Signing in to Octopus and Azure: tokens that expire first, permissions, target tags.
 
-use super::*;
+use super::duration;
+use std::time::Duration;
 
 /// The preflight got no answer.
 pub fn octopus_silent(url: &url::Url, within: Duration) -> String {

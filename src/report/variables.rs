@@ -1,6 +1,9 @@
 //! The output variables: the contract's names and the values the step sets for later steps.
 
-use super::*;
+use super::names;
+use crate::outcome::Outcome;
+use crate::output::Reporter;
+use crate::reconcile::{Decision, Target};
 
 /// Output variable names, as later steps read them.
 pub mod vars {

@@ -1,6 +1,10 @@
 //! The wait's words: what it waits for, each check, what is still changing, how it ended.
 
-use super::*;
+use super::{capitalise, duration, names, which};
+use crate::error::Failure;
+use crate::reconcile::{self, Instance, InstanceState};
+use crate::settings::{ScaleSetRef, TimeoutHandle};
+use std::time::Duration;
 
 /// The wait begins.
 pub fn waiting(sets: &[ScaleSetRef], timeout: Duration) -> String {
