@@ -5,8 +5,8 @@
 //! One module per concern: [`cli`] and [`settings`] (inputs), [`azure`] and [`octopus`] (the
 //! two clients), [`wait`] (the wait policy), [`reconcile`] (the pure plan), [`runs`] (this run
 //! and the one before, as data), [`outcome`] (what the step saw and decided, as data),
-//! [`report`] (its words), [`record`] (and its HTML page) (the decision record attached to the
-//! task), [`output`] (service messages), [`step`] (the sequence), [`sim`] (the simulated cloud
+//! [`report`] (its words), [`record`] (the decision record attached to the task, and its HTML
+//! page), [`output`] (service messages), [`step`] (the sequence), [`sim`] (the simulated cloud
 //! behind `demo` and the tests).
 #![warn(missing_docs)]
 

@@ -1,6 +1,7 @@
 //! What the step saw and decided, as plain data: the phases in [`crate::step`] fill it,
 //! [`crate::report`] words it for the log, and [`crate::record`] renders it as the decision
-//! record (JSON and HTML) attached to the task. No I/O and no words here.
+//! record (JSON and HTML) attached to the task. Its rows are the plan's decisions, one per
+//! target; every list of targets the step reports is a view of them. No I/O and no words here.
 
 use crate::reconcile::{
     host_name, Decided, Decision, Instance, InstanceState, RemovalReason, Target,
