@@ -73,7 +73,8 @@ pub fn removed(removed: &[&Target], dry_run: bool, reporter: &Reporter) {
 
 /// The plan, for a person: one verbose line of counts, and one warning per kind of target kept
 /// (Failed VMs with Azure's reason, stopped VMs, foreign targets, unverified ones) and for VMs
-/// whose Tentacle did not register; each names at most [`NAMES_SHOWN`](super::NAMES_SHOWN) and counts the rest.
+/// whose Tentacle did not register; each names at most [`NAMES_SHOWN`](super::NAMES_SHOWN)
+/// and counts the rest.
 pub fn plan(
     plan: &Plan,
     instances: &[Instance],
