@@ -312,12 +312,28 @@ pub fn scratch_dir() -> std::path::PathBuf {
     dir
 }
 
+/// Where this process finds a file the step names: the step as written, or, for the Windows
+/// binary under Wine (scripts/windows-test.sh), its `Z:\tmp\...` path read as `/tmp/...` (Wine's
+/// drive Z: is the root, and the chroot shares this machine's /tmp).
+fn local_path(path: &str) -> std::path::PathBuf {
+    let wine = cfg!(unix)
+        .then(|| {
+            path.strip_prefix("Z:\\")
+                .or_else(|| path.strip_prefix("z:\\"))
+        })
+        .flatten();
+    match wine {
+        Some(rest) => std::path::Path::new("/").join(rest.replace('\\', "/")),
+        None => std::path::PathBuf::from(path),
+    }
+}
+
 fn artifacts(stdout: &str) -> Vec<Artifact> {
     calamari::messages(stdout)
         .into_iter()
         .filter_map(|m| match m {
             Message::Artifact { path, name, length } => Some(Artifact {
-                bytes: std::fs::read(&path).ok(),
+                bytes: std::fs::read(local_path(&path)).ok(),
                 path,
                 name,
                 length,
