@@ -32,14 +32,17 @@ fi
 in_chroot wineserver --persistent
 in_chroot wine cmd /c exit >/dev/null 2>&1 || true
 
-# The runner: Wine in the chroot, the test's environment passed on, Wine's own settings added.
+# The runner: Wine in the chroot, the test's environment passed on, Wine's own settings added,
+# in the test's own working directory (chroot starts at /; each run has its scratch directory
+# under /tmp, which the chroot shares, and writes its decision record there).
 runner=$out/wine-in-chroot
 {
   echo '#!/bin/sh'
   echo '# Written by scripts/windows-test.sh: runs a Windows binary under Wine in the chroot.'
   printf 'exec /usr/sbin/chroot %q /usr/bin/env' "$chroot_dir"
   printf ' %q' "${chroot_env[@]}"
-  echo ' wine "$@"'
+  # shellcheck disable=SC2016 # expanded by the runner, not here
+  echo ' /bin/sh -c '"'"'cd "$0" 2>/dev/null || cd /; exec wine "$@"'"'"' "$PWD" "$@"'
 } >"$runner"
 chmod +x "$runner"
 

@@ -291,7 +291,14 @@ impl Run {
             .iter()
             .find(|a| a.name.ends_with(ends))
             .unwrap_or_else(|| panic!("no {ends} artifact\n{}", self.stdout));
-        String::from_utf8(a.bytes.clone().expect("the artifact's file exists")).unwrap()
+        let bytes = a.bytes.clone().unwrap_or_else(|| {
+            panic!(
+                "the artifact's file {} (read as {}) cannot be read",
+                a.path,
+                local_path(&a.path).display()
+            )
+        });
+        String::from_utf8(bytes).unwrap()
     }
 
     fn cleaned_up(self, scratch: Option<std::path::PathBuf>) -> Run {
